@@ -1,0 +1,10 @@
+from django.contrib.auth.forms import AuthenticationForm
+from django.forms import EmailField, EmailInput
+
+
+class EmailAuthenticationForm(AuthenticationForm):
+    username = EmailField(
+        label="Email",
+        max_length=254,
+        widget=EmailInput(attrs={"autofocus": True, "autocomplete": "email"}),
+    )

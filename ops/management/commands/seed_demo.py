@@ -1,0 +1,54 @@
+"""Create a demo staff account, a demo customer and a few meters (idempotent).
+
+Passwords are generated on first run and written to var/demo-logins.txt
+(never to the repository); later runs print the same logins again.
+"""
+
+import secrets
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from accounts.models import User
+from devices.models import Device
+
+DEMO_METERS = [
+    ("demo-meter-1", "Home", "Flat 4B, Indiranagar, Bengaluru"),
+    ("demo-meter-2", "Shop", "12 MG Road, Bengaluru"),
+    ("demo-meter-3", "Farm pump", "Survey 88, Hoskote"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo staff and customer accounts with a few meters; prints their logins."
+
+    def handle(self, *args, **options):
+        logins_file = Path(settings.VAR_DIR) / "demo-logins.txt"
+        logins_file.parent.mkdir(parents=True, exist_ok=True)
+        with transaction.atomic():
+            staff, staff_password = self._user("staff@smartmeter.example", "Utility Staff", is_staff=True)
+            customer, customer_password = self._user("customer@smartmeter.example", "Asha Rao", is_staff=False)
+            for device_id, name, location in DEMO_METERS:
+                Device.objects.get_or_create(
+                    device_id=device_id, defaults={"name": name, "location": location, "owner": customer}
+                )
+        if staff_password or customer_password:
+            logins_file.write_text(
+                f"staff    {staff.email} {staff_password or '(unchanged)'}\n"
+                f"customer {customer.email} {customer_password or '(unchanged)'}\n"
+            )
+        self.stdout.write(self.style.SUCCESS("Demo logins (also in var/demo-logins.txt):"))
+        self.stdout.write(logins_file.read_text() if logins_file.exists() else "(logins file missing)\n")
+
+    def _user(self, email, name, *, is_staff):
+        user = User.objects.filter(email=email).first()
+        if user is not None:
+            return user, None
+        password = secrets.token_urlsafe(12)
+        user = User.objects.create_user(email=email, password=password, name=name, is_staff=is_staff)
+        if is_staff:
+            user.is_superuser = True
+            user.save(update_fields=["is_superuser"])
+        return user, password

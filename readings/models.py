@@ -1,0 +1,42 @@
+from django.db import models
+
+
+class SqlReading(models.Model):
+    """One telemetry sample in the SQL readings store (used when MONGODB_URI is unset)."""
+
+    device_id = models.CharField(max_length=64)
+    timestamp = models.DateTimeField()
+    voltage = models.FloatField()
+    current = models.FloatField()
+    power_w = models.FloatField()
+    energy_kwh = models.FloatField()
+    power_factor = models.FloatField()
+    rssi = models.IntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "readings_reading"
+        constraints = [models.UniqueConstraint(fields=["device_id", "timestamp"], name="reading_unique_device_time")]
+        indexes = [models.Index(fields=["timestamp"], name="reading_time_idx")]
+
+    def __str__(self):
+        return f"{self.device_id} @ {self.timestamp.isoformat()}"
+
+
+class DeadLetter(models.Model):
+    """Telemetry that could never be stored, kept (bounded) so staff can see why."""
+
+    topic = models.CharField(max_length=255)
+    device_id = models.CharField(max_length=64, blank=True, db_index=True)
+    reason = models.CharField(max_length=64, db_index=True)
+    detail = models.CharField(max_length=500, blank=True)
+    payload_excerpt = models.TextField(blank=True)
+    payload_size = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "dead-letter message"
+
+    def __str__(self):
+        return f"{self.reason}: {self.topic}"

@@ -1,0 +1,36 @@
+"""Plain values that cross the readings seam; no store types leak past it."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    device_id: str
+    timestamp: datetime  # timezone-aware, UTC
+    voltage: float
+    current: float
+    power_w: float
+    energy_kwh: float  # the meter's cumulative register
+    power_factor: float
+    rssi: int
+    location: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Consumption:
+    """Energy used by one meter between two instants, read off its cumulative register."""
+
+    device_id: str
+    energy_kwh: Decimal
+    start_register: Decimal | None
+    end_register: Decimal | None
+    first_reading_at: datetime | None
+    last_reading_at: datetime | None
+    reading_count: int
+    resets: int = 0
+
+    @property
+    def has_readings(self) -> bool:
+        return self.reading_count > 0

@@ -1,0 +1,3 @@
+"""readings API routes, mounted under /api/."""
+
+urlpatterns: list = []

@@ -1,0 +1,291 @@
+"""Settings for smartmeter, read from the environment (see .env.example).
+
+Defaults suit a laptop: SQLite under var/, the SQL readings store, an in-memory
+channel layer and mails written to files. Production must set SECRET_KEY,
+ALLOWED_HOSTS and DEBUG=False; unsafe combinations refuse to start.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEFAULT_SECRET_KEY = "insecure-development-key-change-me"  # noqa: S105 - refused when DEBUG=False
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+# --- Core -----------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=True)
+SECRET_KEY = env.str("SECRET_KEY", default=DEFAULT_SECRET_KEY)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+VERSION = env.str("SMARTMETER_VERSION", default="0.1.0")
+
+
+def check_production_safety(*, debug: bool, secret_key: str, allowed_hosts: list[str]) -> None:
+    """Refuse to run a production configuration that would be unsafe."""
+    if debug:
+        return
+    problems = []
+    if not secret_key or secret_key == DEFAULT_SECRET_KEY or len(secret_key) < 32:
+        problems.append("SECRET_KEY must be set to a unique value of at least 32 characters")
+    if not allowed_hosts:
+        problems.append("ALLOWED_HOSTS must list the host names this site is served under")
+    if problems:
+        raise ImproperlyConfigured("Refusing to start with DEBUG=False: " + "; ".join(problems) + ".")
+
+
+check_production_safety(debug=DEBUG, secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "rest_framework_simplejwt",
+    "drf_spectacular",
+    "django_q",
+    "channels",
+    "accounts",
+    "devices",
+    "readings",
+    "billing",
+    "dashboard",
+    "ops",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "smartmeter.urls"
+WSGI_APPLICATION = "smartmeter.wsgi.application"
+ASGI_APPLICATION = "smartmeter.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases --------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'smartmeter.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server, the consumer and the worker share one file.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Readings go to MongoDB when MONGODB_URI is set, else to the SQL store above.
+MONGODB_URI = env.str("MONGODB_URI", default="")
+MONGODB_READINGS_COLLECTION = env.str("MONGODB_READINGS_COLLECTION", default="readings")
+
+# --- Auth -------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard:meters"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# --- Internationalisation ---------------------------------------------------
+
+LANGUAGE_CODE = "en-in"
+TIME_ZONE = env.str("TIME_ZONE", default="Asia/Kolkata")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -----------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+WHITENOISE_USE_FINDERS = DEBUG
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- REST API ---------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "smartmeter.pagination.HeaderPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "smartmeter.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env.int("JWT_ACCESS_MINUTES", default=15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env.int("JWT_REFRESH_DAYS", default=7)),
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "smartmeter API",
+    "DESCRIPTION": "Smart meter registry, readings, tariffs, bills and invoices.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Cache, channels, tasks -------------------------------------------------
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # The default capacity of 100 silently drops group messages under load.
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 5000, "expiry": 10},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "smartmeter",
+        }
+    }
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 5000}}}
+
+Q_CLUSTER = {
+    "name": "smartmeter",
+    "orm": "default",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": 1800,
+    "retry": 3600,
+    "max_attempts": 3,
+    "catch_up": False,
+    "label": "Tasks",
+}
+
+# --- MQTT and ingestion -----------------------------------------------------
+
+MQTT_URL = env.str("MQTT_URL", default="mqtt://127.0.0.1:1883")
+MQTT_CA_FILE = env.str("MQTT_CA_FILE", default="")
+MQTT_CLIENT_CERT = env.str("MQTT_CLIENT_CERT", default="")
+MQTT_CLIENT_KEY = env.str("MQTT_CLIENT_KEY", default="")
+MQTT_CLIENT_ID = env.str("MQTT_CLIENT_ID", default="smartmeter-consumer")
+MQTT_TOPIC = "smartmeter/+/telemetry"
+MQTT_SHARED_GROUP = env.str("MQTT_SHARED_GROUP", default="")
+MQTT_SESSION_EXPIRY = env.int("MQTT_SESSION_EXPIRY", default=7 * 24 * 3600)
+MQTT_RECEIVE_MAXIMUM = env.int("MQTT_RECEIVE_MAXIMUM", default=1000)
+INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=500)
+INGEST_BATCH_MAX_AGE = env.float("INGEST_BATCH_MAX_AGE", default=0.5)
+INGEST_BACKFILL_DAYS = env.int("INGEST_BACKFILL_DAYS", default=35)
+INGEST_MAX_PAYLOAD_BYTES = 4096
+DEAD_LETTER_MAX_ROWS = env.int("DEAD_LETTER_MAX_ROWS", default=10000)
+DEVICE_OFFLINE_AFTER = timedelta(seconds=env.int("DEVICE_OFFLINE_AFTER_SECONDS", default=300))
+
+# --- Billing ----------------------------------------------------------------
+
+BILLING_TIME_ZONE = env.str("BILLING_TIME_ZONE", default=TIME_ZONE)
+INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=15)
+UTILITY_NAME = env.str("UTILITY_NAME", default="Smartmeter Power Distribution Ltd.")
+UTILITY_ADDRESS = env.str("UTILITY_ADDRESS", default="1 Grid Road, Bengaluru 560001")
+UTILITY_EMAIL = env.str("UTILITY_EMAIL", default="billing@smartmeter.example")
+UTILITY_GSTIN = env.str("UTILITY_GSTIN", default="")
+
+# --- Email ------------------------------------------------------------------
+
+EMAIL_URL = env.str("EMAIL_URL", default="")
+if EMAIL_URL:
+    vars().update(env.email_url("EMAIL_URL"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = VAR_DIR / "mail"
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{UTILITY_NAME} <{UTILITY_EMAIL}>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# --- Operations -------------------------------------------------------------
+
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        },
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# --- Security (production) --------------------------------------------------
+
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)

@@ -1,0 +1,88 @@
+"""Shared fixtures. Services are real; a missing one skips its tests, except
+under CI (SMARTMETER_REQUIRE_SERVICES=1), where a missing one fails them."""
+
+import os
+import socket
+
+import pytest
+from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from tests.factories import DeviceFactory, UserFactory
+
+REQUIRE_SERVICES = os.environ.get("SMARTMETER_REQUIRE_SERVICES") == "1"
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip (or, under CI, fail) when a service the test needs is not listening."""
+    if port_open(host, port):
+        return
+    message = f"{name} is not reachable on {host}:{port}"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def mosquitto():
+    """The machine's Mosquitto on 127.0.0.1:1883."""
+    require_service("Mosquitto", "127.0.0.1", 1883)
+    return ("127.0.0.1", 1883)
+
+
+@pytest.fixture
+def redis_url():
+    require_service("Redis", "127.0.0.1", 6379)
+    return "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture
+def customer(db):
+    return UserFactory(email="asha@example.com", name="Asha Rao")
+
+
+@pytest.fixture
+def other_customer(db):
+    return UserFactory(email="ravi@example.com", name="Ravi Kumar")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(email="staff@example.com", name="Staff", is_staff=True)
+
+
+@pytest.fixture
+def device(customer):
+    return DeviceFactory(device_id="meter-001", owner=customer, name="Home", location="Bengaluru")
+
+
+def auth_client(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {RefreshToken.for_user(user).access_token}")
+    return client
+
+
+@pytest.fixture
+def api():
+    """Build an API client for a user (JWT) or anonymous: api(user) / api()."""
+    return auth_client
