@@ -5,6 +5,7 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
+from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.tokens import RefreshToken
 
@@ -21,7 +22,8 @@ from accounts.services import EmailAlreadyRegistered, user_register
 
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
+    authentication_classes = [JWTAuthentication]
 
     @extend_schema(request=RegisterInputSerializer, responses={201: UserOutputSerializer})
     def post(self, request):
@@ -36,7 +38,8 @@ class RegisterApi(APIView):
 
 class LoginApi(APIView):
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
+    authentication_classes = [JWTAuthentication]
 
     @extend_schema(request=LoginInputSerializer, responses={200: LoginOutputSerializer})
     def post(self, request):
@@ -55,7 +58,8 @@ class LoginApi(APIView):
 
 class RefreshApi(APIView):
     permission_classes = [AllowAny]
-    authentication_classes: list = []
+    # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
+    authentication_classes = [JWTAuthentication]
 
     @extend_schema(request=RefreshInputSerializer, responses={200: RefreshOutputSerializer})
     def post(self, request):
