@@ -225,6 +225,9 @@ MQTT_CLIENT_KEY = env.str("MQTT_CLIENT_KEY", default="")
 MQTT_CLIENT_ID = env.str("MQTT_CLIENT_ID", default="smartmeter-consumer")
 MQTT_TOPIC = "smartmeter/+/telemetry"
 MQTT_SHARED_GROUP = env.str("MQTT_SHARED_GROUP", default="")
+# Web processes subscribe to the meters their browsers watch. With a shared (Redis) channel
+# layer they join one shared subscription, so each reading is fanned out once, not once per process.
+LIVE_MQTT_SHARED_GROUP = env.str("LIVE_MQTT_SHARED_GROUP", default="smartmeter-live" if REDIS_URL else "")
 MQTT_SESSION_EXPIRY = env.int("MQTT_SESSION_EXPIRY", default=7 * 24 * 3600)
 MQTT_RECEIVE_MAXIMUM = env.int("MQTT_RECEIVE_MAXIMUM", default=1000)
 INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=500)
