@@ -1,0 +1,177 @@
+"""The web process's live fan-out: MQTT (real Mosquitto) -> channel group live.<device_id>."""
+
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from dashboard.live import LiveFanout, live_group_name
+from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+def in_memory_layer(settings):
+    # A fresh layer per test: each test runs its own event loop.
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return get_channel_layer()
+
+
+@pytest.fixture
+def fanout(mosquitto, settings):
+    host, port = mosquitto
+    settings.MQTT_URL = f"mqtt://{host}:{port}"
+    fanouts = []
+
+    def make(**kwargs):
+        fanouts.append(LiveFanout(**kwargs))
+        return fanouts[-1]
+
+    yield make
+    for each in fanouts:
+        each.close()
+
+
+async def _receive_all(layer, channel, *, within: float) -> list[dict]:
+    messages = []
+    deadline = time.monotonic() + within
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            messages.append(await asyncio.wait_for(layer.receive(channel), left))
+        except TimeoutError:
+            break
+    return messages
+
+
+def test_a_published_reading_reaches_the_meters_group_within_a_second(mosquitto, in_memory_layer, fanout):
+    live = fanout()
+    device_id = unique_device_id()
+
+    async def scenario():
+        channel = await in_memory_layer.new_channel()
+        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        assert await live.watch(device_id) is True
+        sent_at = await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=1875.0, voltage=229.5))
+        message = await asyncio.wait_for(in_memory_layer.receive(channel), 1.0)
+        return message, time.monotonic() - sent_at
+
+    message, latency = async_to_sync(scenario)()
+    assert message["type"] == "reading.live"
+    assert message["reading"]["device_id"] == device_id
+    assert message["reading"]["power_w"] == 1875.0
+    assert message["reading"]["voltage"] == 229.5
+    assert message["reading"]["timestamp"].endswith("+00:00")
+    assert latency < 1.0
+
+
+def test_invalid_telemetry_is_never_shown_live(mosquitto, in_memory_layer, fanout):
+    live = fanout()
+    device_id = unique_device_id()
+
+    async def scenario():
+        channel = await in_memory_layer.new_channel()
+        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        await live.watch(device_id)
+        await asyncio.to_thread(publish, mosquitto, device_id, b"not json")
+        await asyncio.to_thread(publish, mosquitto, device_id, telemetry(voltage=float(9000)))
+        await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=42.0))
+        return await _receive_all(in_memory_layer, channel, within=1.0)
+
+    messages = async_to_sync(scenario)()
+    assert [m["reading"]["power_w"] for m in messages] == [42.0]
+
+
+def test_the_meter_is_unsubscribed_when_its_last_watcher_leaves(mosquitto, in_memory_layer, fanout):
+    live = fanout()
+    device_id = unique_device_id()
+
+    async def scenario():
+        channel = await in_memory_layer.new_channel()
+        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        await live.watch(device_id)
+        await live.watch(device_id)
+        await live.unwatch(device_id)
+        assert live.watched() == {device_id: 1}
+        await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=1.0))
+        still_watched = await _receive_all(in_memory_layer, channel, within=0.5)
+        await live.unwatch(device_id)
+        assert live.watched() == {}
+        await asyncio.sleep(0.2)  # let the UNSUBSCRIBE reach the broker
+        await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=2.0))
+        after_last = await _receive_all(in_memory_layer, channel, within=0.5)
+        return still_watched, after_last
+
+    still_watched, after_last = async_to_sync(scenario)()
+    assert [m["reading"]["power_w"] for m in still_watched] == [1.0]
+    assert after_last == []
+
+
+def test_only_watched_meters_are_relayed(mosquitto, in_memory_layer, fanout):
+    live = fanout()
+    watched, other = unique_device_id(), unique_device_id()
+
+    async def scenario():
+        channel = await in_memory_layer.new_channel()
+        await in_memory_layer.group_add(live_group_name(watched), channel)
+        await in_memory_layer.group_add(live_group_name(other), channel)
+        await live.watch(watched)
+        await asyncio.to_thread(publish, mosquitto, other, telemetry(power_w=7.0))
+        await asyncio.to_thread(publish, mosquitto, watched, telemetry(power_w=8.0))
+        return await _receive_all(in_memory_layer, channel, within=0.7)
+
+    messages = async_to_sync(scenario)()
+    assert [(m["reading"]["device_id"], m["reading"]["power_w"]) for m in messages] == [(watched, 8.0)]
+
+
+def test_web_processes_sharing_redis_fan_each_reading_out_once(mosquitto, redis_url, settings, fanout):
+    """Two web processes watch the same meter: a browser must get each reading once, not twice."""
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url]}}
+    }
+    group = f"test-{unique_device_id()}"
+    process_a = fanout(shared_group=group, client_id_prefix="web-a")
+    process_b = fanout(shared_group=group, client_id_prefix="web-b")
+    device_id = unique_device_id()
+
+    async def scenario():
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(live_group_name(device_id), channel)
+        assert await process_a.watch(device_id)
+        assert await process_b.watch(device_id)
+        for power in (10.0, 20.0, 30.0):
+            await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=power))
+        messages = await _receive_all(layer, channel, within=1.5)
+        await layer.group_discard(live_group_name(device_id), channel)
+        await layer.flush()
+        return messages
+
+    messages = async_to_sync(scenario)()
+    assert sorted(m["reading"]["power_w"] for m in messages) == [10.0, 20.0, 30.0]
+
+
+def test_subscriptions_come_back_after_the_connection_drops(mosquitto, in_memory_layer, fanout):
+    live = fanout()
+    device_id = unique_device_id()
+
+    async def scenario():
+        channel = await in_memory_layer.new_channel()
+        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        await live.watch(device_id)
+        # Drop the TCP connection under paho, as a broker restart would.
+        live._client.socket().close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and live.connected.is_set():
+            await asyncio.sleep(0.05)
+        while time.monotonic() < deadline and not live.connected.is_set():
+            await asyncio.sleep(0.05)
+        assert live.connected.is_set(), "did not reconnect"
+        await asyncio.sleep(0.3)  # the resubscription travels with the reconnect
+        await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=99.0))
+        return await asyncio.wait_for(in_memory_layer.receive(channel), 2.0)
+
+    message = async_to_sync(scenario)()
+    assert message["reading"]["power_w"] == 99.0
