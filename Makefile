@@ -38,6 +38,7 @@ seed: migrate
 	$(PY) manage.py seed_demo
 
 run: seed
+	@rm -rf var/prometheus  # metrics of processes from an earlier run
 	@echo "Starting smartmeter on http://localhost:8000 (Ctrl-C stops everything)"
 	$(VENV)/bin/honcho start -f Procfile
 

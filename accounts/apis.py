@@ -18,6 +18,7 @@ from accounts.serializers import (
     UserOutputSerializer,
 )
 from accounts.services import EmailAlreadyRegistered, user_register
+from ops.ratelimits import login_rate_limit, register_rate_limit
 
 
 class RegisterApi(APIView):
@@ -26,6 +27,7 @@ class RegisterApi(APIView):
     authentication_classes = [JWTAuthentication]
 
     @extend_schema(request=RegisterInputSerializer, responses={201: UserOutputSerializer})
+    @register_rate_limit
     def post(self, request):
         serializer = RegisterInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -42,6 +44,7 @@ class LoginApi(APIView):
     authentication_classes = [JWTAuthentication]
 
     @extend_schema(request=LoginInputSerializer, responses={200: LoginOutputSerializer})
+    @login_rate_limit
     def post(self, request):
         serializer = LoginInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

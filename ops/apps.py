@@ -1,6 +1,16 @@
+import time
+
 from django.apps import AppConfig
+
+# Process start, for /health's uptime.
+PROCESS_STARTED = time.monotonic()
 
 
 class OpsConfig(AppConfig):
     name = "ops"
     verbose_name = "Operations"
+
+    def ready(self):
+        from ops import receivers  # connects the sign-in audit receivers
+
+        receivers.install_admin_audit()

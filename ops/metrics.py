@@ -2,9 +2,45 @@
 
 Every process records into these objects; /metrics exposes them (ops owns the
 exposition and the cross-process collection).
+
+Multi-process mode: settings export PROMETHEUS_MULTIPROC_DIR (var/prometheus by
+default) before anything imports prometheus_client, so the web, consumer and worker
+processes each write their samples to files there and /metrics sums them. Files are
+named by host and pid, so containers sharing one metrics volume never collide.
+`make run` empties the directory on start.
 """
 
-from prometheus_client import Counter, Gauge, Histogram
+import os
+import re
+import socket
+
+from prometheus_client import Counter, Gauge, Histogram, values
+
+
+def _process_identifier() -> str:
+    # The collector splits file names on "_": keep the host part free of it.
+    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    values.ValueClass = values.MultiProcessValue(process_identifier=_process_identifier)
+
+HTTP_REQUESTS = Counter(
+    "smartmeter_http_requests_total",
+    "HTTP requests answered, by view, method and status.",
+    ["view", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "smartmeter_http_request_duration_seconds",
+    "Time to answer an HTTP request, by view.",
+    ["view", "method"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+HTTP_ERRORS = Counter(
+    "smartmeter_http_errors_total", "HTTP responses with a 4xx/5xx status, by view and class.", ["view", "status_class"]
+)
+RATE_LIMITED = Counter("smartmeter_rate_limited_total", "Requests refused with 429, by scope.", ["scope"])
 
 READINGS_ACCEPTED = Counter("smartmeter_readings_accepted_total", "Telemetry messages stored as readings.")
 READINGS_DUPLICATE = Counter(
@@ -22,8 +58,13 @@ INGEST_WRITE_SECONDS = Histogram(
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 INGEST_WRITE_FAILURES = Counter("smartmeter_ingest_write_failures_total", "Batch writes that failed and were retried.")
+# "mostrecent": the last value any consumer process wrote wins; a consumer killed
+# while connected leaves a stale 1, which is why /metrics also exports the heartbeat
+# age (smartmeter_service_heartbeat_age_seconds) read from the database at scrape time.
 CONSUMER_CONNECTED = Gauge(
-    "smartmeter_consumer_connected", "1 while the MQTT consumer is connected to the broker.", multiprocess_mode="max"
+    "smartmeter_consumer_connected",
+    "1 while the MQTT consumer is connected to the broker.",
+    multiprocess_mode="mostrecent",
 )
 INVOICES_ISSUED = Counter("smartmeter_invoices_issued_total", "Invoices issued by billing runs.")
 TASK_FAILURES = Counter("smartmeter_task_failures_total", "Background tasks that failed, by task.", ["task"])

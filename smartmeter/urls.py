@@ -17,5 +17,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("api/<path:unknown>", api_not_found),
+    path("", include("ops.urls")),  # /health, /metrics
     path("", include("accounts.site_urls")),
 ]

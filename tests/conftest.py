@@ -42,6 +42,24 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _rate_limits_off(settings):
+    """Suites log in many times from one address: rate limits are off unless a test
+    turns them on with the `rate_limits` fixture (tests/ops/test_ratelimits.py)."""
+    settings.RATELIMIT_ENABLE = False
+
+
+@pytest.fixture
+def rate_limits(settings):
+    """Turn rate limits on with empty counters; returns `settings` to set rates on."""
+    from django.core.cache import caches
+
+    settings.RATELIMIT_ENABLE = True
+    caches["ratelimit"].clear()
+    yield settings
+    caches["ratelimit"].clear()
+
+
 @pytest.fixture
 def mosquitto():
     """The machine's Mosquitto on 127.0.0.1:1883."""
