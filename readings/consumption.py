@@ -1,0 +1,240 @@
+"""Energy used between two instants, read off a meter's cumulative register.
+
+Pure functions: no ORM, settings or I/O. Billing, the readings stores and the
+series buckets all go through `consumption_from_run`, so every figure the
+product shows for "energy used" follows one rule:
+
+- Readings are sorted by time; several readings at one instant count once
+  (the highest register wins, so the answer does not depend on arrival order).
+- Periods are half-open, [start, end). A reading exactly at `end` belongs to the
+  next period but still fixes the register at `end`.
+- The register at each boundary is interpolated linearly in time between the
+  readings that bracket it. Without a reading on the far side of a boundary the
+  nearest reading inside the period stands in for it (nothing is extrapolated).
+- Consumption is the sum of the positive steps between consecutive values.
+- A drop in the register (a reset or a replaced meter) is taken to happen right
+  after the higher reading: the register restarts at zero, so the new value is
+  what was consumed since the reset, and `resets` counts the drop in the period
+  holding the reading before it. Interpolating across such a drop starts from zero.
+- Energy and registers are rounded half-up to 0.001 kWh only at the end.
+
+This makes consumption additive: for any start <= middle <= end, the energy of
+[start, middle) plus that of [middle, end) equals the energy of [start, end)
+(to the rounding), and so do the resets.
+"""
+
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import NamedTuple
+
+from readings.types import Consumption
+
+KWH = Decimal("0.001")
+_MICROSECOND = timedelta(microseconds=1)
+
+
+class RegisterPoint(NamedTuple):
+    timestamp: datetime
+    energy_kwh: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterRun:
+    """The readings of one meter inside one interval, reduced to what the rule needs.
+
+    `energy_kwh` is the consumption from `first` to `last` (positive steps, a drop
+    counting its new value) and `resets` the number of drops between them.
+    Stores compute runs close to the data and hand them to `consumption_from_run`.
+    """
+
+    count: int
+    first: RegisterPoint
+    last: RegisterPoint
+    energy_kwh: Decimal
+    resets: int
+
+
+def to_kwh(value) -> Decimal:
+    """A register value as an exact Decimal (floats through their shortest repr)."""
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    else:
+        result = Decimal(value)
+    if not result.is_finite():
+        raise ValueError(f"Register value {value!r} is not a finite number.")
+    return result
+
+
+def quantize_kwh(value: Decimal) -> Decimal:
+    return value.quantize(KWH, rounding=ROUND_HALF_UP)
+
+
+def run_from_registers(values: Sequence, *, first_at: datetime, last_at: datetime) -> RegisterRun:
+    """Reduce the register values of consecutive readings (in time order) to a run.
+
+    Detection runs on the raw values (fast for floats); only the few numbers that
+    enter the sum are turned into Decimals.
+    """
+    if not values:
+        raise ValueError("A register run needs at least one reading.")
+    drops = [previous for previous, current in zip(values, values[1:], strict=False) if current < previous]
+    return run_from_parts(
+        count=len(values),
+        first=RegisterPoint(first_at, to_kwh(values[0])),
+        last=RegisterPoint(last_at, to_kwh(values[-1])),
+        drop_values=drops,
+    )
+
+
+def run_from_parts(*, count: int, first: RegisterPoint, last: RegisterPoint, drop_values: Iterable) -> RegisterRun:
+    """Build a run from its first and last register and the values just before each drop.
+
+    Summing the steps telescopes: (last - first) + the value lost at every drop.
+    """
+    drops = [to_kwh(value) for value in drop_values]
+    energy = last.energy_kwh - first.energy_kwh + sum(drops, Decimal(0))
+    return RegisterRun(count=count, first=first, last=last, energy_kwh=energy, resets=len(drops))
+
+
+def register_between(before: RegisterPoint, after: RegisterPoint, at: datetime) -> Decimal:
+    """The register at `at`, interpolated linearly between two consecutive readings."""
+    span = after.timestamp - before.timestamp
+    if span <= timedelta(0):
+        return after.energy_kwh
+    fraction = Decimal((at - before.timestamp) // _MICROSECOND) / Decimal(span // _MICROSECOND)
+    if after.energy_kwh >= before.energy_kwh:
+        return before.energy_kwh + (after.energy_kwh - before.energy_kwh) * fraction
+    # A drop: the register restarted from zero right after `before`.
+    return after.energy_kwh * fraction
+
+
+def consumption_from_run(
+    device_id: str,
+    *,
+    start: datetime,
+    end: datetime,
+    before: RegisterPoint | None,
+    run: RegisterRun | None,
+    after: RegisterPoint | None,
+) -> Consumption:
+    """Consumption over [start, end) from the readings inside it (`run`, None when
+    there are none), the last reading before `start` and the first at/after `end`."""
+    _check_period(start, end)
+    if run is None:
+        if before is None or after is None:
+            return Consumption(device_id, Decimal("0.000"), None, None, None, None, 0, 0)
+        # A gap spans the whole period: the share of the step that falls inside it.
+        start_register = register_between(before, after, start)
+        end_register = register_between(before, after, end)
+        return Consumption(
+            device_id,
+            quantize_kwh(end_register - start_register),
+            quantize_kwh(start_register),
+            quantize_kwh(end_register),
+            None,
+            None,
+            0,
+            0,
+        )
+
+    energy = run.energy_kwh
+    resets = run.resets
+    start_register = run.first.energy_kwh
+    if before is not None:
+        # A drop between `before` and the first reading happened before `start`,
+        # so the interpolated register is never above the first reading.
+        start_register = register_between(before, run.first, start)
+        energy += run.first.energy_kwh - start_register
+    end_register = run.last.energy_kwh
+    if after is not None:
+        end_register = register_between(run.last, after, end)
+        if after.energy_kwh < run.last.energy_kwh:
+            energy += end_register
+            resets += 1
+        else:
+            energy += end_register - run.last.energy_kwh
+    return Consumption(
+        device_id,
+        quantize_kwh(energy),
+        quantize_kwh(start_register),
+        quantize_kwh(end_register),
+        run.first.timestamp,
+        run.last.timestamp,
+        run.count,
+        resets,
+    )
+
+
+def consumption_per_interval(
+    device_id: str,
+    intervals: Sequence[tuple[datetime, datetime, RegisterRun]],
+    *,
+    before: RegisterPoint | None,
+    after: RegisterPoint | None,
+) -> list[Consumption]:
+    """Consumption of each of several non-empty intervals in time order (series buckets).
+
+    Readings between intervals do not exist by construction, so each interval's
+    neighbours are the last reading of the previous interval and the first of
+    the next one; `before`/`after` bracket the whole sequence.
+    """
+    results = []
+    for index, (start, end, run) in enumerate(intervals):
+        previous = intervals[index - 1][2].last if index else before
+        following = intervals[index + 1][2].first if index + 1 < len(intervals) else after
+        results.append(consumption_from_run(device_id, start=start, end=end, before=previous, run=run, after=following))
+    return results
+
+
+def normalize_points(points: Iterable[tuple[datetime, object]]) -> list[RegisterPoint]:
+    """Sort by time and keep one value per instant (the highest: order-independent)."""
+    best: dict[datetime, Decimal] = {}
+    for timestamp, energy in points:
+        _check_aware(timestamp, "reading timestamp")
+        value = to_kwh(energy)
+        current = best.get(timestamp)
+        if current is None or value > current:
+            best[timestamp] = value
+    return [RegisterPoint(timestamp, best[timestamp]) for timestamp in sorted(best)]
+
+
+def consumption_from_registers(
+    device_id: str, points: Iterable[tuple[datetime, object]], start: datetime, end: datetime
+) -> Consumption:
+    """Energy used by one meter over [start, end) from (timestamp, register) points.
+
+    `points` may come in any order and hold duplicates; to interpolate at the
+    boundaries it should include the last reading before `start` and the first
+    at/after `end` when they exist (extra readings further out are ignored).
+    """
+    _check_period(start, end)
+    ordered = normalize_points(points)
+    times = [point.timestamp for point in ordered]
+    first_inside = bisect_left(times, start)
+    first_after = bisect_left(times, end)
+    inside = ordered[first_inside:first_after]
+    before = ordered[first_inside - 1] if first_inside > 0 else None
+    after = ordered[first_after] if first_after < len(ordered) else None
+    run = None
+    if inside:
+        run = run_from_registers(
+            [point.energy_kwh for point in inside], first_at=inside[0].timestamp, last_at=inside[-1].timestamp
+        )
+    return consumption_from_run(device_id, start=start, end=end, before=before, run=run, after=after)
+
+
+def _check_aware(value: datetime, name: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}.")
+
+
+def _check_period(start: datetime, end: datetime) -> None:
+    _check_aware(start, "start")
+    _check_aware(end, "end")
+    if start > end:
+        raise ValueError(f"start ({start.isoformat()}) is after end ({end.isoformat()}).")
