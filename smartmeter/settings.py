@@ -276,6 +276,8 @@ DEVICE_OFFLINE_AFTER = timedelta(seconds=env.int("DEVICE_OFFLINE_AFTER_SECONDS",
 
 BILLING_TIME_ZONE = env.str("BILLING_TIME_ZONE", default=TIME_ZONE)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=15)
+# django-q2 reads cron schedules in this zone: "00:05 on the 1st" is billing-local time.
+Q_CLUSTER["time_zone"] = BILLING_TIME_ZONE
 UTILITY_NAME = env.str("UTILITY_NAME", default="Smartmeter Power Distribution Ltd.")
 UTILITY_ADDRESS = env.str("UTILITY_ADDRESS", default="1 Grid Road, Bengaluru 560001")
 UTILITY_EMAIL = env.str("UTILITY_EMAIL", default="billing@smartmeter.example")

@@ -1,0 +1,293 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import content_disposition_header
+
+from billing.calculation import TariffInvalid, validate_tariff
+from billing.models import BillingRun, Invoice, Tariff, TariffSlab
+from billing.selectors import billing_today
+from billing.services import (
+    InvoiceAlreadyPaid,
+    TariffConflict,
+    invoice_email_resend,
+    invoice_mark_paid,
+    invoice_pdf_bytes,
+    invoice_regenerate_pdf,
+    tariff_check_effective_from,
+    tariff_create,
+)
+
+
+class TariffAdminForm(forms.ModelForm):
+    class Meta:
+        model = Tariff
+        fields = ["effective_from", "fixed_charge", "tax_rate", "description"]
+
+    def clean(self):
+        cleaned = super().clean()
+        try:  # the same rules as the API, from the pure validator (slabs are checked by the inline formset)
+            validate_tariff(
+                slabs=[{"range_start": 0, "range_end": None, "rate": "0"}],
+                fixed_charge=cleaned.get("fixed_charge"),
+                tax_rate=cleaned.get("tax_rate"),
+            )
+        except TariffInvalid as exc:
+            for field in ("fixed_charge", "tax_rate"):
+                if field in exc.problems and field not in self.errors:
+                    self.add_error(field, exc.problems[field])
+        if cleaned.get("effective_from"):
+            try:
+                tariff_check_effective_from(effective_from=cleaned["effective_from"])
+            except TariffConflict as exc:
+                self.add_error("effective_from", str(exc))
+        return cleaned
+
+
+class TariffSlabFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        rows = [
+            form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE", False)
+        ]
+        rows.sort(key=lambda row: row.get("range_start") or 0)
+        self.slab_rows = [
+            {"range_start": row.get("range_start"), "range_end": row.get("range_end"), "rate": row.get("rate")}
+            for row in rows
+        ]
+        try:
+            validate_tariff(slabs=self.slab_rows, fixed_charge="0", tax_rate="0")
+        except TariffInvalid as exc:
+            raise ValidationError(exc.problems.get("slabs", [])) from None
+
+
+class TariffSlabInline(admin.TabularInline):
+    model = TariffSlab
+    formset = TariffSlabFormSet
+    extra = 3
+    min_num = 1
+    fields = ["range_start", "range_end", "rate"]
+
+    def has_change_permission(self, request, obj=None):
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None and super().has_delete_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return obj is None and super().has_add_permission(request, obj)
+
+
+@admin.register(Tariff)
+class TariffAdmin(admin.ModelAdmin):
+    """Tariff versions. A saved version is read-only: a change is a new version with its own effective date."""
+
+    form = TariffAdminForm
+    list_display = [
+        "effective_from",
+        "slab_summary",
+        "fixed_charge",
+        "tax_rate",
+        "in_force",
+        "invoice_count",
+        "created_by",
+    ]
+    ordering = ["-effective_from"]
+    date_hierarchy = "effective_from"
+    inlines = [TariffSlabInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("slabs")
+            .select_related("created_by")
+            .annotate(invoice_total=Count("invoices"))
+        )
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["effective_from", "fixed_charge", "tax_rate", "description"]
+        return ["effective_from", "fixed_charge", "tax_rate", "description", "created_by", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        # Listing and viewing are allowed; saving an existing version is not (versions are immutable).
+        return super().has_change_permission(request, obj) if obj is None else False
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and (obj is None or not obj.invoices.exists())
+
+    @admin.display(description="Slabs")
+    def slab_summary(self, tariff):
+        return ", ".join(str(slab) for slab in tariff.slabs.all())
+
+    @admin.display(description="In force today", boolean=True)
+    def in_force(self, tariff):
+        current = Tariff.objects.in_force_on(billing_today())
+        return current is not None and current.pk == tariff.pk
+
+    @admin.display(description="Invoices", ordering="invoice_total")
+    def invoice_count(self, tariff):
+        return tariff.invoice_total
+
+    def save_model(self, request, obj, form, change):
+        """Nothing here: the version and its slabs are created together by the service in save_related."""
+
+    def save_related(self, request, form, formsets, change):
+        slabs = next(fs for fs in formsets if isinstance(fs, TariffSlabFormSet))
+        tariff = tariff_create(
+            slabs=slabs.slab_rows,
+            fixed_charge=form.instance.fixed_charge,
+            tax_rate=form.instance.tax_rate,
+            effective_from=form.instance.effective_from,
+            actor=request.user,
+            description=form.instance.description,
+        )
+        form.instance.pk = tariff.pk
+        form.instance.created_at = tariff.created_at
+
+
+class MonthFilter(admin.SimpleListFilter):
+    title = "month"
+    parameter_name = "month"
+
+    def lookups(self, request, model_admin):
+        months = Invoice.objects.order_by("-month").values_list("month", flat=True).distinct()[:24]
+        return [(month.strftime("%Y-%m"), month.strftime("%b %Y")) for month in months]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        year, _, month = self.value().partition("-")
+        if not (year.isdigit() and month.isdigit()):
+            return queryset.none()
+        return queryset.filter(month__year=int(year), month__month=int(month))
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = [
+        "number",
+        "device_link",
+        "month_label",
+        "customer_email",
+        "energy_kwh",
+        "total",
+        "status",
+        "due_date",
+        "paid_date",
+        "emailed_at",
+    ]
+    list_filter = [MonthFilter, "status", "no_readings"]
+    search_fields = ["number", "device__device_id", "customer_email", "customer_name"]
+    list_select_related = ["device"]
+    actions = ["mark_paid", "resend_email", "regenerate_pdf"]
+    readonly_fields = [field.name for field in Invoice._meta.fields] + ["pdf_link"]
+    exclude = ["pdf"]
+
+    def has_add_permission(self, request):
+        return False  # invoices come from billing runs only
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # issued invoices are records; they are never deleted
+
+    @admin.display(description="Meter", ordering="device__device_id")
+    def device_link(self, invoice):
+        url = reverse("admin:devices_device_change", args=[invoice.device_id])
+        return format_html('<a href="{}">{}</a>', url, invoice.device.device_id)
+
+    @admin.display(description="Month", ordering="month")
+    def month_label(self, invoice):
+        return invoice.month_label
+
+    @admin.display(description="PDF")
+    def pdf_link(self, invoice):
+        url = reverse("admin:billing_invoice_pdf", args=[invoice.pk])
+        return format_html('<a href="{}">Download {}</a>', url, invoice.pdf_filename)
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/pdf/", self.admin_site.admin_view(self.pdf_view), name="billing_invoice_pdf"),
+            *super().get_urls(),
+        ]
+
+    def pdf_view(self, request, pk):
+        invoice = get_object_or_404(Invoice.objects.select_related("device"), pk=pk)
+        response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=invoice.pdf_filename)
+        return response
+
+    @admin.action(description="Mark selected invoices paid (today)")
+    def mark_paid(self, request, queryset):
+        count = 0
+        for invoice in queryset.exclude(status=Invoice.Status.PAID):
+            invoice_mark_paid(invoice=invoice, actor=request.user)
+            count += 1
+        self.message_user(request, f"{count} invoice(s) marked paid.", messages.SUCCESS)
+
+    @admin.action(description="Resend the invoice email")
+    def resend_email(self, request, queryset):
+        sent, failed = 0, []
+        for invoice in queryset.select_related("device"):
+            try:
+                invoice_email_resend(invoice=invoice, actor=request.user)
+                sent += 1
+            except Exception as exc:  # report, keep going with the others
+                failed.append(f"{invoice.number} ({exc})")
+        if sent:
+            self.message_user(request, f"{sent} email(s) sent.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, "Not sent: " + "; ".join(failed), messages.ERROR)
+
+    @admin.action(description="Regenerate the PDF (unpaid invoices only)")
+    def regenerate_pdf(self, request, queryset):
+        done, refused = 0, []
+        for invoice in queryset.select_related("device"):
+            try:
+                invoice_regenerate_pdf(invoice=invoice, actor=request.user)
+                done += 1
+            except InvoiceAlreadyPaid:
+                refused.append(invoice.number)
+        if done:
+            self.message_user(request, f"{done} PDF(s) regenerated.", messages.SUCCESS)
+        if refused:
+            self.message_user(request, "Paid invoices keep their PDF: " + ", ".join(refused), messages.WARNING)
+
+
+@admin.register(BillingRun)
+class BillingRunAdmin(admin.ModelAdmin):
+    list_display = [
+        "started_at",
+        "month_label",
+        "trigger",
+        "status",
+        "meters",
+        "billed",
+        "already_billed",
+        "skipped",
+        "failed",
+        "emails_sent",
+        "finished_at",
+    ]
+    list_filter = ["status", "trigger", "month"]
+    readonly_fields = [field.name for field in BillingRun._meta.fields]
+
+    @admin.display(description="Month", ordering="month")
+    def month_label(self, run):
+        return run.month.strftime("%Y-%m")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

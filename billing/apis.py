@@ -1,0 +1,181 @@
+from django.http import HttpResponse
+from django.utils import timezone
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from billing.calculation import TariffInvalid
+from billing.selectors import (
+    BillPreview,
+    NoTariff,
+    bill_preview,
+    billing_today,
+    billing_tz,
+    invoice_get_visible,
+    invoice_list,
+    month_containing,
+    month_is_future,
+    tariff_current,
+)
+from billing.serializers import (
+    InvoiceListOutputSerializer,
+    MonthQuerySerializer,
+    TariffInputSerializer,
+    TariffOutputSerializer,
+)
+from billing.services import TariffConflict, invoice_pdf_bytes, tariff_create, tariff_replace
+from devices.selectors import device_get_visible
+from smartmeter.pagination import paginate
+
+
+class StaffWrites(BasePermission):
+    message = "Only utility staff may change tariffs."
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
+
+
+def _conflict(message: str) -> Response:
+    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
+
+
+def _invalid(exc: TariffInvalid) -> ValidationError:
+    return ValidationError(exc.problems)
+
+
+class TariffApi(APIView):
+    permission_classes = [IsAuthenticated, StaffWrites]
+
+    @extend_schema(responses={200: TariffOutputSerializer})
+    def get(self, request):
+        tariff = tariff_current()
+        if tariff is None:
+            raise NotFound("No tariff is in force yet.")
+        return Response(TariffOutputSerializer(tariff).data)
+
+    def _write(self, request, service):
+        if not request.user.is_staff:
+            raise PermissionDenied(StaffWrites.message)
+        serializer = TariffInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            tariff = service(actor=request.user, **serializer.validated_data)
+        except TariffInvalid as exc:
+            raise _invalid(exc) from None
+        except TariffConflict as exc:
+            return _conflict(str(exc))
+        return tariff
+
+    @extend_schema(request=TariffInputSerializer, responses={201: TariffOutputSerializer})
+    def post(self, request):
+        """Add a tariff version taking effect on `effective_from`."""
+        result = self._write(request, tariff_create)
+        if isinstance(result, Response):
+            return result
+        return Response(TariffOutputSerializer(result).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TariffInputSerializer, responses={200: TariffOutputSerializer})
+    def put(self, request):
+        """Replace the tariff in force from `effective_from` on (its own date replaces it outright)."""
+        today = billing_today()
+
+        def replace(**kwargs):
+            return tariff_replace(today=today, **kwargs)
+
+        result = self._write(request, replace)
+        if isinstance(result, Response):
+            return result
+        return Response(TariffOutputSerializer(result).data)
+
+
+def bill_preview_payload(preview: BillPreview) -> dict:
+    """The seed's bill shape: one ``units_slab_<start>_<end>`` object per slab plus the ``slabs`` list."""
+    payload = {
+        "device_id": preview.device_id,
+        "month": f"{preview.month:%Y-%m}",
+        "energy_kwh": str(preview.energy_kwh),
+    }
+    for row in preview.slabs:
+        payload[row["key"]] = {"units": row["units"], "rate": row["rate"], "charge": row["charge"]}
+    payload.update(
+        {
+            "slabs": [
+                {key: row[key] for key in ("slab", "range_start", "range_end", "units", "rate", "charge")}
+                for row in preview.slabs
+            ],
+            "subtotal": str(preview.subtotal),
+            "fixed_charge": str(preview.fixed_charge),
+            "tax_rate": str(preview.tax_rate.normalize()),
+            "tax": str(preview.tax),
+            "total": str(preview.total),
+            "no_readings": preview.no_readings,
+            "readings": {
+                "start_register": None if preview.start_register is None else str(preview.start_register),
+                "end_register": None if preview.end_register is None else str(preview.end_register),
+                "count": preview.reading_count,
+                "register_resets": preview.register_resets,
+            },
+            "period": {"start": preview.period_start.isoformat(), "end": preview.period_end.isoformat()},
+            "month_complete": preview.month_complete,
+            "tariff_effective_from": preview.tariff_effective_from.isoformat(),
+            "invoice_id": preview.invoice.number if preview.invoice else None,
+        }
+    )
+    return payload
+
+
+class BillPreviewApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("month", str, description="YYYY-MM; default: the current month.")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request, device_id):
+        """The meter's bill for a month: the issued invoice's figures, or computed from its readings so far."""
+        query = MonthQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        device = device_get_visible(user=request.user, device_id=device_id)
+        if device is None:
+            raise NotFound(f"No meter '{device_id}'.")
+        month = query.validated_data.get("month") or month_containing(timezone.now(), billing_tz())
+        if month_is_future(month):
+            raise ValidationError({"month": [f"{month:%Y-%m} is in the future; there is nothing to bill yet."]})
+        try:
+            preview = bill_preview(device=device, month=month)
+        except NoTariff as exc:
+            return _conflict(f"{exc} Staff must add a tariff version first.")
+        return Response(bill_preview_payload(preview))
+
+
+class InvoiceListApi(APIView):
+    @extend_schema(responses={200: InvoiceListOutputSerializer(many=True)})
+    def get(self, request, device_id):
+        device = device_get_visible(user=request.user, device_id=device_id)
+        if device is None:
+            raise NotFound(f"No meter '{device_id}'.")
+        return paginate(
+            request=request,
+            view=self,
+            queryset=invoice_list(device=device, user=request.user),
+            serializer_class=InvoiceListOutputSerializer,
+        )
+
+
+class InvoicePdfApi(APIView):
+    def perform_content_negotiation(self, request, force=False):
+        # The body is a PDF whatever the client accepts; errors still answer JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    def get(self, request, invoice_id):
+        invoice = invoice_get_visible(user=request.user, number=invoice_id)
+        if invoice is None:
+            raise NotFound(f"No invoice '{invoice_id}'.")
+        response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
+        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=invoice.pdf_filename)
+        response["Cache-Control"] = "private, no-store"
+        return response

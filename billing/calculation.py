@@ -1,0 +1,254 @@
+"""Tariff validation and bill arithmetic: pure functions over Decimal.
+
+No ORM, settings or I/O here, so every rule can be tested exactly and cheaply.
+
+Slabs follow the tariff schedule's own notation: ``0-100, 101-300, 301+`` bills
+the first 100 kWh at the first rate, the next 200 kWh at the second and the rest
+at the third. A slab written ``a-b`` after the first one covers the units above
+``a - 1`` up to ``b``; fractions of a kWh fall in the slab whose band holds them
+(100.5 kWh = 100 in the first slab + 0.5 in the second).
+
+Rounding: each slab's charge, the tax and the total are rounded half-up to
+0.01 (the paisa). Tax applies to the energy charges plus the fixed charge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+MONEY = Decimal("0.01")
+ENERGY = Decimal("0.001")
+ZERO = Decimal("0")
+MAX_SLABS = 20
+TAX_RATE_PLACES = 4
+
+
+def round_money(value: Decimal) -> Decimal:
+    return value.quantize(MONEY, rounding=ROUND_HALF_UP)
+
+
+def round_energy(value: Decimal) -> Decimal:
+    return value.quantize(ENERGY, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Slab:
+    range_start: int
+    range_end: int | None  # None: open-ended, only the last slab
+    rate: Decimal  # per kWh
+
+    @property
+    def label(self) -> str:
+        return f"{self.range_start}+" if self.range_end is None else f"{self.range_start}-{self.range_end}"
+
+    @property
+    def key(self) -> str:
+        """The bill preview's field name for this slab, e.g. ``units_slab_101_300`` or ``units_slab_301_plus``."""
+        end = "plus" if self.range_end is None else str(self.range_end)
+        return f"units_slab_{self.range_start}_{end}"
+
+    @property
+    def lower_kwh(self) -> Decimal:
+        """Consumption above which this slab starts to apply."""
+        return Decimal(max(self.range_start - 1, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class TariffTerms:
+    slabs: tuple[Slab, ...]
+    fixed_charge: Decimal
+    tax_rate: Decimal  # 0.18 for 18 %
+
+
+@dataclass(frozen=True, slots=True)
+class SlabLine:
+    slab: Slab
+    units: Decimal
+    charge: Decimal
+
+    @property
+    def rate(self) -> Decimal:
+        return self.slab.rate
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    energy_kwh: Decimal
+    lines: tuple[SlabLine, ...]
+    subtotal: Decimal
+    fixed_charge: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+
+
+class TariffInvalid(ValueError):
+    """A tariff that cannot be used; ``problems`` maps a field to its messages."""
+
+    def __init__(self, problems: Mapping[str, list[str]]):
+        self.problems = {field: list(messages) for field, messages in problems.items() if messages}
+        super().__init__("; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in self.problems.items()))
+
+
+def _decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, float):
+        value = repr(value)  # 4.55 -> "4.55", never the binary expansion
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _places(number: Decimal) -> int:
+    exponent = number.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _money(value: object, name: str, problems: list[str]) -> Decimal | None:
+    number = _decimal(value)
+    if number is None:
+        problems.append(f"{name} must be a number.")
+        return None
+    if number < 0:
+        problems.append(f"{name} must not be negative.")
+    if _places(number) > 2:
+        problems.append(f"{name} must have at most 2 decimal places.")
+    return number
+
+
+def _whole_kwh(value: object, name: str, problems: list[str]) -> int | None:
+    number = _decimal(value)
+    if number is None or number != number.to_integral_value():
+        problems.append(f"{name} must be a whole number of kWh.")
+        return None
+    if number < 0:
+        problems.append(f"{name} must not be negative.")
+        return None
+    return int(number)
+
+
+def validate_tariff(*, slabs: Sequence[Mapping[str, object]], fixed_charge: object, tax_rate: object) -> TariffTerms:
+    """Check a tariff as entered (``[{range_start, range_end, rate}]``, fixed charge, tax rate).
+
+    Returns the normalised terms or raises TariffInvalid naming every problem:
+    slabs must run contiguously from 0 with no gap or overlap, only the last may
+    be open-ended (and it must be), rates and the fixed charge are non-negative
+    amounts with at most 2 decimal places, the tax rate lies within 0-1.
+    """
+    problems: dict[str, list[str]] = {"slabs": [], "fixed_charge": [], "tax_rate": []}
+
+    fixed = _money(fixed_charge, "The fixed charge", problems["fixed_charge"])
+    tax = _decimal(tax_rate)
+    if tax is None:
+        problems["tax_rate"].append("The tax rate must be a number between 0 and 1 (0.18 for 18%).")
+    elif not ZERO <= tax <= 1:
+        problems["tax_rate"].append("The tax rate must be between 0 and 1 (0.18 for 18%).")
+    elif _places(tax) > TAX_RATE_PLACES:
+        problems["tax_rate"].append(f"The tax rate must have at most {TAX_RATE_PLACES} decimal places.")
+
+    slab_problems = problems["slabs"]
+    parsed: list[Slab] = []
+    if not isinstance(slabs, Sequence) or isinstance(slabs, str | bytes) or not slabs:
+        slab_problems.append("At least one slab is required.")
+    elif len(slabs) > MAX_SLABS:
+        slab_problems.append(f"At most {MAX_SLABS} slabs are allowed.")
+    else:
+        previous_end: int | None = None
+        for position, raw in enumerate(slabs, start=1):
+            name = f"Slab {position}"
+            if not isinstance(raw, Mapping):
+                slab_problems.append(f"{name} must be an object with range_start, range_end and rate.")
+                continue
+            missing = [key for key in ("range_start", "rate") if raw.get(key) is None]
+            if missing:
+                slab_problems.append(f"{name} is missing {' and '.join(missing)}.")
+                continue
+            start = _whole_kwh(raw["range_start"], f"{name}'s range_start", slab_problems)
+            raw_end = raw.get("range_end")
+            open_ended = raw_end is None or raw_end == ""
+            end = None if open_ended else _whole_kwh(raw_end, f"{name}'s range_end", slab_problems)
+            rate = _money(raw["rate"], f"{name}'s rate", slab_problems)
+            if start is None or rate is None or (not open_ended and end is None):
+                continue
+            expected_start = 0 if position == 1 else (previous_end + 1 if previous_end is not None else None)
+            if position == 1 and start != 0:
+                slab_problems.append(f"Slab 1 must start at 0 (it starts at {start}).")
+            elif expected_start is not None and start > expected_start:
+                slab_problems.append(
+                    f"{name} starts at {start}: a gap after slab {position - 1}, which ends at {previous_end};"
+                    f" it must start at {expected_start}."
+                )
+            elif expected_start is not None and start < expected_start:
+                slab_problems.append(
+                    f"{name} starts at {start}: it overlaps slab {position - 1}, which ends at {previous_end};"
+                    f" it must start at {expected_start}."
+                )
+            if end is None and position != len(slabs):
+                slab_problems.append(f"{name} is open-ended, but only the last slab may be.")
+            if end is not None and position == len(slabs):
+                slab_problems.append(
+                    f"The last slab must be open-ended (range_end null); slab {position} ends at {end}."
+                )
+            if end is not None and (end < start or (position == 1 and end < 1)):
+                slab_problems.append(f"{name} ends at {end}, before it starts ({start}).")
+            previous_end = end
+            parsed.append(Slab(range_start=start, range_end=end, rate=rate))
+
+    if any(problems.values()):
+        raise TariffInvalid(problems)
+    assert fixed is not None
+    assert tax is not None
+    return TariffTerms(slabs=tuple(parsed), fixed_charge=fixed, tax_rate=tax)
+
+
+def slab_units(energy_kwh: Decimal, slabs: Iterable[Slab]) -> list[Decimal]:
+    """Split a consumption over the slabs; the parts always add up to ``energy_kwh``."""
+    if energy_kwh < 0:
+        raise ValueError("Consumption cannot be negative.")
+    units = []
+    for slab in slabs:
+        upper = energy_kwh if slab.range_end is None else min(energy_kwh, Decimal(slab.range_end))
+        units.append(max(ZERO, upper - slab.lower_kwh))
+    return units
+
+
+def calculate_bill(energy_kwh: Decimal, terms: TariffTerms) -> Bill:
+    """The month's bill for ``energy_kwh`` under ``terms``.
+
+    >>> terms = TariffTerms(
+    ...     slabs=(Slab(0, 100, Decimal("3.50")), Slab(101, 300, Decimal("4.50")), Slab(301, None, Decimal("6.00"))),
+    ...     fixed_charge=Decimal("50.00"), tax_rate=Decimal("0.18"))
+    >>> calculate_bill(Decimal("250"), terms).total
+    Decimal('1268.50')
+    """
+    energy = round_energy(Decimal(energy_kwh))
+    lines = tuple(
+        SlabLine(slab=slab, units=units, charge=round_money(units * slab.rate))
+        for slab, units in zip(terms.slabs, slab_units(energy, terms.slabs), strict=True)
+    )
+    subtotal = round_money(sum((line.charge for line in lines), ZERO))
+    fixed = round_money(terms.fixed_charge)
+    tax = round_money((subtotal + fixed) * terms.tax_rate)
+    total = round_money(subtotal + fixed + tax)
+    return Bill(
+        energy_kwh=energy,
+        lines=lines,
+        subtotal=subtotal,
+        fixed_charge=fixed,
+        tax_rate=terms.tax_rate,
+        tax=tax,
+        total=total,
+    )
+
+
+def scale_energy(energy_kwh: Decimal, *, elapsed_seconds: float, period_seconds: float) -> Decimal:
+    """Extrapolate a part-month consumption to the whole period (for estimates, never for invoices)."""
+    if elapsed_seconds <= 0:
+        return ZERO
+    factor = Decimal(str(period_seconds)) / Decimal(str(elapsed_seconds))
+    return round_energy(energy_kwh * max(factor, Decimal(1)))

@@ -1,0 +1,30 @@
+"""Create the django-q2 schedules for the monthly billing run and the daily overdue check."""
+
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import migrations
+from django.utils import timezone
+
+
+def create_schedules(apps, schema_editor):
+    from billing.schedules import ensure_schedules
+
+    ensure_schedules(
+        apps.get_model("django_q", "Schedule"), now=timezone.now(), tz=ZoneInfo(settings.BILLING_TIME_ZONE)
+    )
+
+
+def remove_schedules(apps, schema_editor):
+    from billing.schedules import SCHEDULES
+
+    apps.get_model("django_q", "Schedule").objects.filter(name__in=[spec["name"] for spec in SCHEDULES]).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("billing", "0001_initial"),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
+    ]
+
+    operations = [migrations.RunPython(create_schedules, remove_schedules)]

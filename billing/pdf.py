@@ -1,0 +1,83 @@
+"""Invoice PDFs: the only module that renders PDFs (xhtml2pdf over templates/billing/invoice_pdf.html).
+
+The template embeds DejaVu Sans, shipped under static/fonts/ with its licence,
+so the ₹ sign and customers' names in Latin, Greek or Cyrillic script render
+the same on every machine (no system font is used).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.staticfiles import finders
+from django.template.loader import render_to_string
+from xhtml2pdf import pisa
+
+from billing.months import month_bounds, next_month
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE = "billing/invoice_pdf.html"
+FONT_FILES = {"regular": "fonts/DejaVuSans.ttf", "bold": "fonts/DejaVuSans-Bold.ttf"}
+
+
+class PdfRenderError(RuntimeError):
+    pass
+
+
+def _static_path(relative: str) -> str:
+    found = finders.find(relative)
+    if not found:
+        candidate = Path(settings.STATIC_ROOT) / relative
+        if not candidate.exists():
+            raise PdfRenderError(f"Static file {relative} is missing; the invoice font cannot be embedded.")
+        found = str(candidate)
+    return str(found)
+
+
+def _link_callback(uri: str, rel: str) -> str:
+    """Resolve the template's font references to files on disk; nothing is fetched over the network."""
+    prefix = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL
+    for start in (prefix, settings.STATIC_URL):
+        if uri.startswith(start):
+            return _static_path(uri[len(start) :])
+    if uri in FONT_FILES.values():
+        return _static_path(uri)
+    raise PdfRenderError(f"The invoice template refers to {uri!r}, which is not a shipped static file.")
+
+
+def invoice_pdf_context(invoice) -> dict:
+    tz = ZoneInfo(settings.BILLING_TIME_ZONE)
+    period_start, period_end = month_bounds(invoice.month, tz)
+    last_day = next_month(invoice.month).toordinal() - 1
+    return {
+        "invoice": invoice,
+        "utility": {
+            "name": settings.UTILITY_NAME,
+            "address": settings.UTILITY_ADDRESS,
+            "email": settings.UTILITY_EMAIL,
+            "gstin": settings.UTILITY_GSTIN,
+        },
+        "device": invoice.device,
+        "period_start": period_start,
+        "period_last_day": invoice.month.fromordinal(last_day),
+        "period_end": period_end,
+        "billing_time_zone": settings.BILLING_TIME_ZONE,
+        "slabs": invoice.slab_rows(),
+        "tax_percent": (invoice.tax_rate * 100).normalize(),
+        "fonts": FONT_FILES,
+    }
+
+
+def render_invoice_pdf(invoice) -> bytes:
+    """The invoice as PDF bytes, from its frozen snapshot (rendering twice gives the same document)."""
+    html = render_to_string(TEMPLATE, invoice_pdf_context(invoice))
+    output = io.BytesIO()
+    result = pisa.CreatePDF(html, dest=output, link_callback=_link_callback, encoding="utf-8")
+    if result.err:
+        raise PdfRenderError(f"xhtml2pdf reported {result.err} error(s) rendering invoice {invoice.number}.")
+    return output.getvalue()

@@ -1,0 +1,287 @@
+"""Billing reads: tariffs in force, a month's consumption (through readings.selectors), bill previews and estimates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import User
+from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
+from billing.models import Invoice, Tariff, TariffSlab
+from billing.months import month_bounds, month_containing
+from devices.models import Device
+from readings.types import Consumption
+
+
+def billing_tz() -> ZoneInfo:
+    return ZoneInfo(settings.BILLING_TIME_ZONE)
+
+
+def billing_today() -> date:
+    return timezone.now().astimezone(billing_tz()).date()
+
+
+def month_period(month: date) -> tuple[datetime, datetime]:
+    """The billed month as [start, end) instants in the billing time zone."""
+    return month_bounds(month, billing_tz())
+
+
+def month_has_ended(month: date, *, now: datetime | None = None) -> bool:
+    return month_period(month)[1] <= (now or timezone.now())
+
+
+def month_is_future(month: date, *, now: datetime | None = None) -> bool:
+    return month > month_containing(now or timezone.now(), billing_tz())
+
+
+# --- Tariffs ----------------------------------------------------------------
+
+
+def _tariffs() -> QuerySet[Tariff]:
+    return Tariff.objects.prefetch_related(Prefetch("slabs", queryset=TariffSlab.objects.order_by("range_start")))
+
+
+def tariff_current(*, today: date | None = None) -> Tariff | None:
+    """The version in force today (billing time zone)."""
+    return _tariffs().in_force_on(today or billing_today())
+
+
+def tariff_for_month(*, month: date) -> Tariff | None:
+    """The version that bills ``month``: the one in force on the month's first day.
+
+    A version taking effect mid-month first applies to the following month, so a
+    bill never mixes two tariffs and never applies one retroactively.
+    """
+    return _tariffs().in_force_on(month)
+
+
+def tariff_versions() -> QuerySet[Tariff]:
+    return _tariffs().order_by("-effective_from")
+
+
+# --- Consumption (through the readings seam only) ---------------------------
+
+
+def _readings_selectors():
+    # Billing reads consumption only through readings.selectors, never a store.
+    from readings import selectors
+
+    return selectors
+
+
+def _empty(device_id: str) -> Consumption:
+    return Consumption(
+        device_id=device_id,
+        energy_kwh=Decimal("0.000"),
+        start_register=None,
+        end_register=None,
+        first_reading_at=None,
+        last_reading_at=None,
+        reading_count=0,
+        resets=0,
+    )
+
+
+def month_consumption(*, device_id: str, month: date, until: datetime | None = None) -> Consumption:
+    start, end = month_period(month)
+    if until is not None:
+        end = min(end, until)
+    return _readings_selectors().device_consumption(device_id=device_id, start=start, end=end)
+
+
+def months_consumption(*, device_ids: list[str], month: date) -> dict[str, Consumption]:
+    """Every meter's consumption for the month, read in a bounded number of queries (not one per meter)."""
+    if not device_ids:
+        return {}
+    start, end = month_period(month)
+    found = _readings_selectors().devices_consumption(device_ids=list(device_ids), start=start, end=end)
+    return {device_id: found.get(device_id) or _empty(device_id) for device_id in device_ids}
+
+
+def billed_energy(consumption: Consumption) -> Decimal:
+    """Energy to bill: the register-based consumption, or 0 when the meter sent nothing (a "no readings" bill)."""
+    return consumption.energy_kwh if consumption.has_readings else Decimal("0.000")
+
+
+# --- Meters to bill ---------------------------------------------------------
+
+
+def billable_devices(*, month: date) -> QuerySet[Device]:
+    """Meters billed for ``month``: active ones, plus those decommissioned during or after it (their final bill)."""
+    start, _ = month_period(month)
+    return (
+        Device.objects.filter(~Q(status=Device.Status.DECOMMISSIONED) | Q(decommissioned_at__gte=start))
+        .select_related("owner")
+        .order_by("pk")
+    )
+
+
+# --- Previews and estimates -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillPreview:
+    """A month's bill as the API shows it: from the issued invoice when there is one, else computed now."""
+
+    device_id: str
+    month: date
+    period_start: datetime
+    period_end: datetime
+    energy_kwh: Decimal
+    slabs: list[dict]
+    subtotal: Decimal
+    fixed_charge: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    total: Decimal
+    no_readings: bool
+    start_register: Decimal | None
+    end_register: Decimal | None
+    reading_count: int
+    register_resets: int
+    tariff_effective_from: date
+    month_complete: bool
+    invoice: Invoice | None = None
+
+
+class NoTariff(LookupError):
+    pass
+
+
+def bill_slab_rows(bill: Bill) -> list[dict]:
+    """The per-slab lines as stored on invoices and shown by the API (amounts as strings, exact)."""
+    return [
+        {
+            "slab": line.slab.label,
+            "key": line.slab.key,
+            "range_start": line.slab.range_start,
+            "range_end": line.slab.range_end,
+            "units": str(line.units.quantize(Decimal("0.001"))),
+            "rate": str(line.rate.quantize(Decimal("0.01"))),
+            "charge": str(line.charge),
+        }
+        for line in bill.lines
+    ]
+
+
+def bill_preview(*, device: Device, month: date, now: datetime | None = None) -> BillPreview:
+    now = now or timezone.now()
+    start, end = month_period(month)
+    invoice = Invoice.objects.select_related("tariff").filter(device=device, month=month).first()
+    if invoice is not None:
+        return BillPreview(
+            device_id=device.device_id,
+            month=month,
+            period_start=start,
+            period_end=end,
+            energy_kwh=invoice.energy_kwh,
+            slabs=invoice.slabs,
+            subtotal=invoice.subtotal,
+            fixed_charge=invoice.fixed_charge,
+            tax_rate=invoice.tax_rate,
+            tax=invoice.tax,
+            total=invoice.total,
+            no_readings=invoice.no_readings,
+            start_register=invoice.start_register,
+            end_register=invoice.end_register,
+            reading_count=invoice.reading_count,
+            register_resets=invoice.register_resets,
+            tariff_effective_from=invoice.tariff.effective_from,
+            month_complete=True,
+            invoice=invoice,
+        )
+    tariff = tariff_for_month(month=month)
+    if tariff is None:
+        raise NoTariff(f"No tariff is in force for {month:%Y-%m}.")
+    consumption = month_consumption(device_id=device.device_id, month=month, until=now)
+    bill = calculate_bill(billed_energy(consumption), tariff.terms())
+    return BillPreview(
+        device_id=device.device_id,
+        month=month,
+        period_start=start,
+        period_end=end,
+        energy_kwh=bill.energy_kwh,
+        slabs=bill_slab_rows(bill),
+        subtotal=bill.subtotal,
+        fixed_charge=bill.fixed_charge,
+        tax_rate=bill.tax_rate,
+        tax=bill.tax,
+        total=bill.total,
+        no_readings=not consumption.has_readings,
+        start_register=consumption.start_register,
+        end_register=consumption.end_register,
+        reading_count=consumption.reading_count,
+        register_resets=consumption.resets,
+        tariff_effective_from=tariff.effective_from,
+        month_complete=end <= now,
+    )
+
+
+@dataclass(frozen=True)
+class BillEstimate:
+    """This month so far and where it is heading; clearly an estimate, never an invoice."""
+
+    device_id: str
+    month: date
+    consumption_kwh: Decimal
+    projected_kwh: Decimal
+    projected_bill: Bill | None  # None when no tariff is in force
+    has_readings: bool
+
+
+def bill_estimate(*, device: Device, month: date | None = None, now: datetime | None = None) -> BillEstimate:
+    """Consumption so far in ``month`` (default: the current one) and the bill projected to month end.
+
+    The rate so far (since the month began, or since the meter's first reading in
+    it) is extrapolated linearly over the rest of the month.
+    """
+    now = now or timezone.now()
+    month = month or month_containing(now, billing_tz())
+    start, end = month_period(month)
+    consumption = month_consumption(device_id=device.device_id, month=month, until=now)
+    since = max(start, consumption.first_reading_at) if consumption.first_reading_at else start
+    until = min(now, end)
+    projected = (
+        scale_energy(
+            consumption.energy_kwh,
+            elapsed_seconds=(until - since).total_seconds(),
+            period_seconds=(end - since).total_seconds(),
+        )
+        if consumption.has_readings
+        else Decimal("0.000")
+    )
+    tariff = tariff_for_month(month=month)
+    terms: TariffTerms | None = tariff.terms() if tariff else None
+    return BillEstimate(
+        device_id=device.device_id,
+        month=month,
+        consumption_kwh=consumption.energy_kwh,
+        projected_kwh=projected,
+        projected_bill=calculate_bill(projected, terms) if terms else None,
+        has_readings=consumption.has_readings,
+    )
+
+
+# --- Invoices -----------------------------------------------------------------
+
+
+def invoice_list(*, device: Device, user: User) -> QuerySet[Invoice]:
+    """A meter's invoices; a customer sees those issued to them (a reassigned meter's older bills stay private)."""
+    invoices = Invoice.objects.filter(device=device)
+    if not user.is_staff:
+        invoices = invoices.filter(customer=user)
+    return invoices.order_by("-month")
+
+
+def invoice_get_visible(*, user: User, number: str) -> Invoice | None:
+    """The invoice if the user may see it (the customer billed, or staff); None otherwise, as if absent."""
+    invoices = Invoice.objects.select_related("device")
+    if not user.is_staff:
+        invoices = invoices.filter(customer=user)
+    return invoices.filter(number=number).first()

@@ -1,0 +1,33 @@
+"""Every billing write use case (keyword-only, named <entity>_<action>)."""
+
+from billing.services.invoices import (
+    InvoiceAlreadyPaid,
+    invoice_email_issued,
+    invoice_email_resend,
+    invoice_issue,
+    invoice_mark_paid,
+    invoice_pdf_bytes,
+    invoice_regenerate_pdf,
+    invoices_mark_overdue,
+)
+from billing.services.runs import BillingRunRefused, RunOutcome, RunProgress, billing_run
+from billing.services.tariffs import TariffConflict, tariff_check_effective_from, tariff_create, tariff_replace
+
+__all__ = [
+    "BillingRunRefused",
+    "InvoiceAlreadyPaid",
+    "RunOutcome",
+    "RunProgress",
+    "TariffConflict",
+    "billing_run",
+    "invoice_email_issued",
+    "invoice_email_resend",
+    "invoice_issue",
+    "invoice_mark_paid",
+    "invoice_pdf_bytes",
+    "invoice_regenerate_pdf",
+    "invoices_mark_overdue",
+    "tariff_check_effective_from",
+    "tariff_create",
+    "tariff_replace",
+]

@@ -1,0 +1,237 @@
+"""Invoice writes: issue (once per meter and month), deliver by email, mark paid or overdue, regenerate the PDF."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from billing import emails
+from billing.calculation import TariffTerms, calculate_bill
+from billing.models import BillingRun, Invoice, Tariff
+from billing.months import month_label
+from billing.pdf import render_invoice_pdf
+from billing.selectors import bill_slab_rows, billed_energy, billing_today, billing_tz
+from devices.models import Device
+from ops.audit import audit_log
+from ops.metrics import INVOICES_ISSUED, TASK_FAILURES
+from readings.types import Consumption
+
+logger = logging.getLogger(__name__)
+
+
+class InvoiceAlreadyPaid(Exception):
+    pass
+
+
+def invoice_number(*, device: Device, month: date) -> str:
+    """Public invoice id: month and meter key, unique because a meter has one invoice per month."""
+    return f"INV-{month:%Y%m}-{device.pk:06d}"
+
+
+def invoice_build(
+    *,
+    device: Device,
+    month: date,
+    consumption: Consumption,
+    tariff: Tariff,
+    terms: TariffTerms | None = None,
+    issued_at: datetime | None = None,
+) -> Invoice:
+    """The unsaved invoice for a meter's month, with the bill computed and the customer's details frozen."""
+    issued_at = issued_at or timezone.now()
+    bill = calculate_bill(billed_energy(consumption), terms or tariff.terms())
+    owner = device.owner
+    issue_day = issued_at.astimezone(billing_tz()).date()
+    return Invoice(
+        number=invoice_number(device=device, month=month),
+        device=device,
+        month=month,
+        tariff=tariff,
+        energy_kwh=bill.energy_kwh,
+        start_register=consumption.start_register,
+        end_register=consumption.end_register,
+        first_reading_at=consumption.first_reading_at,
+        last_reading_at=consumption.last_reading_at,
+        reading_count=consumption.reading_count,
+        register_resets=consumption.resets,
+        no_readings=not consumption.has_readings,
+        slabs=bill_slab_rows(bill),
+        subtotal=bill.subtotal,
+        fixed_charge=bill.fixed_charge,
+        tax_rate=bill.tax_rate,
+        tax=bill.tax,
+        total=bill.total,
+        customer=owner,
+        customer_name=owner.name,
+        customer_email=owner.email,
+        customer_address=owner.address,
+        status=Invoice.Status.ISSUED,
+        created_at=issued_at,
+        due_date=issue_day + timedelta(days=settings.INVOICE_DUE_DAYS),
+    )
+
+
+def invoice_issue(
+    *,
+    device: Device,
+    month: date,
+    consumption: Consumption,
+    tariff: Tariff,
+    terms: TariffTerms | None = None,
+    run: BillingRun | None = None,
+    actor: User | str | None = None,
+) -> tuple[Invoice, bool]:
+    """Issue the meter's invoice for the month, with its PDF; email it once the write commits.
+
+    Returns (invoice, created). When the invoice already exists (a re-run, or a
+    concurrent run that won the race) nothing is created, rendered or sent.
+    """
+    existing = Invoice.objects.filter(device=device, month=month).first()
+    if existing is not None:
+        return existing, False
+    invoice = invoice_build(device=device, month=month, consumption=consumption, tariff=tariff, terms=terms)
+    invoice.billing_run = run
+    pdf = render_invoice_pdf(invoice)  # before the transaction: rendering holds no database lock
+    try:
+        with transaction.atomic():
+            invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
+            invoice.save(force_insert=True)
+            transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
+            transaction.on_commit(INVOICES_ISSUED.inc)
+    except IntegrityError:
+        if invoice.pdf.name:
+            invoice.pdf.storage.delete(invoice.pdf.name)
+        existing = Invoice.objects.filter(device=device, month=month).first()
+        if existing is None:
+            raise
+        return existing, False
+    audit_log(
+        actor=actor,
+        action="invoice.issue",
+        invoice_id=invoice.number,
+        device_id=device.device_id,
+        month=month_label(month),
+        energy_kwh=str(invoice.energy_kwh),
+        total=str(invoice.total),
+        tariff_id=tariff.pk,
+        no_readings=invoice.no_readings,
+        billing_run_id=run.pk if run else None,
+    )
+    return invoice, True
+
+
+def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
+    """The stored PDF, or, when the file is gone, the same document rendered again from the invoice's snapshot."""
+    if invoice.pdf and invoice.pdf.storage.exists(invoice.pdf.name):
+        with invoice.pdf.open("rb") as handle:
+            return handle.read()
+    pdf = render_invoice_pdf(invoice)
+    invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
+    Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
+    return pdf
+
+
+def invoice_email_issued(*, invoice_id: int, pdf: bytes | None = None) -> bool:
+    """Email the invoice to its customer, at most once: the invoice is claimed before sending.
+
+    Returns True when this call sent it. A failed send releases the claim, so the
+    next billing run (or an admin "resend") tries again.
+    """
+    claimed = Invoice.objects.filter(pk=invoice_id, emailed_at__isnull=True).update(emailed_at=timezone.now())
+    if not claimed:
+        return False
+    invoice = Invoice.objects.select_related("device").get(pk=invoice_id)
+    try:
+        emails.send_invoice_issued(invoice, pdf=pdf if pdf is not None else invoice_pdf_bytes(invoice=invoice))
+    except Exception:
+        Invoice.objects.filter(pk=invoice_id).update(emailed_at=None)
+        TASK_FAILURES.labels(task="invoice_email").inc()
+        logger.exception("Invoice email failed", extra={"invoice_id": invoice.number})
+        return False
+    logger.info("Invoice emailed", extra={"invoice_id": invoice.number, "device_id": invoice.device.device_id})
+    return True
+
+
+def invoice_email_resend(*, invoice: Invoice, actor: User | None = None) -> None:
+    """Staff action: send the invoice email again, whatever was sent before."""
+    emails.send_invoice_issued(invoice, pdf=invoice_pdf_bytes(invoice=invoice))
+    Invoice.objects.filter(pk=invoice.pk).update(emailed_at=timezone.now())
+    audit_log(actor=actor, action="invoice.resend_email", invoice_id=invoice.number)
+
+
+@transaction.atomic
+def invoice_mark_paid(*, invoice: Invoice, paid_date: date | None = None, actor: User | None = None) -> Invoice:
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.PAID:
+        return invoice
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_date = paid_date or billing_today()
+    invoice.save(update_fields=["status", "paid_date"])
+    audit_log(
+        actor=actor,
+        action="invoice.mark_paid",
+        invoice_id=invoice.number,
+        total=str(invoice.total),
+        paid_date=invoice.paid_date.isoformat(),
+    )
+    return invoice
+
+
+def invoice_regenerate_pdf(*, invoice: Invoice, actor: User | None = None) -> Invoice:
+    """Render an unpaid invoice's PDF again from its snapshot (after a template or utility-details change)."""
+    if invoice.status == Invoice.Status.PAID:
+        raise InvoiceAlreadyPaid(f"Invoice {invoice.number} is paid; its PDF is final.")
+    old_name = invoice.pdf.name
+    invoice.pdf.save(invoice.pdf_filename, ContentFile(render_invoice_pdf(invoice)), save=False)
+    Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
+    if old_name and old_name != invoice.pdf.name:
+        invoice.pdf.storage.delete(old_name)
+    audit_log(actor=actor, action="invoice.regenerate_pdf", invoice_id=invoice.number)
+    return invoice
+
+
+def invoices_mark_overdue(*, today: date | None = None) -> dict[str, int]:
+    """Mark issued invoices past their due date overdue, then send each overdue invoice one reminder.
+
+    Safe to run any number of times a day: the status change is a conditional
+    update, and a reminder is claimed (reminder_sent_at) before it is sent.
+    """
+    today = today or billing_today()
+    with transaction.atomic():
+        due = list(
+            Invoice.objects.select_for_update()
+            .filter(status=Invoice.Status.ISSUED, due_date__lt=today)
+            .values_list("pk", "number")
+        )
+        marked = Invoice.objects.filter(pk__in=[pk for pk, _ in due], status=Invoice.Status.ISSUED).update(
+            status=Invoice.Status.OVERDUE
+        )
+    for _, number in due:
+        audit_log(actor=None, action="invoice.overdue", invoice_id=number)
+    reminded = failed = 0
+    pending = Invoice.objects.filter(status=Invoice.Status.OVERDUE, reminder_sent_at__isnull=True)
+    for invoice_id in pending.values_list("pk", flat=True):
+        claimed = Invoice.objects.filter(
+            pk=invoice_id, status=Invoice.Status.OVERDUE, reminder_sent_at__isnull=True
+        ).update(reminder_sent_at=timezone.now())
+        if not claimed:
+            continue
+        invoice = Invoice.objects.select_related("device").get(pk=invoice_id)
+        try:
+            emails.send_invoice_overdue(invoice, pdf=invoice_pdf_bytes(invoice=invoice))
+        except Exception:
+            Invoice.objects.filter(pk=invoice_id).update(reminder_sent_at=None)
+            TASK_FAILURES.labels(task="invoice_reminder").inc()
+            logger.exception("Overdue reminder failed", extra={"invoice_id": invoice.number})
+            failed += 1
+            continue
+        reminded += 1
+    logger.info("Overdue invoices processed", extra={"marked": marked, "reminded": reminded, "failed": failed})
+    return {"marked_overdue": marked, "reminders_sent": reminded, "reminders_failed": failed}

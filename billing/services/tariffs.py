@@ -1,0 +1,141 @@
+"""Tariff versions: create and replace, never changing the tariff of a month that has invoices."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+
+from django.db import IntegrityError, transaction
+
+from accounts.models import User
+from billing.calculation import TariffInvalid, TariffTerms, validate_tariff
+from billing.models import Invoice, Tariff, TariffSlab
+from billing.months import month_label
+from ops.audit import audit_log
+
+
+class TariffConflict(Exception):
+    """The change is well-formed but would rewrite history (an invoiced month) or collide with a version."""
+
+
+def _months_governed(effective_from: date, *, ignoring: Tariff | None = None) -> tuple[date, date | None]:
+    """First-of-month range [from, until) whose bills a version starting on ``effective_from`` would decide."""
+    later = Tariff.objects.filter(effective_from__gt=effective_from)
+    if ignoring is not None:
+        later = later.exclude(pk=ignoring.pk)
+    following = later.order_by("effective_from").values_list("effective_from", flat=True).first()
+    return effective_from, following
+
+
+def _ensure_no_invoiced_month(effective_from: date, *, ignoring: Tariff | None = None) -> None:
+    """Issued invoices never change: refuse a version that would bill an already invoiced month differently."""
+    start, until = _months_governed(effective_from, ignoring=ignoring)
+    invoiced = Invoice.objects.filter(month__gte=start)
+    if until is not None:
+        invoiced = invoiced.filter(month__lt=until)
+    first = invoiced.order_by("month").values_list("month", flat=True).first()
+    if first is not None:
+        raise TariffConflict(
+            f"Invoices for {month_label(first)} were issued under the tariff in force then; a version from"
+            f" {effective_from.isoformat()} would change that month's tariff. Choose a date after the last"
+            " invoiced month."
+        )
+
+
+def _save_version(*, terms: TariffTerms, effective_from: date, actor: User | None, description: str) -> Tariff:
+    tariff = Tariff.objects.create(
+        effective_from=effective_from,
+        fixed_charge=terms.fixed_charge,
+        tax_rate=terms.tax_rate,
+        description=description,
+        created_by=actor if actor is not None and actor.is_authenticated else None,
+    )
+    TariffSlab.objects.bulk_create(
+        TariffSlab(tariff=tariff, range_start=slab.range_start, range_end=slab.range_end, rate=slab.rate)
+        for slab in terms.slabs
+    )
+    return tariff
+
+
+def _audit_fields(tariff: Tariff, terms: TariffTerms) -> dict:
+    return {
+        "tariff_id": tariff.pk,
+        "effective_from": tariff.effective_from.isoformat(),
+        "slabs": [f"{slab.label}@{slab.rate}" for slab in terms.slabs],
+        "fixed_charge": str(terms.fixed_charge),
+        "tax_rate": str(terms.tax_rate),
+    }
+
+
+def tariff_check_effective_from(*, effective_from: date) -> None:
+    """Raise TariffConflict when a new version cannot take effect on that date (checked again when saving)."""
+    if Tariff.objects.filter(effective_from=effective_from).exists():
+        raise TariffConflict(
+            f"A tariff version already takes effect on {effective_from.isoformat()}; "
+            "PUT /api/tariffs replaces it, or choose another date."
+        )
+    _ensure_no_invoiced_month(effective_from)
+
+
+@transaction.atomic
+def tariff_create(
+    *,
+    slabs: Sequence[Mapping[str, object]],
+    fixed_charge: object,
+    tax_rate: object,
+    effective_from: date,
+    actor: User | None = None,
+    description: str = "",
+) -> Tariff:
+    """Add a new version taking effect on ``effective_from`` (validated; raises TariffInvalid or TariffConflict)."""
+    terms = validate_tariff(slabs=slabs, fixed_charge=fixed_charge, tax_rate=tax_rate)
+    tariff_check_effective_from(effective_from=effective_from)
+    try:
+        with transaction.atomic():
+            tariff = _save_version(terms=terms, effective_from=effective_from, actor=actor, description=description)
+    except IntegrityError:  # a concurrent request created that date's version first
+        raise TariffConflict(f"A tariff version already takes effect on {effective_from.isoformat()}.") from None
+    audit_log(actor=actor, action="tariff.create", **_audit_fields(tariff, terms))
+    return tariff
+
+
+@transaction.atomic
+def tariff_replace(
+    *,
+    slabs: Sequence[Mapping[str, object]],
+    fixed_charge: object,
+    tax_rate: object,
+    effective_from: date,
+    today: date,
+    actor: User | None = None,
+    description: str = "",
+) -> Tariff:
+    """Replace the version in force ``today`` from ``effective_from`` on.
+
+    On the current version's own date this replaces it outright (allowed only while
+    no invoiced month uses it); on a later date the current version stays for the
+    months before and the new terms apply from that date.
+    """
+    terms = validate_tariff(slabs=slabs, fixed_charge=fixed_charge, tax_rate=tax_rate)
+    current = Tariff.objects.select_for_update().filter(effective_from__lte=today).order_by("-effective_from").first()
+    if current is not None and effective_from < current.effective_from:
+        raise TariffInvalid(
+            {
+                "effective_from": [
+                    f"The current tariff took effect on {current.effective_from.isoformat()}; a replacement must take"
+                    " effect on or after that date (POST adds a version at an earlier date)."
+                ]
+            }
+        )
+    same_day = Tariff.objects.select_for_update().filter(effective_from=effective_from).first()
+    _ensure_no_invoiced_month(effective_from, ignoring=same_day)
+    if same_day is not None:
+        if same_day.invoices.exists():
+            raise TariffConflict(f"The version from {effective_from.isoformat()} has invoices; it cannot be replaced.")
+        replaced_id = same_day.pk
+        same_day.delete()
+    else:
+        replaced_id = current.pk if current is not None else None
+    tariff = _save_version(terms=terms, effective_from=effective_from, actor=actor, description=description)
+    audit_log(actor=actor, action="tariff.replace", replaced_tariff_id=replaced_id, **_audit_fields(tariff, terms))
+    return tariff
