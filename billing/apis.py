@@ -1,3 +1,5 @@
+from functools import partial
+
 from django.http import HttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -161,7 +163,7 @@ class InvoiceListApi(APIView):
             request=request,
             view=self,
             queryset=invoice_list(device=device, user=request.user),
-            serializer_class=InvoiceListOutputSerializer,
+            serializer_class=partial(InvoiceListOutputSerializer, context={"request": request}),
         )
 
 

@@ -7,6 +7,7 @@ ALLOWED_HOSTS and DEBUG=False; unsafe combinations refuse to start.
 
 import os
 from datetime import timedelta
+from email.utils import formataddr
 from pathlib import Path
 
 import environ
@@ -291,7 +292,8 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = VAR_DIR / "mail"
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"{UTILITY_NAME} <{UTILITY_EMAIL}>")
+# formataddr quotes the display name: "Ltd." unquoted is an invalid address to SMTP servers.
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=formataddr((UTILITY_NAME, UTILITY_EMAIL)))
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Operations -------------------------------------------------------------
