@@ -73,6 +73,29 @@ def redis_url():
     return "redis://127.0.0.1:6379/15"
 
 
+@pytest.fixture(scope="session")
+def mongo_uri():
+    """A mongodb:// URI of a real wire-protocol server (mongoeco, memory engine) for the session."""
+    from tests.mongoeco_server import MongoEcoServer
+
+    server = MongoEcoServer().start()
+    yield server.uri("smartmeter_test")
+    server.stop()
+
+
+@pytest.fixture
+def mongo_store(mongo_uri, settings):
+    """The readings store with MONGODB_URI set (get_store() answers it), emptied before and after."""
+    from readings.stores import get_store
+    from readings.stores.mongo import MongoReading
+
+    settings.MONGODB_URI = mongo_uri
+    store = get_store()
+    MongoReading.objects.delete()
+    yield store
+    MongoReading.objects.delete()
+
+
 @pytest.fixture
 def customer(db):
     return UserFactory(email="asha@example.com", name="Asha Rao")
