@@ -152,6 +152,8 @@ class TariffAdmin(admin.ModelAdmin):
         )
         form.instance.pk = tariff.pk
         form.instance.created_at = tariff.created_at
+        # What formset.save() would have recorded, for the admin's change message.
+        slabs.new_objects, slabs.changed_objects, slabs.deleted_objects = list(tariff.slabs.all()), [], []
 
 
 class MonthFilter(admin.SimpleListFilter):
