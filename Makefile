@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 POSTGRES_TEST_URL ?= postgres://postgres@127.0.0.1:5432/smartmeter
 
-.PHONY: run test test-sqlite test-postgres venv dev-deps browser migrate seed lint bench clean
+.PHONY: run test test-sqlite test-postgres venv dev-deps browser pdftools migrate seed lint bench clean
 
 $(PY):
 	@PY313=$$(bin/find-python) && echo "Creating $(VENV) with $$PY313" && "$$PY313" -m venv $(VENV)
@@ -30,6 +30,14 @@ browser:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "chromium is missing and cannot be installed without root: browser tests will skip"; fi; }
 
+# poppler-utils' pdftotext reads the invoice PDFs back in the billing tests.
+pdftools:
+	@command -v pdftotext >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Installing Debian's poppler-utils (pdftotext) for the invoice PDF tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null; \
+		else echo "pdftotext is missing and cannot be installed without root: the invoice PDF tests will fail"; fi; }
+
 migrate: venv
 	@mkdir -p var
 	$(PY) manage.py migrate --noinput -v 0
@@ -44,12 +52,12 @@ run: seed
 
 test: test-sqlite test-postgres
 
-test-sqlite: dev-deps browser
+test-sqlite: dev-deps browser pdftools
 	@mkdir -p var
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The database-facing tests again on PostgreSQL (the production database).
-test-postgres: dev-deps
+test-postgres: dev-deps pdftools
 	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
 		DATABASE_URL=$(POSTGRES_TEST_URL) $(VENV)/bin/pytest -m "not browser and not slow" $(PYTEST_ARGS); \
 	elif [ "$$SMARTMETER_REQUIRE_SERVICES" = 1 ]; then \

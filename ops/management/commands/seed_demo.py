@@ -5,6 +5,7 @@ Passwords are generated on first run and written to var/demo-logins.txt
 """
 
 import secrets
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -12,7 +13,22 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from billing.models import Tariff
+from billing.services import tariff_create
 from devices.models import Device
+
+# The seed's domestic tariff, in force from 2020 so any month with demo readings can be billed.
+DEMO_TARIFF = {
+    "slabs": [
+        {"range_start": 0, "range_end": 100, "rate": "3.50"},
+        {"range_start": 101, "range_end": 300, "rate": "4.50"},
+        {"range_start": 301, "range_end": None, "rate": "6.00"},
+    ],
+    "fixed_charge": "50.00",
+    "tax_rate": "0.18",
+    "effective_from": date(2020, 1, 1),
+    "description": "Domestic (demo)",
+}
 
 DEMO_METERS = [
     ("demo-meter-1", "Home", "Flat 4B, Indiranagar, Bengaluru"),
@@ -34,6 +50,8 @@ class Command(BaseCommand):
                 Device.objects.get_or_create(
                     device_id=device_id, defaults={"name": name, "location": location, "owner": customer}
                 )
+            if not Tariff.objects.exists():
+                tariff_create(**DEMO_TARIFF, actor=staff)
         if staff_password or customer_password:
             logins_file.write_text(
                 f"staff    {staff.email} {staff_password or '(unchanged)'}\n"
