@@ -1,0 +1,336 @@
+"""Docker cannot run here, so the deployment files are checked against the project:
+every command, setting, path and management command they reference must exist, the
+image's build steps must work, and the broker ACL example must do what it says."""
+
+import importlib.util
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import yaml
+from django.core.management import get_commands
+
+from tests.conftest import free_port, port_open
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+APP_SERVICES = {"migrate", "web", "consumer", "worker"}
+REQUIRED_SERVICES = {"web", "consumer", "worker", "mongodb", "mosquitto", "redis", "postgres"}
+# Variables the runtime reads that are not project settings.
+NON_SETTING_ENV = {"DJANGO_SETTINGS_MODULE", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PIP_NO_CACHE_DIR"}
+NON_SETTING_ENV |= {"PIP_DISABLE_PIP_VERSION_CHECK"}
+
+
+# The broker config and the consumer come with the ingestion part.
+needs_ingestion = pytest.mark.skipif(
+    not (DEPLOY / "mosquitto.conf").exists() or not (ROOT / "readings/management/commands/mqtt_consumer.py").exists(),
+    reason="deploy/mosquitto.conf and the mqtt_consumer command are not in the tree yet",
+)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (DEPLOY / "Dockerfile").read_text()
+
+
+def settings_env_names() -> set[str]:
+    source = (ROOT / "smartmeter" / "settings.py").read_text()
+    return set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z][A-Z0-9_]*)["']""", source))
+
+
+def _dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    joined = re.sub(r"\\\n", " ", text)
+    instructions = []
+    for line in joined.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+    return instructions
+
+
+def _check_command(argv: list[str]) -> None:
+    """A container command must name something the image has."""
+    if argv[:2] == ["sh", "-c"]:
+        for part in re.split(r"&&|;", argv[2]):
+            words = shlex.split(part)
+            if words and words[0] == "python":
+                _check_command(words)
+        return
+    if argv[0] == "python" and argv[1] == "manage.py":
+        assert argv[2] in get_commands(), f"no management command {argv[2]!r}"
+    elif argv[0] == "python" and argv[1] == "-c":
+        compile(argv[2], "<healthcheck>", "exec")
+    elif argv[0] == "daphne":
+        target = argv[-1]
+        module, _, attribute = target.partition(":")
+        assert importlib.util.find_spec(module) is not None, target
+        assert attribute == "application"
+        assert "application =" in (ROOT / Path(*module.split("."))).with_suffix(".py").read_text()
+    else:
+        pytest.fail(f"unknown command {argv}")
+
+
+def test_compose_brings_up_every_part_with_health_checks(compose):
+    services = compose["services"]
+    assert REQUIRED_SERVICES <= set(services)
+    for name in REQUIRED_SERVICES:
+        assert "healthcheck" in services[name], f"{name} has no health check"
+        assert services[name]["healthcheck"]["test"][0] == "CMD"
+    for name in REQUIRED_SERVICES:
+        assert services[name].get("restart") == "unless-stopped", name
+
+
+@needs_ingestion
+def test_app_services_run_commands_that_exist(compose):
+    for name in APP_SERVICES:
+        service = compose["services"][name]
+        _check_command(service["command"])
+        if "healthcheck" in service:
+            _check_command(service["healthcheck"]["test"][1:])
+    assert compose["services"]["consumer"]["command"] == ["python", "manage.py", "mqtt_consumer"]
+    assert compose["services"]["worker"]["command"] == ["python", "manage.py", "qcluster"]
+
+
+def test_app_services_wait_for_migrations_and_their_backing_services(compose):
+    for name in APP_SERVICES - {"migrate"}:
+        depends = compose["services"][name]["depends_on"]
+        assert depends["migrate"]["condition"] == "service_completed_successfully"
+        for backing in ["postgres", "mongodb", "redis", "mosquitto"]:
+            assert depends[backing]["condition"] == "service_healthy", (name, backing)
+
+
+def test_every_variable_given_to_the_app_is_a_setting(compose):
+    known = settings_env_names() | NON_SETTING_ENV
+    for name in APP_SERVICES:
+        environment = compose["services"][name]["environment"]
+        unknown = set(environment) - known
+        assert not unknown, f"{name}: {unknown} are not read by smartmeter/settings.py"
+        assert environment["DEBUG"] == "False"
+        assert environment["REDIS_URL"].startswith("redis://redis:")
+        assert environment["DATABASE_URL"].startswith("postgres://")
+        assert environment["MQTT_URL"].endswith("mosquitto:1883}")
+        assert environment["MONGODB_URI"].endswith("mongodb://mongodb:27017/smartmeter}")
+
+
+@needs_ingestion
+def test_the_broker_runs_the_shipped_config_opened_to_the_network(compose):
+    mosquitto = compose["services"]["mosquitto"]
+    mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in mosquitto["volumes"]}
+    assert mounts["./mosquitto.conf"] == "/smartmeter/mosquitto.conf"
+    shipped = (DEPLOY / "mosquitto.conf").read_text()
+    script = mosquitto["command"][2]
+    pattern = re.search(r"sed -e 's/(.+?)/(.*?)/'", script)
+    assert pattern, script
+    regex = pattern.group(1).replace("$$", "$")
+    assert re.search(regex, shipped, re.MULTILINE), "the listener line the compose file rewrites is gone"
+    rewritten = re.sub(regex, pattern.group(2), shipped, flags=re.MULTILINE)
+    assert "listener 1883\n" in rewritten
+    assert "persistence true" in rewritten
+
+
+@needs_ingestion
+def test_relative_paths_in_compose_exist(compose):
+    for service in compose["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), source
+        build = service.get("build")
+        if build:
+            context = DEPLOY / build["context"]
+            assert (context / build["dockerfile"]).is_file()
+    assert set(compose["volumes"]) >= {"pgdata", "mongodata", "mosquittodata", "media", "metrics"}
+
+
+def test_dockerfile_is_slim_non_root_and_serves_with_daphne(dockerfile):
+    instructions = _dockerfile_instructions(dockerfile)
+    keywords = [keyword for keyword, _ in instructions]
+    assert instructions[0] == ("FROM", "python:3.13-slim")
+    user = [rest for keyword, rest in instructions if keyword == "USER"]
+    assert user
+    assert user[-1].split(":")[0] not in {"root", "0"}
+    assert keywords.index("USER") < keywords.index("CMD")
+    cmd = [rest for keyword, rest in instructions if keyword == "CMD"][-1]
+    _check_command(json.loads(cmd))
+    assert "HEALTHCHECK" in keywords
+    healthcheck = [rest for keyword, rest in instructions if keyword == "HEALTHCHECK"][0]
+    _check_command(json.loads(healthcheck[healthcheck.index("CMD") + 3 :].strip()))
+    for keyword, rest in instructions:
+        if keyword == "COPY":
+            sources = [part for part in rest.split() if not part.startswith("--")][:-1]
+            for source in sources:
+                assert (ROOT / source).exists(), source
+        if keyword == "ENV":
+            for name in re.findall(r"([A-Z_][A-Z0-9_]*)=", rest):
+                assert name in settings_env_names() | NON_SETTING_ENV, name
+
+
+def test_dockerfile_collectstatic_step_works(dockerfile, tmp_path):
+    """Run the image's collectstatic step with its own environment (production
+    settings, manifest storage) into a scratch directory."""
+    run = next(rest for keyword, rest in _dockerfile_instructions(dockerfile) if "collectstatic" in rest)
+    step = run.split("&&")[0]
+    words = shlex.split(step)
+    assignments = dict(word.split("=", 1) for word in words if re.match(r"^[A-Z_]+=", word))
+    command = [word for word in words if not re.match(r"^[A-Z_]+=", word)]
+    assert command == ["python", "manage.py", "collectstatic", "--noinput"]
+    assert assignments["DEBUG"] == "False"
+    env = {**os.environ, **assignments, "STATIC_ROOT": str(tmp_path / "static")}
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "metrics")
+    env.pop("DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, *command[1:]], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (tmp_path / "static" / "staticfiles.json").is_file()
+
+
+def test_dockerignore_keeps_local_state_and_secrets_out():
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    for entry in [".git", ".venv", ".env", "var/"]:
+        assert entry in ignored
+
+
+def test_deployment_checklist_covers_the_production_topics():
+    text = " ".join((ROOT / "docs" / "deployment.md").read_text().lower().split())
+    for topic in [
+        "atlas",
+        "allow-list",
+        "tls",
+        "mosquitto-acl.example",
+        "password_file",
+        "smtp",
+        "backup",
+        "shared subscription",
+        "horizontal",
+        "check --deploy",
+        "metrics_token",
+        "redis_url",
+    ]:
+        assert topic in text, topic
+
+
+# --- the ACL example against a real broker ---------------------------------------------
+
+
+@pytest.fixture
+def acl_broker():
+    if not Path("/usr/sbin/mosquitto").exists() or not Path("/usr/bin/mosquitto_passwd").exists():
+        pytest.skip("mosquitto and mosquitto_passwd are needed for the ACL check")
+    # Mosquitto started as root drops to its own user: it must be able to read these
+    # (pytest's tmp_path is private to root).
+    scratch = tempfile.TemporaryDirectory(prefix="smartmeter-acl-")
+    tmp_path = Path(scratch.name)
+    tmp_path.chmod(0o755)
+    passwd = tmp_path / "passwd"
+    accounts = {"meter-001": "m1-pass", "meter-002": "m2-pass", "smartmeter-consumer": "consumer-pass"}
+    for index, (user, password) in enumerate(accounts.items()):
+        flags = ["-b", "-c"] if index == 0 else ["-b"]
+        subprocess.run(["mosquitto_passwd", *flags, str(passwd), user, password], check=True, timeout=10)
+    port = free_port()
+    config = tmp_path / "mosquitto.conf"
+    config.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
+        f"acl_file {DEPLOY / 'mosquitto-acl.example'}\npersistence false\n"
+    )
+    passwd.chmod(0o644)
+    broker = subprocess.Popen(
+        ["/usr/sbin/mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port, timeout=0.2):
+        assert broker.poll() is None, "mosquitto exited"
+        assert time.monotonic() < deadline, "mosquitto did not start listening"
+        time.sleep(0.05)
+    yield port, accounts
+    broker.terminate()
+    broker.wait(timeout=10)
+    scratch.cleanup()
+
+
+def _client(port, username, password, client_id):
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.username_pw_set(username, password)
+    connected = threading.Event()
+    result = {}
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        result["rc"] = reason_code
+        connected.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    connected.wait(5)
+    return client, result.get("rc")
+
+
+def test_acl_example_lets_a_meter_publish_only_its_own_telemetry(acl_broker):
+    port, accounts = acl_broker
+    received = []
+    consumer, rc = _client(port, "smartmeter-consumer", accounts["smartmeter-consumer"], "consumer")
+    assert not rc.is_failure
+    subscribed = threading.Event()
+    consumer.on_message = lambda client, userdata, message: received.append(message.topic)
+    consumer.on_subscribe = lambda client, userdata, mid, reason_codes, properties: subscribed.set()
+    consumer.subscribe("$share/consumers/smartmeter/+/telemetry", qos=1)
+    assert subscribed.wait(5)
+
+    meter, rc = _client(port, "meter-001", accounts["meter-001"], "meter-001")
+    assert not rc.is_failure
+    meter.publish("smartmeter/meter-002/telemetry", b'{"spoofed": true}', qos=1).wait_for_publish(5)
+    meter.publish("smartmeter/meter-001/telemetry", b'{"voltage": 230}', qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 5
+    while "smartmeter/meter-001/telemetry" not in received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert received == ["smartmeter/meter-001/telemetry"]
+
+    # A meter cannot read other meters' telemetry: the broker delivers it nothing.
+    snooped = []
+    done = threading.Event()
+    meter.on_message = lambda client, userdata, message: snooped.append(message.topic)
+    meter.on_subscribe = lambda client, userdata, mid, reason_codes, properties: done.set()
+    meter.subscribe("smartmeter/+/telemetry", qos=1)
+    assert done.wait(5)
+    neighbour, rc = _client(port, "meter-002", accounts["meter-002"], "meter-002")
+    assert not rc.is_failure
+    neighbour.publish("smartmeter/meter-002/telemetry", b'{"voltage": 231}', qos=1).wait_for_publish(5)
+    deadline = time.monotonic() + 5
+    while "smartmeter/meter-002/telemetry" not in received and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert received == ["smartmeter/meter-001/telemetry", "smartmeter/meter-002/telemetry"]
+    assert snooped == []
+    neighbour.disconnect()
+    neighbour.loop_stop()
+    for client in (meter, consumer):
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_acl_example_refuses_anonymous_and_wrong_passwords(acl_broker):
+    port, accounts = acl_broker
+    client, rc = _client(port, "meter-001", "wrong-password", "meter-001-bad")
+    assert rc is not None
+    assert rc.is_failure
+    client.loop_stop()
+    anonymous, rc = _client(port, None, None, "anonymous")
+    assert rc is not None
+    assert rc.is_failure
+    anonymous.loop_stop()
