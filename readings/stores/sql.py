@@ -1,0 +1,349 @@
+"""The SQL readings store: the SqlReading model on the default database.
+
+Used when MONGODB_URI is unset (SQLite for the embedded run, PostgreSQL in
+production). Unique on (device_id, timestamp), so writes are idempotent.
+
+Aggregation stays in the database: one GROUP BY per request computes the
+bucket key (PostgreSQL's date_trunc in the zone; on SQLite, which has no time
+zones, integer arithmetic on unixepoch() shifted by the zone's offsets), counts,
+averages and extremes. The register-based energy needs each reading's register
+in time order; it is read as one narrow column, ordered by the unique index,
+and reduced in Python (faster on SQLite than a window function, and the same
+rule everywhere). Every statement is bounded per call: per 500 meters, never
+per meter or per reading.
+
+The statements are assembled from identifiers quoted by the backend and from
+placeholders; every value (meter ids, instants, zone names) is a bound parameter.
+"""
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from itertools import islice
+
+from django.db import connection, transaction
+
+from readings.consumption import RegisterPoint, consumption_from_run, run_from_registers, to_kwh
+from readings.models import SqlReading
+from readings.stores.base import ReadingStore, check_agg, check_range
+from readings.stores.buckets import (
+    UNIT_SECONDS,
+    BucketGroup,
+    as_utc,
+    build_series,
+    key_from_seconds,
+    key_seconds,
+    month_starts,
+    offset_periods,
+    raw_row,
+    stored_instant,
+    zone,
+)
+from readings.types import Consumption, Reading
+
+CHUNK = 500  # meters per statement, and rows per INSERT
+FETCH = 5000  # rows per round trip when streaming registers
+READING_COLUMNS = ("device_id", "timestamp", "voltage", "current", "power_w", "energy_kwh", "power_factor", "rssi")
+
+
+class InconsistentRead(RuntimeError):
+    """The grouped and the streamed statement saw different rows (a concurrent write)."""
+
+
+class SqlReadingStore(ReadingStore):
+    name = "sql"
+
+    # --- writes ---------------------------------------------------------------
+
+    def write_many(self, readings: Sequence[Reading]) -> int:
+        unique: dict[tuple[str, datetime], Reading] = {}
+        for reading in readings:
+            unique.setdefault((reading.device_id, stored_instant(reading.timestamp)), reading)
+        if not unique:
+            return 0
+        rows = [
+            SqlReading(
+                device_id=device_id,
+                timestamp=timestamp,
+                voltage=reading.voltage,
+                current=reading.current,
+                power_w=reading.power_w,
+                energy_kwh=reading.energy_kwh,
+                power_factor=reading.power_factor,
+                rssi=reading.rssi,
+            )
+            for (device_id, timestamp), reading in unique.items()
+        ]
+        inserted = 0
+
+        def count_inserted(execute, sql, params, many, context):
+            # bulk_create(ignore_conflicts=True) returns no keys; the driver's row
+            # count per INSERT (INSERT OR IGNORE / ON CONFLICT DO NOTHING) is the
+            # number of rows actually written, on SQLite and PostgreSQL alike.
+            nonlocal inserted
+            result = execute(sql, params, many, context)
+            if sql.lstrip()[:6].upper() == "INSERT":
+                inserted += max(context["cursor"].rowcount, 0)
+            return result
+
+        with transaction.atomic(), connection.execute_wrapper(count_inserted):
+            SqlReading.objects.bulk_create(rows, batch_size=CHUNK, ignore_conflicts=True)
+        return inserted
+
+    # --- single rows ------------------------------------------------------------
+
+    def latest(self, device_id: str) -> Reading | None:
+        row = (
+            SqlReading.objects.filter(device_id=device_id).order_by("-timestamp").values_list(*READING_COLUMNS).first()
+        )
+        return _reading(row) if row else None
+
+    def latest_many(self, device_ids: Iterable[str]) -> dict[str, Reading]:
+        found: dict[str, Reading] = {}
+        for chunk in _chunks(sorted(set(device_ids))):
+            sql, params = _edge_rows_sql(chunk, columns=READING_COLUMNS, newest_before=None)
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                for row in cursor.fetchall():
+                    found[row[0]] = _reading(row)
+        return found
+
+    def count(self, device_id: str | None = None, *, since: datetime | None = None) -> int:
+        readings = SqlReading.objects.all()
+        if device_id is not None:
+            readings = readings.filter(device_id=device_id)
+        if since is not None:
+            readings = readings.filter(timestamp__gte=since)
+        return readings.count()
+
+    # --- aggregates -------------------------------------------------------------
+
+    def series(self, device_id, *, start, end, agg, tz, limit=None) -> list[dict]:
+        check_range(start, end)
+        check_agg(agg)
+        tz = zone(tz)
+        if agg == "raw":
+            rows = (
+                SqlReading.objects.filter(device_id=device_id, timestamp__gte=start, timestamp__lt=end)
+                .order_by("timestamp")
+                .values_list(*READING_COLUMNS)
+            )
+            if limit is not None:
+                rows = rows[:limit]
+            return [raw_row(_reading(row), tz) for row in rows]
+        key_sql, key_params = bucket_key_sql(agg, tz, start, end)
+        groups = _runs([device_id], start, end, key_sql=key_sql, key_params=key_params, stats=True)
+        before, after = _neighbours([device_id], start, end).get(device_id, (None, None))
+        return build_series(
+            device_id,
+            agg=agg,
+            tz=tz,
+            start=start,
+            end=end,
+            groups=groups.get(device_id, []),
+            before=before,
+            after=after,
+        )
+
+    def consumption_many(self, device_ids, *, start, end) -> dict[str, Consumption]:
+        check_range(start, end)
+        device_ids = sorted(set(device_ids))
+        runs: dict[str, list[BucketGroup]] = {}
+        neighbours: dict[str, tuple[RegisterPoint | None, RegisterPoint | None]] = {}
+        for chunk in _chunks(device_ids):
+            runs.update(_runs(chunk, start, end, key_sql=None, key_params=[], stats=False))
+            neighbours.update(_neighbours(chunk, start, end))
+        result = {}
+        for device_id in device_ids:
+            groups = runs.get(device_id)
+            before, after = neighbours.get(device_id, (None, None))
+            result[device_id] = consumption_from_run(
+                device_id, start=start, end=end, before=before, run=groups[0].run if groups else None, after=after
+            )
+        return result
+
+
+# --- SQL building blocks --------------------------------------------------------
+
+
+def _table() -> str:
+    return connection.ops.quote_name(SqlReading._meta.db_table)
+
+
+def _ts(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
+    for index in range(0, len(items), CHUNK):
+        yield list(items[index : index + CHUNK])
+
+
+def _reading(row) -> Reading:
+    device_id, timestamp, voltage, current, power_w, energy_kwh, power_factor, rssi = row
+    return Reading(
+        device_id=device_id,
+        timestamp=as_utc(timestamp),
+        voltage=voltage,
+        current=current,
+        power_w=power_w,
+        energy_kwh=energy_kwh,
+        power_factor=power_factor,
+        rssi=rssi,
+    )
+
+
+def _sqlite_epoch() -> str:
+    if connection.Database.sqlite_version_info >= (3, 38, 0):
+        return 'unixepoch("timestamp")'
+    return "CAST(strftime('%%s', \"timestamp\") AS INTEGER)"
+
+
+def bucket_key_sql(agg: str, tz, start: datetime, end: datetime) -> tuple[str, list]:
+    """SQL for a reading's bucket key: its bucket's wall-clock start as seconds since 1970."""
+    if connection.vendor == "postgresql":
+        return (
+            'CAST(EXTRACT(EPOCH FROM date_trunc(%s, "timestamp" AT TIME ZONE %s)) AS BIGINT)',
+            [agg, tz.key],
+        )
+    if connection.vendor != "sqlite":
+        raise NotImplementedError(f"The SQL readings store supports SQLite and PostgreSQL, not {connection.vendor}.")
+    epoch = _sqlite_epoch()
+    if agg == "month":
+        # Few months per range: compare against each local month start (exact across offset changes).
+        starts = month_starts(start, end, tz)
+        params: list = []
+        branches = []
+        for (key, _), (_, following) in zip(starts, starts[1:], strict=False):
+            branches.append('WHEN "timestamp" < %s THEN %s')
+            params += [_ts(following), key_seconds(key)]
+        if not branches:
+            return "%s", [key_seconds(starts[-1][0])]
+        return f"CASE {' '.join(branches)} ELSE %s END", [*params, key_seconds(starts[-1][0])]
+
+    def truncated(offset: int) -> str:
+        local = f"({epoch} + {int(offset)})"
+        if agg == "week":  # 1970-01-01 was a Thursday; weeks start on Monday
+            return f"(({local} / 86400) - ((({local} / 86400) + 3) % 7)) * 86400"
+        size = UNIT_SECONDS[agg]
+        return f"({local} / {size}) * {size}"
+
+    periods = offset_periods(start, end, tz)
+    if len(periods) == 1:
+        return truncated(periods[0][1]), []
+    branches, params = [], []
+    for until, offset in periods[:-1]:
+        branches.append(f'WHEN "timestamp" < %s THEN {truncated(offset)}')
+        params.append(_ts(until))
+    return f"CASE {' '.join(branches)} ELSE {truncated(periods[-1][1])} END", params
+
+
+def _runs(
+    device_ids: list[str], start: datetime, end: datetime, *, key_sql: str | None, key_params: list, stats: bool
+) -> dict[str, list[BucketGroup]]:
+    """Per meter (and bucket), the register run and, with `stats`, the averages.
+
+    Two statements over the same rows: a GROUP BY (counts, first/last instants,
+    averages) and the registers in (device_id, timestamp) order, which the
+    counts slice into buckets. Both run in one transaction (one snapshot on
+    SQLite; on PostgreSQL a concurrent insert is detected and the read retried).
+    """
+    if not device_ids:
+        return {}
+    placeholders = ", ".join(["%s"] * len(device_ids))
+    where = f'device_id IN ({placeholders}) AND "timestamp" >= %s AND "timestamp" < %s'
+    where_params = [*device_ids, _ts(start), _ts(end)]
+    key_column = f", {key_sql} AS bucket_key" if key_sql else ""
+    group_by = "device_id, bucket_key" if key_sql else "device_id"
+    stat_columns = (
+        ", AVG(power_w), MAX(power_w), MIN(power_w), AVG(voltage), AVG(current), AVG(power_factor)" if stats else ""
+    )
+    grouped_sql = (
+        f'SELECT device_id{key_column}, COUNT(*), MIN("timestamp"), MAX("timestamp"){stat_columns} '  # noqa: S608
+        f"FROM {_table()} WHERE {where} GROUP BY {group_by} ORDER BY {group_by}"
+    )
+    registers_sql = f'SELECT energy_kwh FROM {_table()} WHERE {where} ORDER BY device_id, "timestamp"'  # noqa: S608
+    for _attempt in range(3):
+        try:
+            outermost = not connection.in_atomic_block
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    if outermost and connection.vendor == "postgresql":
+                        # One snapshot for both statements, as SQLite gives by default.
+                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    cursor.execute(grouped_sql, [*key_params, *where_params])
+                    grouped = cursor.fetchall()
+                with connection.cursor() as cursor:
+                    cursor.execute(registers_sql, where_params)
+                    return _slice_runs(grouped, _stream(cursor), keyed=bool(key_sql), stats=stats)
+        except InconsistentRead:
+            continue
+    raise InconsistentRead("Readings kept changing while they were aggregated; try again.")
+
+
+def _stream(cursor) -> Iterator[float]:
+    while rows := cursor.fetchmany(FETCH):
+        for (value,) in rows:
+            yield value
+
+
+def _slice_runs(grouped, registers: Iterator[float], *, keyed: bool, stats: bool) -> dict[str, list[BucketGroup]]:
+    result: dict[str, list[BucketGroup]] = {}
+    for row in grouped:
+        device_id = row[0]
+        key = key_from_seconds(row[1]) if keyed else None
+        count, first_at, last_at, *averages = row[2:] if keyed else row[1:]
+        values = list(islice(registers, count))
+        if len(values) != count:
+            raise InconsistentRead
+        run = run_from_registers(values, first_at=as_utc(first_at), last_at=as_utc(last_at))
+        result.setdefault(device_id, []).append(BucketGroup(key, run, *averages) if stats else BucketGroup(key, run))
+    if next(registers, None) is not None:
+        raise InconsistentRead
+    return result
+
+
+def _edge_rows_sql(
+    device_ids: list[str],
+    *,
+    columns: Sequence[str],
+    newest_before: datetime | None,
+    oldest_from: datetime | None = None,
+) -> tuple[str, list]:
+    """One statement for the newest reading before an instant (or ever) and/or the
+    oldest at/after another, per meter: an index probe per meter, not a scan."""
+    table = _table()
+    values = ", ".join(["(%s)"] * len(device_ids))
+    probes, params = [], []
+    newest = f"SELECT x.id FROM {table} x WHERE x.device_id = ids.device_id"  # noqa: S608
+    if newest_before is not None:
+        newest += ' AND x."timestamp" < %s'
+        params.append(_ts(newest_before))
+    probes.append(f'SELECT ({newest} ORDER BY x."timestamp" DESC LIMIT 1) FROM ids')  # noqa: S608
+    if oldest_from is not None:
+        probes.append(
+            f"SELECT (SELECT x.id FROM {table} x WHERE x.device_id = ids.device_id "  # noqa: S608
+            f'AND x."timestamp" >= %s ORDER BY x."timestamp" LIMIT 1) FROM ids'
+        )
+        params.append(_ts(oldest_from))
+    selected = ", ".join(connection.ops.quote_name(column) for column in columns)
+    sql = (
+        f"WITH ids(device_id) AS (VALUES {values}) "  # noqa: S608
+        f"SELECT {selected} FROM {table} WHERE id IN ({' UNION ALL '.join(probes)})"
+    )
+    return sql, [*device_ids, *params]
+
+
+def _neighbours(
+    device_ids: list[str], start: datetime, end: datetime
+) -> dict[str, tuple[RegisterPoint | None, RegisterPoint | None]]:
+    """Per meter, the last reading before `start` and the first at/after `end`."""
+    sql, params = _edge_rows_sql(
+        device_ids, columns=("device_id", "timestamp", "energy_kwh"), newest_before=start, oldest_from=end
+    )
+    found: dict[str, list] = {device_id: [None, None] for device_id in device_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for device_id, timestamp, energy_kwh in cursor.fetchall():
+            point = RegisterPoint(as_utc(timestamp), to_kwh(energy_kwh))
+            found[device_id][0 if point.timestamp < start else 1] = point
+    return {device_id: (pair[0], pair[1]) for device_id, pair in found.items()}
