@@ -4,7 +4,7 @@ import re
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-MONTH_PATTERN = re.compile(r"^(\d{4})-(\d{2})$")
+MONTH_PATTERN = re.compile(r"^([0-9]{4})-([0-9]{2})$")
 
 
 class MonthInvalid(ValueError):
@@ -13,7 +13,7 @@ class MonthInvalid(ValueError):
 
 def parse_month(text: str) -> date:
     """``"2025-01"`` -> ``date(2025, 1, 1)``; anything else raises MonthInvalid with a readable reason."""
-    match = MONTH_PATTERN.match(text.strip()) if isinstance(text, str) else None
+    match = MONTH_PATTERN.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
         raise MonthInvalid(f"'{text}' is not a month: use YYYY-MM, for example 2025-01.")
     year, month = int(match.group(1)), int(match.group(2))

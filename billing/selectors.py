@@ -105,8 +105,12 @@ def months_consumption(*, device_ids: list[str], month: date) -> dict[str, Consu
 
 
 def billed_energy(consumption: Consumption) -> Decimal:
-    """Energy to bill: the register-based consumption, or 0 when the meter sent nothing (a "no readings" bill)."""
-    return consumption.energy_kwh if consumption.has_readings else Decimal("0.000")
+    """Energy to bill: the register-based consumption of the month.
+
+    With no reading inside the month it is the share interpolated between the
+    readings either side when both exist, else 0 (a "no readings" bill).
+    """
+    return consumption.energy_kwh
 
 
 # --- Meters to bill ---------------------------------------------------------

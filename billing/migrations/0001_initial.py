@@ -69,7 +69,7 @@ class Migration(migrations.Migration):
                 ('last_reading_at', models.DateTimeField(blank=True, null=True)),
                 ('reading_count', models.PositiveIntegerField(default=0)),
                 ('register_resets', models.PositiveIntegerField(default=0)),
-                ('no_readings', models.BooleanField(default=False, help_text='No reading in the month: billed 0 kWh.')),
+                ('no_readings', models.BooleanField(default=False, help_text='No reading inside the month: energy interpolated from readings either side, or 0.')),
                 ('slabs', models.JSONField(help_text='Snapshot: [{slab, range_start, range_end, units, rate, charge}].')),
                 ('subtotal', models.DecimalField(decimal_places=2, max_digits=12)),
                 ('fixed_charge', models.DecimalField(decimal_places=2, max_digits=10)),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -173,7 +173,8 @@ def billing_run(
         for offset in range(0, len(devices), chunk_size):
             if stop_requested():
                 break
-            close_old_connections()
+            if not connection.in_atomic_block:  # a long run drops dead or expired connections between chunks
+                close_old_connections()
             chunk = devices[offset : offset + chunk_size]
             existing = {
                 row["device_id"]: row

@@ -58,6 +58,8 @@ class Command(BaseCommand):
         self._summary(outcome)
         if outcome.run.status == BillingRun.Status.INTERRUPTED:
             raise CommandError("Interrupted: run the same command again to resume.")
+        if outcome.run.failed:
+            raise CommandError(f"{outcome.run.failed} meter(s) failed: fix the cause and run again to bill them.")
 
     def _request_stop(self, signum, frame):
         if self.stop:
