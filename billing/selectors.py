@@ -16,6 +16,7 @@ from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
 from billing.models import Invoice, Tariff, TariffSlab
 from billing.months import month_bounds, month_containing
 from devices.models import Device
+from readings import selectors as readings_selectors  # billing reads consumption here only, never from a store
 from readings.types import Consumption
 
 
@@ -68,13 +69,6 @@ def tariff_versions() -> QuerySet[Tariff]:
 # --- Consumption (through the readings seam only) ---------------------------
 
 
-def _readings_selectors():
-    # Billing reads consumption only through readings.selectors, never a store.
-    from readings import selectors
-
-    return selectors
-
-
 def _empty(device_id: str) -> Consumption:
     return Consumption(
         device_id=device_id,
@@ -92,7 +86,7 @@ def month_consumption(*, device_id: str, month: date, until: datetime | None = N
     start, end = month_period(month)
     if until is not None:
         end = min(end, until)
-    return _readings_selectors().device_consumption(device_id=device_id, start=start, end=end)
+    return readings_selectors.device_consumption(device_id=device_id, start=start, end=end)
 
 
 def months_consumption(*, device_ids: list[str], month: date) -> dict[str, Consumption]:
@@ -100,7 +94,7 @@ def months_consumption(*, device_ids: list[str], month: date) -> dict[str, Consu
     if not device_ids:
         return {}
     start, end = month_period(month)
-    found = _readings_selectors().devices_consumption(device_ids=list(device_ids), start=start, end=end)
+    found = readings_selectors.devices_consumption(device_ids=list(device_ids), start=start, end=end)
     return {device_id: found.get(device_id) or _empty(device_id) for device_id in device_ids}
 
 
