@@ -1,0 +1,278 @@
+"""The ingestion consumer: broker -> bounded queue -> writer thread -> store -> ack.
+
+Threads and why:
+
+- paho's network thread receives messages and only puts them on a bounded queue
+  (`on_message` must never wait on a database: it would starve keepalives). When the
+  writer falls behind, the queue fills, the network thread waits, TCP pushes back and
+  the broker holds the rest in the session: memory stays flat whatever the backlog.
+- the writer thread takes batches (flushed by size or by age, never larger than the
+  Receive Maximum, or a full batch could never arrive), stores them through
+  `readings_ingest_batch`, and only then acknowledges every message of the batch.
+- the main thread handles SIGTERM/SIGINT and writes the heartbeat (on connect,
+  disconnect, and every `heartbeat_every` seconds).
+
+Stopping finishes the batch in hand and acknowledges it; messages still queued are
+left unacknowledged and the broker delivers them again to the next consumer. A batch
+that cannot be written (store outage) is retried with back-off and never acknowledged;
+when asked to stop during an outage the consumer gives up after a grace period, still
+without acknowledging, so nothing is lost either way.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+from django.db import close_old_connections, connection
+
+from ops import metrics
+from ops.services import heartbeat_record
+from readings.ingest import DeviceDirectory, Retrier, ShutdownRequested, TelemetryMessage
+from readings.mqtt import BrokerSettings, InboundMessage, MqttConfigError, TelemetrySubscriber, broker_probe
+from readings.services import readings_ingest_batch
+
+logger = logging.getLogger("smartmeter.consumer")
+
+HEARTBEAT_NAME = "mqtt_consumer"
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    client_id: str
+    topic: str
+    batch_size: int
+    batch_max_age: float
+    receive_maximum: int
+    session_expiry: int
+    shared_group: str = ""
+    heartbeat_every: float = 10.0
+    stop_grace: float = 10.0
+
+    @property
+    def subscription(self) -> str:
+        return f"$share/{self.shared_group}/{self.topic}" if self.shared_group else self.topic
+
+    @property
+    def effective_batch_size(self) -> int:
+        return max(1, min(self.batch_size, self.receive_maximum))
+
+
+class IngestConsumer:
+    def __init__(self, *, broker: BrokerSettings, options: ConsumerOptions, store=None):
+        self.broker = broker
+        self.options = options
+        self.store = store
+        self.stop_event = threading.Event()
+        self._wake = threading.Event()
+        self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=max(2 * options.receive_maximum, 100))
+        self._directory = DeviceDirectory()
+        self._retrier = Retrier(stop=self.stop_event, grace=options.stop_grace, on_failure=self._write_failed)
+        self._subscriber: TelemetrySubscriber | None = None
+        self._writer_error: BaseException | None = None
+        self._connected = False
+        self._state_detail = "starting"
+        self._store_trouble = ""
+        self.stats = {"stored": 0, "duplicates": 0, "rejected": 0, "acked": 0, "batches": 0, "unacked": 0}
+
+    # -- control (main thread, signal handlers) -----------------------------------
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        if not self.stop_event.is_set():
+            logger.info("%s: finishing the batch in hand", reason)
+        self.stop_event.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        protocol = self._wait_for_broker()
+        if protocol is None:
+            return
+        if self.options.shared_group and protocol != 5:
+            logger.warning("the broker speaks MQTT 3.1.1 only: shared subscriptions may not be supported")
+        self._subscriber = TelemetrySubscriber(
+            self.broker,
+            client_id=self.options.client_id,
+            topic=self.options.subscription,
+            on_message=self._enqueue,
+            session_expiry=self.options.session_expiry,
+            receive_maximum=self.options.receive_maximum,
+            protocol=protocol,
+            on_state=self._state_changed,
+        )
+        logger.info(
+            "consuming %s from %s as %s (MQTT %s, batches of %d or %.2f s, receive maximum %d)",
+            self.options.subscription,
+            self.broker.describe(),
+            self.options.client_id,
+            "5" if protocol == 5 else "3.1.1",
+            self.options.effective_batch_size,
+            self.options.batch_max_age,
+            self.options.receive_maximum,
+        )
+        writer = threading.Thread(target=self._writer_main, name="ingest-writer", daemon=True)
+        self._subscriber.start()
+        writer.start()
+        try:
+            while not self.stop_event.is_set():
+                self._wake.wait(self.options.heartbeat_every)
+                self._wake.clear()
+                self._heartbeat()
+                if not writer.is_alive():
+                    break
+        finally:
+            self.request_stop()
+            writer.join()
+            self._subscriber.stop()
+            self._connected = False
+            metrics.CONSUMER_CONNECTED.set(0)
+            self._state_detail = "stopped"
+            self._heartbeat()
+            _close_stale_connections(force=True)
+        if self._writer_error is not None:
+            raise self._writer_error
+        logger.info(
+            "consumer stopped: %(stored)d stored, %(duplicates)d duplicates, %(rejected)d rejected, "
+            "%(acked)d acknowledged, %(unacked)d left for redelivery",
+            self.stats,
+        )
+
+    def _wait_for_broker(self) -> int | None:
+        """Block until a broker answers (the broker may still be starting); None when stopped first."""
+        delay = 0.5
+        announced = False
+        while not self.stop_event.is_set():
+            try:
+                protocol = broker_probe(self.broker, timeout=3.0)
+            except MqttConfigError:
+                raise
+            if protocol is not None:
+                return protocol
+            if not announced:
+                logger.info("waiting for the MQTT broker at %s", self.broker.describe())
+                self._state_detail = f"waiting for the broker at {self.broker.describe()}"
+                self._heartbeat()
+                announced = True
+            self.stop_event.wait(delay)
+            delay = min(delay * 2, 10.0)
+        return None
+
+    def _heartbeat(self) -> None:
+        trouble = f"; {self._store_trouble}" if self._store_trouble else ""
+        detail = (
+            f"{self._state_detail}{trouble}; stored {self.stats['stored']}, duplicates {self.stats['duplicates']}, "
+            f"rejected {self.stats['rejected']}, queued {self._queue.qsize()}"
+        )
+        try:
+            heartbeat_record(name=HEARTBEAT_NAME, connected=self._connected, detail=detail)
+        except Exception:  # noqa: BLE001 - a database outage must not stop the consumer; the writer rides it out
+            logger.warning("could not record the consumer heartbeat", exc_info=True)
+        _close_stale_connections()
+
+    # -- paho's network thread: hand over, never block on I/O ---------------------------
+
+    def _enqueue(self, message: InboundMessage) -> None:
+        self._queue.put(message)  # blocks only when the writer is behind: backpressure to the broker
+
+    def _state_changed(self, connected: bool, detail: str) -> None:
+        self._connected = connected
+        self._state_detail = detail
+        metrics.CONSUMER_CONNECTED.set(1 if connected else 0)
+        self._wake.set()  # the main thread records the heartbeat
+
+    # -- writer thread --------------------------------------------------------------------
+
+    def _writer_main(self) -> None:
+        try:
+            _close_stale_connections()
+            while True:
+                batch = self._collect()
+                if batch:
+                    self._process(batch)
+                    _close_stale_connections()
+                elif self.stop_event.is_set():
+                    break
+        except ShutdownRequested as exc:
+            logger.warning("stopped while %s kept failing; its messages stay unacknowledged for redelivery", exc)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread, which exits non-zero
+            logger.exception("ingest writer failed")
+            self._writer_error = exc
+        finally:
+            self.stats["unacked"] += self._queue.qsize()
+            _close_stale_connections(force=True)
+            self._wake.set()
+
+    def _collect(self) -> list[InboundMessage]:
+        """Up to one batch: flushed when full, `batch_max_age` after its first message, or on stop."""
+        try:
+            first = self._queue.get(timeout=0.2)
+        except queue.Empty:
+            return []
+        batch = [first]
+        limit = self.options.effective_batch_size
+        deadline = time.monotonic() + self.options.batch_max_age
+        while len(batch) < limit and not self.stop_event.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self._queue.get(timeout=min(remaining, 0.2)))
+            except queue.Empty:
+                continue
+            while len(batch) < limit:  # take what is already waiting without a timed wait per message
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+        return batch
+
+    def _process(self, batch: list[InboundMessage]) -> None:
+        outcome = readings_ingest_batch(
+            messages=[TelemetryMessage(message.topic, message.payload, message.received_at) for message in batch],
+            directory=self._directory,
+            store=self.store,
+            attempt=self._retrier.run,
+        )
+        acked = sum(1 for message in batch if self._subscriber.ack(message))
+        if self._store_trouble:
+            logger.info("store available again")
+            self._store_trouble = ""
+            self._wake.set()
+        self.stats["stored"] += outcome.stored
+        self.stats["duplicates"] += outcome.duplicates
+        self.stats["rejected"] += outcome.rejected
+        self.stats["acked"] += acked
+        self.stats["batches"] += 1
+        if acked < len(batch):
+            logger.info(
+                "%d of %d messages were delivered on an earlier connection: the broker redelivers them "
+                "and they are recognised as duplicates",
+                len(batch) - acked,
+                len(batch),
+            )
+        logger.debug(
+            "batch of %d: %d stored, %d duplicates, %d rejected",
+            len(batch),
+            outcome.stored,
+            outcome.duplicates,
+            outcome.rejected,
+        )
+
+    def _write_failed(self, what: str, error: BaseException, attempt: int) -> None:
+        metrics.INGEST_WRITE_FAILURES.inc()
+        if attempt == 1:
+            self._store_trouble = f"store unavailable ({type(error).__name__}), retrying {what}"
+            self._wake.set()
+
+
+def _close_stale_connections(*, force: bool = False) -> None:
+    """Drop this thread's database connection when broken or past CONN_MAX_AGE (or always, on exit)."""
+    try:
+        if force:
+            connection.close()
+        else:
+            close_old_connections()
+    except Exception:  # noqa: BLE001 - closing a dead connection can fail; Django reconnects on next use
+        logger.debug("closing the database connection failed", exc_info=True)

@@ -1,0 +1,431 @@
+"""The broker seam: the only module of the ingestion side that imports paho-mqtt.
+
+It turns ``MQTT_URL`` (+ ``MQTT_CA_FILE``, ``MQTT_CLIENT_CERT``, ``MQTT_CLIENT_KEY``) into
+a connected client and offers three things, all speaking plain Python values:
+
+- `TelemetrySubscriber`: a persistent-session QoS 1 subscription with manual acks,
+  for the ingestion consumer;
+- `TelemetryPublisher`: QoS 1 publishing with a bounded in-flight window, for the
+  meter simulator and benchmarks;
+- `broker_probe`: "does a broker answer at this address, and which protocol?".
+
+The session rules that keep telemetry from being lost (DESIGN decision 3):
+
+- MQTT v5, a stable client id, ``clean_start=False`` on *every* connect (paho's default
+  wipes the session each time the process starts) and a session expiry, so the broker
+  keeps queueing while the consumer is away;
+- a Receive Maximum, so the broker keeps that many unacknowledged messages in flight
+  (without it Mosquitto stops at 20);
+- subscribe again whenever the broker answers without a session (expired or lost);
+- an ack is sent only on the connection that delivered the message. After a reconnect
+  the broker redelivers everything unacknowledged under the same packet ids, and a
+  late ack for the old delivery could acknowledge a newer message that reused the id.
+
+A broker that only speaks MQTT 3.1.1 (the pip ``amqtt`` broker used on machines
+without Mosquitto) gets a 3.1.1 persistent session (``clean_session=False``) instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+logger = logging.getLogger("smartmeter.mqtt")
+
+MQTT_V5 = 5
+MQTT_V311 = 4
+KEEPALIVE_SECONDS = 30
+
+
+class MqttConfigError(ValueError):
+    """MQTT_URL or the TLS files are unusable."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerSettings:
+    host: str
+    port: int
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+    ca_file: str = ""
+    client_cert: str = ""
+    client_key: str = ""
+
+    @classmethod
+    def from_url(cls, url: str, *, ca_file: str = "", client_cert: str = "", client_key: str = "") -> BrokerSettings:
+        """Parse ``mqtt://[user[:password]@]host[:port]`` or ``mqtts://...`` (TLS, port 8883 by default)."""
+        parts = urlsplit(url.strip())
+        if parts.scheme not in {"mqtt", "mqtts"}:
+            raise MqttConfigError(f"MQTT_URL must start with mqtt:// or mqtts://, got {url!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise MqttConfigError(f"MQTT_URL has an invalid port: {exc}") from None
+        if not parts.hostname:
+            raise MqttConfigError("MQTT_URL has no host name")
+        tls = parts.scheme == "mqtts"
+        if client_key and not client_cert:
+            raise MqttConfigError("MQTT_CLIENT_KEY is set without MQTT_CLIENT_CERT")
+        return cls(
+            host=parts.hostname,
+            port=port or (8883 if tls else 1883),
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password is not None else None,
+            ca_file=ca_file,
+            client_cert=client_cert,
+            client_key=client_key,
+        )
+
+    @classmethod
+    def from_settings(cls, url: str | None = None) -> BrokerSettings:
+        from django.conf import settings
+
+        return cls.from_url(
+            url or settings.MQTT_URL,
+            ca_file=settings.MQTT_CA_FILE,
+            client_cert=settings.MQTT_CLIENT_CERT,
+            client_key=settings.MQTT_CLIENT_KEY,
+        )
+
+    def describe(self) -> str:
+        """The address for logs: never the password."""
+        user = f"{self.username}@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+def _client(
+    broker: BrokerSettings, *, client_id: str, protocol: int, manual_ack: bool = False, persistent: bool = False
+) -> paho.Client:
+    options = {}
+    if protocol == MQTT_V311:
+        options["clean_session"] = not persistent
+    client = paho.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=paho.MQTTv5 if protocol == MQTT_V5 else paho.MQTTv311,
+        manual_ack=manual_ack,
+        **options,
+    )
+    if broker.username is not None:
+        client.username_pw_set(broker.username, broker.password)
+    if broker.tls:
+        try:
+            client.tls_set(
+                ca_certs=broker.ca_file or None,
+                certfile=broker.client_cert or None,
+                keyfile=broker.client_key or None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise MqttConfigError(f"cannot load the MQTT TLS files: {exc}") from exc
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    return client
+
+
+def _connect_properties(*, session_expiry: int = 0, receive_maximum: int | None = None) -> Properties:
+    properties = Properties(PacketTypes.CONNECT)
+    if session_expiry:
+        properties.SessionExpiryInterval = session_expiry
+    if receive_maximum:
+        properties.ReceiveMaximum = receive_maximum
+    return properties
+
+
+def broker_probe(broker: BrokerSettings, *, timeout: float = 3.0) -> int | None:
+    """The MQTT protocol a broker at this address accepts (5 or 4 = 3.1.1), None if none answers.
+
+    A throwaway clean session is used, so probing never disturbs the consumer's session.
+    A refusal for bad credentials or TLS raises MqttConfigError: waiting cannot fix it.
+    """
+    for protocol in (MQTT_V5, MQTT_V311):
+        outcome = _try_connect(broker, protocol=protocol, timeout=timeout)
+        if outcome == "ok":
+            return protocol
+        if outcome == "unreachable":
+            return None
+    return None
+
+
+def _try_connect(broker: BrokerSettings, *, protocol: int, timeout: float) -> str:
+    client = _client(
+        broker, client_id=f"smartmeter-probe-{threading.get_native_id()}-{time.monotonic_ns()}", protocol=protocol
+    )
+    answer: dict[str, object] = {}
+
+    def on_connect(_client, _userdata, _flags, reason_code, _properties):
+        answer["reason"] = reason_code
+
+    client.on_connect = on_connect
+    try:
+        client.connect(broker.host, broker.port, keepalive=10)
+    except ssl.SSLCertVerificationError as exc:
+        raise MqttConfigError(f"TLS verification failed for {broker.describe()}: {exc.verify_message}") from exc
+    except ssl.SSLError as exc:
+        raise MqttConfigError(f"TLS handshake with {broker.describe()} failed: {exc}") from exc
+    except OSError:
+        return "unreachable"
+    deadline = time.monotonic() + timeout
+    try:
+        while "reason" not in answer and time.monotonic() < deadline:
+            if client.loop(timeout=0.1) not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_AGAIN):
+                break
+    finally:
+        client.disconnect()
+        client.loop(timeout=0.05)
+    reason = answer.get("reason")
+    if reason is None:
+        return "silent"  # closed or never answered: may be a 3.1.1-only broker
+    if not reason.is_failure:
+        return "ok"
+    name = str(reason)
+    if name in {"Not authorized", "Bad user name or password"}:
+        raise MqttConfigError(f"the broker at {broker.describe()} refused the credentials ({name})")
+    return "refused"
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    topic: str | bytes  # bytes only when the topic is not valid UTF-8
+    payload: bytes
+    mid: int
+    qos: int
+    connection: int  # which connection delivered it; acks go back only on that one
+    received_at: datetime
+    redelivered: bool = False
+
+
+class TelemetrySubscriber:
+    """One persistent-session QoS 1 subscription with manual acknowledgements.
+
+    `on_message` runs on paho's network thread and must only hand the message over
+    (a queue put); `ack` may be called from any thread once the message is stored.
+    """
+
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        *,
+        client_id: str,
+        topic: str,
+        on_message: Callable[[InboundMessage], None],
+        session_expiry: int,
+        receive_maximum: int,
+        protocol: int = MQTT_V5,
+        on_state: Callable[[bool, str], None] | None = None,
+    ):
+        self.broker = broker
+        self.client_id = client_id
+        self.topic = topic
+        self.protocol = protocol
+        self.receive_maximum = receive_maximum
+        self._on_message = on_message
+        self._on_state = on_state or (lambda connected, detail: None)
+        self._lock = threading.Lock()
+        self._connection = 0
+        self._connected = False
+        self._session_present = False
+        self._subscribed = threading.Event()
+        self._client = _client(broker, client_id=client_id, protocol=protocol, manual_ack=True, persistent=True)
+        self._client.on_connect = self._handle_connect
+        self._client.on_disconnect = self._handle_disconnect
+        self._client.on_subscribe = self._handle_subscribe
+        self._client.on_message = self._handle_message
+        self._session_expiry = session_expiry
+
+    # -- lifecycle (caller's thread) ---------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; paho's thread reconnects with back-off (1 s doubling to 30 s)."""
+        if self.protocol == MQTT_V5:
+            self._client.connect_async(
+                self.broker.host,
+                self.broker.port,
+                keepalive=KEEPALIVE_SECONDS,
+                clean_start=False,
+                properties=_connect_properties(
+                    session_expiry=self._session_expiry, receive_maximum=self.receive_maximum
+                ),
+            )
+        else:
+            self._client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
+        self._client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect cleanly (the broker keeps the session and anything unacknowledged)."""
+        with self._lock:
+            self._connected = False
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    @property
+    def session_present(self) -> bool:
+        return self._session_present
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        return self._subscribed.wait(timeout)
+
+    def ack(self, message: InboundMessage) -> bool:
+        """Acknowledge a stored message; False when its connection is gone (the broker will redeliver)."""
+        if message.qos == 0:
+            return True
+        with self._lock:
+            if not self._connected or message.connection != self._connection:
+                return False
+            return self._client.ack(message.mid, message.qos) == MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    # -- paho's network thread ----------------------------------------------------
+
+    def _handle_connect(self, client, _userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            detail = f"broker {self.broker.describe()} refused the connection: {reason_code}"
+            logger.error(detail)
+            self._on_state(False, detail)
+            return
+        with self._lock:
+            self._connection += 1
+            self._connected = True
+            self._session_present = bool(flags.session_present)
+        if flags.session_present:
+            logger.info("connected to %s, resuming session %s", self.broker.describe(), self.client_id)
+            self._subscribed.set()
+        else:
+            # A new, expired or lost session has no subscription: make it again.
+            logger.info("connected to %s without a session; subscribing to %s", self.broker.describe(), self.topic)
+            self._subscribed.clear()
+            client.subscribe(self.topic, qos=1)
+        self._on_state(True, f"connected to {self.broker.describe()} as {self.client_id}")
+
+    def _handle_subscribe(self, client, _userdata, _mid, reason_codes, _properties):
+        failures = [code for code in reason_codes if code.is_failure]
+        if failures:
+            logger.error("broker refused subscription to %s: %s", self.topic, failures[0])
+            self._on_state(False, f"subscription to {self.topic} refused: {failures[0]}")
+            client.disconnect()  # paho reconnects, and the next session retries the subscription
+            return
+        logger.info("subscribed to %s (QoS %s)", self.topic, reason_codes[0].value if reason_codes else "?")
+        self._subscribed.set()
+
+    def _handle_disconnect(self, _client, _userdata, _flags, reason_code, _properties):
+        with self._lock:
+            was_connected = self._connected
+            self._connected = False
+        if was_connected:
+            logger.warning("disconnected from %s: %s; reconnecting", self.broker.describe(), reason_code)
+        self._on_state(False, f"disconnected: {reason_code}")
+
+    def _handle_message(self, _client, _userdata, message: paho.MQTTMessage):
+        try:
+            topic: str | bytes = message.topic
+        except UnicodeDecodeError:
+            topic = bytes(message._topic)  # validation reports it as a bad topic
+        self._on_message(
+            InboundMessage(
+                topic=topic,
+                payload=bytes(message.payload),
+                mid=message.mid,
+                qos=message.qos,
+                connection=self._connection,
+                received_at=datetime.now(UTC),
+                redelivered=bool(message.dup),
+            )
+        )
+
+
+class TelemetryPublisher:
+    """QoS 1 publishing with a bounded number of unconfirmed messages (memory stays flat)."""
+
+    def __init__(self, broker: BrokerSettings, *, client_id: str, window: int = 1000, protocol: int | None = None):
+        self.broker = broker
+        self.window = window
+        self._protocol = protocol
+        self._client_id = client_id
+        self._pending: deque[paho.MQTTMessageInfo] = deque()
+        self._connected = threading.Event()
+        self._client: paho.Client | None = None
+
+    def connect(self, *, timeout: float = 30.0) -> None:
+        protocol = self._protocol or broker_probe(self.broker, timeout=min(timeout, 5.0)) or MQTT_V5
+        client = _client(self.broker, client_id=self._client_id, protocol=protocol)
+        client.max_inflight_messages_set(min(self.window, 65535))
+        client.on_connect = self._handle_connect
+        client.on_disconnect = lambda *args: self._connected.clear()
+        client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
+        client.loop_start()
+        self._client = client
+        if not self._connected.wait(timeout):
+            self.close()
+            raise ConnectionError(f"no MQTT broker answered at {self.broker.describe()} within {timeout:.0f} s")
+
+    def _handle_connect(self, _client, _userdata, _flags, reason_code, _properties):
+        if reason_code.is_failure:
+            logger.error("broker %s refused the publisher: %s", self.broker.describe(), reason_code)
+            return
+        self._connected.set()
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1) -> None:
+        """Queue one message; blocks while `window` earlier messages are still unconfirmed.
+
+        While the connection is down paho keeps QoS 1 messages and resends them on reconnect,
+        so the window simply stays full until the broker is back.
+        """
+        assert self._client is not None, "connect() first"
+        while len(self._pending) >= self.window:
+            if _confirmed(self._pending[0]):
+                self._pending.popleft()
+            else:
+                _wait(self._pending[0], 1.0)
+        self._pending.append(self._client.publish(topic, payload, qos=qos))
+
+    def flush(self, *, timeout: float = 60.0) -> bool:
+        """Wait until the broker confirmed everything published so far."""
+        deadline = time.monotonic() + timeout
+        while self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if _confirmed(self._pending[0]):
+                self._pending.popleft()
+            else:
+                _wait(self._pending[0], min(1.0, remaining))
+        return True
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None
+
+
+def _confirmed(info: paho.MQTTMessageInfo) -> bool:
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        # Published while disconnected: rc keeps the error although paho resends the message
+        # on reconnect and marks it published on PUBACK; only the flag tells.
+        return bool(getattr(info, "_published", False))
+
+
+def _wait(info: paho.MQTTMessageInfo, timeout: float) -> None:
+    try:
+        info.wait_for_publish(timeout=timeout)
+    except (RuntimeError, ValueError):
+        time.sleep(min(timeout, 0.05))

@@ -1,0 +1,323 @@
+"""Write use cases of ingestion: store a batch of telemetry, keep what cannot be stored,
+and keep each meter's liveness (last_seen / online / offline) current."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, F, Q, Value, When
+from django.utils import timezone
+
+from devices.models import Device
+from ops import metrics
+from readings.ingest import DeviceDirectory, TelemetryMessage, run_once
+from readings.models import DeadLetter
+from readings.types import Reading
+from readings.validation import Rejection, parse_telemetry
+
+logger = logging.getLogger("smartmeter.ingest")
+
+STORE_REJECTED = "store_rejected"  # dead-letter reason: valid telemetry the store refused
+PAYLOAD_EXCERPT_CHARS = 4096  # every payload under the 4 KiB limit is kept whole
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterEntry:
+    topic: str | bytes
+    payload: bytes
+    reason: str
+    detail: str
+    received_at: datetime
+    device_id: str = ""
+
+
+@dataclass
+class IngestOutcome:
+    """What became of one batch; every message is in exactly one bucket."""
+
+    stored: int = 0
+    duplicates: int = 0
+    dead_letters: list[DeadLetterEntry] = field(default_factory=list)
+
+    @property
+    def rejected(self) -> int:
+        return len(self.dead_letters)
+
+
+def readings_ingest_batch(
+    *,
+    messages: Sequence[TelemetryMessage],
+    directory: DeviceDirectory | None = None,
+    store=None,
+    attempt: Callable = run_once,
+    backfill: timedelta | None = None,
+) -> IngestOutcome:
+    """Validate, store and account for a batch of telemetry; returns once all of it is durable.
+
+    Valid readings go to the readings store (duplicates, e.g. QoS 1 redeliveries, are
+    ignored there); invalid messages and readings the store refuses go to the dead-letter
+    store; the meters heard from get `last_seen` (and `online` when the reading is recent)
+    in one query. Only after this returns may the messages be acknowledged.
+
+    `attempt(step, what=...)` runs each durable step: the consumer passes a `Retrier`
+    that rides out store outages; the default runs once and lets errors propagate.
+    """
+    if not messages:
+        return IngestOutcome()
+    if store is None:
+        from readings.stores import get_store
+
+        store = get_store()
+    directory = directory or DeviceDirectory()
+    backfill = backfill if backfill is not None else timedelta(days=settings.INGEST_BACKFILL_DAYS)
+
+    device_ids = _topic_device_ids(messages)
+    attempt(lambda: directory.prefetch(device_ids), what="look up meters")
+    readings, sources, outcome = _validate(messages, directory=directory, backfill=backfill)
+    repeated_in_batch = len(messages) - len(outcome.dead_letters) - len(readings)
+
+    started = time.perf_counter()
+    stored, refused = _store_readings(store, readings, attempt=attempt)
+    metrics.INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
+    refused_indexes = {index for index, _ in refused}
+    for index, error in refused:
+        outcome.dead_letters.append(
+            DeadLetterEntry(
+                topic=sources[index].topic,
+                payload=sources[index].payload,
+                reason=STORE_REJECTED,
+                detail=f"the readings store refused this reading: {error}",
+                received_at=sources[index].received_at,
+                device_id=readings[index].device_id,
+            )
+        )
+    outcome.stored = stored
+    outcome.duplicates = repeated_in_batch + (len(readings) - len(refused) - stored)
+
+    accepted = [reading for index, reading in enumerate(readings) if index not in refused_indexes]
+    received_at = max(message.received_at for message in messages)
+    attempt(
+        lambda: _record_bookkeeping(outcome.dead_letters, accepted, received_at=received_at),
+        what="record dead letters and meter status",
+    )
+
+    _count(outcome, batch_size=len(messages))
+    return outcome
+
+
+def _validate(
+    messages: Sequence[TelemetryMessage], *, directory: DeviceDirectory, backfill: timedelta
+) -> tuple[list[Reading], list[TelemetryMessage], IngestOutcome]:
+    """Readings to store (first copy of each (meter, instant) only), their source messages, and the rejects.
+
+    The directory must already hold every meter named by a topic (see `prefetch`).
+    """
+    outcome = IngestOutcome()
+    readings: list[Reading] = []
+    sources: list[TelemetryMessage] = []
+    seen: set[tuple[str, datetime]] = set()
+    for message in messages:
+        result = parse_telemetry(
+            topic=message.topic,
+            payload=message.payload,
+            received_at=message.received_at,
+            device_lookup=directory.lookup,
+            backfill=backfill,
+            max_bytes=settings.INGEST_MAX_PAYLOAD_BYTES,
+        )
+        if isinstance(result, Rejection):
+            outcome.dead_letters.append(
+                DeadLetterEntry(
+                    topic=message.topic,
+                    payload=message.payload,
+                    reason=str(result.reason),
+                    detail=result.message,
+                    received_at=message.received_at,
+                    device_id=result.device_id,
+                )
+            )
+            continue
+        key = (result.device_id, result.timestamp)
+        if key in seen:
+            continue  # the same reading twice in one batch: a redelivery, counted as a duplicate
+        seen.add(key)
+        readings.append(result)
+        sources.append(message)
+    return readings, sources, outcome
+
+
+def _topic_device_ids(messages: Sequence[TelemetryMessage]) -> set[str]:
+    device_ids = set()
+    for message in messages:
+        topic = message.topic
+        if isinstance(topic, str) and topic.startswith("smartmeter/") and topic.endswith("/telemetry"):
+            device_ids.add(topic[len("smartmeter/") : -len("/telemetry")])
+    return device_ids
+
+
+def _store_readings(store, readings: list[Reading], *, attempt: Callable) -> tuple[int, list[tuple[int, str]]]:
+    """Write readings; returns (newly stored, [(index, why)] refused by the store itself).
+
+    A batch the store refuses because of its data is split in halves until the reading(s)
+    at fault stand alone; an outage never gets here (`attempt` retries it).
+    """
+    from readings.ingest import ShutdownRequested, is_data_error
+
+    def write(start: int, end: int) -> tuple[int, list[tuple[int, str]]]:
+        chunk = readings[start:end]
+        try:
+            return attempt(lambda: store.write_many(chunk), what=f"store {len(chunk)} readings"), []
+        except ShutdownRequested:
+            raise
+        except Exception as exc:
+            if not is_data_error(exc):
+                raise
+            if len(chunk) == 1:
+                logger.error(
+                    "readings store refused a reading from %s at %s: %s",
+                    chunk[0].device_id,
+                    chunk[0].timestamp.isoformat(),
+                    exc,
+                    extra={"device_id": chunk[0].device_id},
+                )
+                return 0, [(start, _shorten(f"{type(exc).__name__}: {exc}", 400))]
+            middle = (start + end) // 2
+            left = write(start, middle)
+            right = write(middle, end)
+            return left[0] + right[0], left[1] + right[1]
+
+    if not readings:
+        return 0, []
+    return write(0, len(readings))
+
+
+def _record_bookkeeping(dead_letters: list[DeadLetterEntry], accepted: list[Reading], *, received_at: datetime) -> None:
+    with transaction.atomic():
+        if dead_letters:
+            _dead_letters_insert(dead_letters)
+        devices_mark_seen(readings=accepted, received_at=received_at)
+
+
+def _count(outcome: IngestOutcome, *, batch_size: int) -> None:
+    metrics.INGEST_BATCH_SIZE.observe(batch_size)
+    if outcome.stored:
+        metrics.READINGS_ACCEPTED.inc(outcome.stored)
+    if outcome.duplicates:
+        metrics.READINGS_DUPLICATE.inc(outcome.duplicates)
+    for entry in outcome.dead_letters:
+        metrics.READINGS_REJECTED.labels(reason=entry.reason).inc()
+        logger.warning(
+            "rejected telemetry from %s (%s): %s",
+            entry.device_id or "?",
+            entry.reason,
+            entry.detail,
+            extra={"device_id": entry.device_id, "reason": entry.reason, "topic": _text(entry.topic, 255)},
+        )
+
+
+@transaction.atomic
+def dead_letter_record(*, entries: Sequence[DeadLetterEntry]) -> int:
+    """Keep messages that could never be stored, trimming the store to DEAD_LETTER_MAX_ROWS (oldest go first)."""
+    if not entries:
+        return 0
+    return _dead_letters_insert(entries)
+
+
+def _dead_letters_insert(entries: Sequence[DeadLetterEntry]) -> int:
+    DeadLetter.objects.bulk_create(
+        DeadLetter(
+            topic=_text(entry.topic, 255),
+            device_id=entry.device_id[:64],
+            reason=entry.reason[:64],
+            detail=_text(entry.detail, 500),
+            payload_excerpt=_text(entry.payload, PAYLOAD_EXCERPT_CHARS),
+            payload_size=len(entry.payload),
+            received_at=entry.received_at,
+        )
+        for entry in entries
+    )
+    _dead_letters_trim(settings.DEAD_LETTER_MAX_ROWS)
+    return len(entries)
+
+
+def _dead_letters_trim(max_rows: int) -> None:
+    newest_dropped = DeadLetter.objects.order_by("-id").values_list("id", flat=True)[max_rows : max_rows + 1]
+    newest_dropped = list(newest_dropped)
+    if newest_dropped:
+        DeadLetter.objects.filter(id__lte=newest_dropped[0]).delete()
+
+
+def devices_mark_seen(*, readings: Sequence[Reading], received_at: datetime) -> int:
+    """One UPDATE for the whole batch: `last_seen` moves forward to each meter's newest reading
+    (never past the receive time), and meters whose newest reading is recent become `online`.
+
+    A redelivered or backfilled old reading moves `last_seen` but does not bring an
+    offline meter back online.
+    """
+    newest: dict[str, datetime] = {}
+    for reading in readings:
+        seen_at = min(reading.timestamp, received_at)
+        current = newest.get(reading.device_id)
+        if current is None or seen_at > current:
+            newest[reading.device_id] = seen_at
+    if not newest:
+        return 0
+    fresh_after = timezone.now() - settings.DEVICE_OFFLINE_AFTER
+    fresh = [device_id for device_id, seen_at in newest.items() if seen_at >= fresh_after]
+    last_seen = Case(
+        *[
+            When(Q(device_id=device_id) & (Q(last_seen__isnull=True) | Q(last_seen__lt=seen_at)), then=Value(seen_at))
+            for device_id, seen_at in newest.items()
+        ],
+        default=F("last_seen"),
+    )
+    status = (
+        Case(When(device_id__in=fresh, then=Value(Device.Status.ONLINE)), default=F("status")) if fresh else F("status")
+    )
+    return (
+        Device.objects.filter(device_id__in=list(newest))
+        .exclude(status=Device.Status.DECOMMISSIONED)
+        .update(last_seen=last_seen, status=status)
+    )
+
+
+def devices_mark_offline(*, now: datetime | None = None, after: timedelta | None = None) -> list[str]:
+    """Mark `offline` every online meter not heard from for DEVICE_OFFLINE_AFTER; returns their ids.
+
+    Safe to run twice or concurrently: the UPDATE's condition re-checks each row.
+    """
+    now = now or timezone.now()
+    cutoff = now - (after if after is not None else settings.DEVICE_OFFLINE_AFTER)
+    stale = Device.objects.filter(status=Device.Status.ONLINE).filter(
+        Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True)
+    )
+    device_ids = list(stale.values_list("device_id", flat=True))
+    if not device_ids:
+        return []
+    changed = (
+        Device.objects.filter(device_id__in=device_ids, status=Device.Status.ONLINE)
+        .filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
+        .update(status=Device.Status.OFFLINE)
+    )
+    if changed:
+        logger.info(
+            "%d meter(s) went offline: %s", changed, ", ".join(device_ids[:20]), extra={"device_ids": device_ids[:100]}
+        )
+    return device_ids
+
+
+def _text(value: str | bytes, limit: int) -> str:
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value[: limit * 4]).decode("utf-8", errors="backslashreplace")
+    # PostgreSQL text cannot hold NUL; keep it visible instead.
+    return _shorten(value.replace("\x00", "\\x00"), limit)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
