@@ -7,11 +7,46 @@ Callers decide when to send (after the write commits); this module only sends.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, mailers
 from django.template.loader import render_to_string
 
 from billing.pdf import invoice_pdf_context
+
+logger = logging.getLogger(__name__)
+
+_shared_connection: ContextVar = ContextVar("billing_mail_connection", default=None)
+
+
+@contextmanager
+def one_connection() -> Iterator[None]:
+    """Send every email inside the block over one mail-server connection.
+
+    A billing run sends one email per meter; opening an SMTP (and TLS) session
+    for each costs more than composing the message. If the server cannot be
+    reached now, each send opens its own connection and fails on its own.
+    """
+    connection = mailers.default  # a new backend instance of the configured mailer
+    try:
+        connection.open()
+    except Exception:
+        logger.warning("Mail server unreachable; emails will be tried one by one", exc_info=True)
+        yield
+        return
+    token = _shared_connection.set(connection)
+    try:
+        yield
+    finally:
+        _shared_connection.reset(token)
+        try:
+            connection.close()
+        except Exception:
+            logger.warning("Closing the mail connection failed", exc_info=True)
 
 
 def _send(name: str, *, to: str, context: dict, attachments: list[tuple[str, bytes, str]] = ()) -> None:
@@ -28,7 +63,17 @@ def _send(name: str, *, to: str, context: dict, attachments: list[tuple[str, byt
     message.attach_alternative(html, "text/html")
     for filename, content, mimetype in attachments:
         message.attach(filename, content, mimetype)
-    message.send(fail_silently=False)
+    connection = _shared_connection.get()
+    if connection is None:
+        message.send()
+        return
+    try:
+        connection.send_messages([message])
+    except Exception:
+        # The shared session may have been dropped by the server: reopen it once and retry.
+        connection.close()
+        connection.open()
+        connection.send_messages([message])
 
 
 def _context(invoice) -> dict:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -19,6 +20,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from accounts.models import User
+from billing import emails
 from billing.calculation import calculate_bill
 from billing.models import BillingRun, Invoice
 from billing.months import month_label
@@ -169,69 +171,80 @@ def billing_run(
                 )
             )
 
+    # Dry runs send nothing; a real run sends all its emails over one mail-server session.
+    mail_session = nullcontext() if dry_run else emails.one_connection()
     try:
-        for offset in range(0, len(devices), chunk_size):
-            if stop_requested():
-                break
-            if not connection.in_atomic_block:  # a long run drops dead or expired connections between chunks
-                close_old_connections()
-            chunk = devices[offset : offset + chunk_size]
-            existing = {
-                row["device_id"]: row
-                for row in Invoice.objects.filter(month=month, device__in=chunk).values("device_id", "pk", "emailed_at")
-            }
-            to_bill = [device for device in chunk if device.pk not in existing]
-            consumption = months_consumption(device_ids=[device.device_id for device in to_bill], month=month)
-            for device in chunk:
+        with mail_session:
+            for offset in range(0, len(devices), chunk_size):
                 if stop_requested():
                     break
-                done += 1
-                try:
-                    if device.pk in existing:
-                        run.already_billed += 1
-                        if dry_run:
-                            outcome.planned.append(PlannedBill(device_id=device.device_id, action="already billed"))
-                        elif existing[device.pk]["emailed_at"] is None:
-                            if invoice_email_issued(invoice_id=existing[device.pk]["pk"]):
-                                resumed_emails += 1
-                            else:
-                                _note_failure(run, device.device_id, "email", "invoice email could not be sent")
-                        continue
-                    used = consumption[device.device_id]
-                    if not used.has_readings and device.created_at >= month_end:
-                        _note_skip(run, SKIP_REGISTERED_AFTER, device.device_id)
-                        if dry_run:
-                            outcome.planned.append(
-                                PlannedBill(device_id=device.device_id, action="skip", reason=SKIP_REGISTERED_AFTER)
-                            )
-                        continue
-                    if dry_run:
-                        bill = calculate_bill(billed_energy(used), terms)
-                        run.billed += 1
-                        outcome.planned.append(
-                            PlannedBill(
-                                device_id=device.device_id,
-                                action="bill",
-                                energy_kwh=bill.energy_kwh,
-                                total=bill.total,
-                                no_readings=not used.has_readings,
-                            )
-                        )
-                        continue
-                    invoice, created = invoice_issue(
-                        device=device, month=month, consumption=used, tariff=tariff, terms=terms, run=run, actor=actor
+                if not connection.in_atomic_block:  # a long run drops dead or expired connections between chunks
+                    close_old_connections()
+                chunk = devices[offset : offset + chunk_size]
+                existing = {
+                    row["device_id"]: row
+                    for row in Invoice.objects.filter(month=month, device__in=chunk).values(
+                        "device_id", "pk", "emailed_at"
                     )
-                    if created:
-                        run.billed += 1
-                    else:
-                        run.already_billed += 1
-                except Exception as exc:  # one meter's failure never stops the others
-                    logger.exception("Billing failed for a meter", extra={"device_id": device.device_id})
-                    TASK_FAILURES.labels(task="billing_meter").inc()
-                    _note_failure(run, device.device_id, "bill", exc)
-                report()
-            if not dry_run:
-                _save_counts(run, resumed_emails)
+                }
+                to_bill = [device for device in chunk if device.pk not in existing]
+                consumption = months_consumption(device_ids=[device.device_id for device in to_bill], month=month)
+                for device in chunk:
+                    if stop_requested():
+                        break
+                    done += 1
+                    try:
+                        if device.pk in existing:
+                            run.already_billed += 1
+                            if dry_run:
+                                outcome.planned.append(PlannedBill(device_id=device.device_id, action="already billed"))
+                            elif existing[device.pk]["emailed_at"] is None:
+                                if invoice_email_issued(invoice_id=existing[device.pk]["pk"]):
+                                    resumed_emails += 1
+                                else:
+                                    _note_failure(run, device.device_id, "email", "invoice email could not be sent")
+                            continue
+                        used = consumption[device.device_id]
+                        if not used.has_readings and device.created_at >= month_end:
+                            _note_skip(run, SKIP_REGISTERED_AFTER, device.device_id)
+                            if dry_run:
+                                outcome.planned.append(
+                                    PlannedBill(device_id=device.device_id, action="skip", reason=SKIP_REGISTERED_AFTER)
+                                )
+                            continue
+                        if dry_run:
+                            bill = calculate_bill(billed_energy(used), terms)
+                            run.billed += 1
+                            outcome.planned.append(
+                                PlannedBill(
+                                    device_id=device.device_id,
+                                    action="bill",
+                                    energy_kwh=bill.energy_kwh,
+                                    total=bill.total,
+                                    no_readings=not used.has_readings,
+                                )
+                            )
+                            continue
+                        invoice, created = invoice_issue(
+                            device=device,
+                            month=month,
+                            consumption=used,
+                            tariff=tariff,
+                            terms=terms,
+                            run=run,
+                            actor=actor,
+                        )
+                        if created:
+                            run.billed += 1
+                        else:
+                            run.already_billed += 1
+                    except Exception as exc:  # one meter's failure never stops the others
+                        logger.exception("Billing failed for a meter", extra={"device_id": device.device_id})
+                        TASK_FAILURES.labels(task="billing_meter").inc()
+                        _note_failure(run, device.device_id, "bill", exc)
+                    report()
+                if not dry_run:
+                    _save_counts(run, resumed_emails)
     except BaseException:
         if not dry_run:
             run.status = BillingRun.Status.FAILED

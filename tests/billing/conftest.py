@@ -1,12 +1,16 @@
 """Billing fixtures: the seed tariff, readings written through the real readings store, private media in tmp."""
 
+import email
+import email.policy
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from billing.services import tariff_create
+from tests.conftest import free_port
 
 IST = ZoneInfo("Asia/Kolkata")
 
@@ -111,3 +115,32 @@ def invoice_factory(seed_tariff, device):
         return tariff_for_month(month=month)
 
     return make
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self):
+        self.messages = []
+        self.sessions = set()  # one per SMTP connection
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.sessions.add(id(session))
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.SMTP)))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp_server(settings):
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield inbox
+    controller.stop()

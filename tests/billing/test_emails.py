@@ -1,11 +1,8 @@
 """Invoice emails: sent once after the invoice commits, text + HTML with the PDF attached, over real SMTP."""
 
-import email
-import email.policy
 from datetime import date, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core import mail
 from django.db import transaction
 
@@ -16,33 +13,6 @@ from tests.billing.conftest import consumption
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
-
-
-class Inbox:
-    """An aiosmtpd handler that keeps every message it receives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=email.policy.SMTP)))
-        return "250 Message accepted for delivery"
-
-
-@pytest.fixture
-def smtp_server(settings):
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_TIMEOUT = 5
-    yield inbox
-    controller.stop()
 
 
 def issue(device, tariff, month=date(2025, 1, 1), energy="250"):

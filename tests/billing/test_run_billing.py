@@ -239,3 +239,10 @@ def test_consumption_for_all_meters_is_read_in_a_bounded_number_of_queries(custo
     Invoice.objects.all().delete()
     many = _readings_queries(60, customer)  # 65 meters now
     assert 0 < few == many <= 10
+
+
+def test_a_run_sends_all_its_emails_over_one_smtp_session(meters, smtp_server):
+    run("--month", "2025-01")
+    assert len(smtp_server.messages) == 3
+    assert len(smtp_server.sessions) == 1
+    assert sorted(recipients[0] for recipients, _ in smtp_server.messages) == ["asha@example.com"] * 3
