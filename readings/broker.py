@@ -76,9 +76,12 @@ def amqtt_config(*, host: str, port: int) -> dict:
 def amqtt_run(*, host: str, port: int) -> None:
     """Run the amqtt broker in the foreground until SIGTERM/SIGINT."""
     import asyncio
+    import logging
     import signal
 
     from amqtt.broker import Broker
+
+    logging.getLogger("transitions").setLevel(logging.WARNING)  # state-machine chatter on every connection
 
     async def serve() -> None:
         broker = Broker(amqtt_config(host=host, port=port))

@@ -69,7 +69,9 @@ class LocalBroker:
     directory: Path
     extra: str = ""
     scheme: str = "mqtt"
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # the name clients use (and, with TLS, verify)
+    bind: str = "127.0.0.1"  # the address Mosquitto listens on
+    ca_file: str = ""
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
 
@@ -79,7 +81,7 @@ class LocalBroker:
 
     def start(self) -> LocalBroker:
         binary = require_mosquitto()
-        config = mosquitto_config_write(port=self.port, directory=self.directory, extra=self.extra)
+        config = mosquitto_config_write(port=self.port, directory=self.directory, host=self.bind, extra=self.extra)
         log = (self.directory / "mosquitto.log").open("ab")
         self.process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._listening, timeout=10, interval=0.05, message="mosquitto to listen")
@@ -91,7 +93,7 @@ class LocalBroker:
         import socket
 
         try:
-            with socket.create_connection((self.host, self.port), timeout=0.2):
+            with socket.create_connection((self.bind, self.port), timeout=0.2):
                 return True
         except OSError:
             return False
