@@ -168,6 +168,8 @@ class InvoiceListApi(APIView):
 
 
 class InvoicePdfApi(APIView):
+    ratelimit_scope = "pdf"  # PDF rendering is expensive: RATELIMIT_PDF per user
+
     def perform_content_negotiation(self, request, force=False):
         # The body is a PDF whatever the client accepts; errors still answer JSON.
         return super().perform_content_negotiation(request, force=True)

@@ -23,7 +23,7 @@ def run_monthly_billing() -> dict:
         logger.exception("Scheduled billing run failed")
         raise
     run = outcome.run
-    return {"billing_run_id": run.pk, "status": run.status, "billed": run.billed, "failed": run.failed}
+    return {"billing_run_id": run.pk, "status": str(run.status), "billed": run.billed, "failed": run.failed}
 
 
 def mark_overdue_invoices() -> dict:

@@ -246,3 +246,24 @@ def test_a_run_sends_all_its_emails_over_one_smtp_session(meters, smtp_server):
     assert len(smtp_server.messages) == 3
     assert len(smtp_server.sessions) == 1
     assert sorted(recipients[0] for recipients, _ in smtp_server.messages) == ["asha@example.com"] * 3
+
+
+def test_the_scheduled_task_bills_the_month_that_just_ended(customer, seed_tariff):
+    from billing.months import last_complete_month
+    from billing.selectors import billing_tz, month_period
+    from billing.tasks import mark_overdue_invoices, run_monthly_billing
+
+    month = last_complete_month(timezone.now(), billing_tz())
+    start, end = month_period(month)
+    DeviceFactory(device_id="meter-sched", owner=customer)
+    Device.objects.update(created_at=start - timedelta(days=10))
+    write_registers("meter-sched", [(start, "100"), (end, "190")])
+    result = run_monthly_billing()
+    assert result["status"] == "finished"
+    assert result["billed"] == 1
+    invoice = Invoice.objects.get()
+    assert (invoice.month, invoice.energy_kwh) == (month, Decimal("90.000"))
+    assert BillingRun.objects.get().trigger == "schedule"
+    assert len(mail.outbox) == 1
+    assert run_monthly_billing()["billed"] == 0
+    assert mark_overdue_invoices() == {"marked_overdue": 0, "reminders_sent": 0, "reminders_failed": 0}
