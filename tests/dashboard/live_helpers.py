@@ -5,7 +5,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import paho.mqtt.publish as mqtt_publish
+import paho.mqtt.client as mqtt
 
 
 def unique_device_id(prefix: str = "live") -> str:
@@ -31,6 +31,13 @@ def publish(broker: tuple[str, int], device_id: str, payload: dict | bytes) -> f
     """Publish one message (QoS 1, so it has reached the broker on return); returns the send time."""
     host, port = broker
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    sent_at = time.monotonic()
-    mqtt_publish.single(f"smartmeter/{device_id}/telemetry", body, qos=1, hostname=host, port=port)
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{uuid.uuid4().hex[:8]}")
+    client.connect(host, port)
+    client.loop_start()
+    try:
+        sent_at = time.monotonic()
+        client.publish(f"smartmeter/{device_id}/telemetry", body, qos=1).wait_for_publish(timeout=5)
+    finally:
+        client.disconnect()
+        client.loop_stop()
     return sent_at
