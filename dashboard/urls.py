@@ -6,4 +6,6 @@ app_name = "dashboard"
 
 urlpatterns = [
     path("", views.meters, name="meters"),
+    path("meters/<str:device_id>/", views.meter, name="meter"),
+    path("invoices/", views.invoices, name="invoices"),
 ]

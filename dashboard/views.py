@@ -1,10 +1,79 @@
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+"""Customer pages: My meters, a meter's live power and charts, invoices.
 
-from devices.selectors import device_list
+Another customer's meter is a 404, exactly like a meter that does not exist.
+"""
+
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from dashboard.live import live_message
+from dashboard.selectors import (
+    ROLLING_WINDOW,
+    chart_ranges,
+    customer_invoices,
+    customer_meters,
+    meter_summaries,
+    meter_summary,
+)
+from devices.selectors import device_get_visible
+
+GAUGE_DEFAULT_MAX_W = 5000
 
 
 @login_required
 def meters(request):
-    devices = device_list(user=request.user)
-    return render(request, "dashboard/meters.html", {"devices": devices})
+    summaries = meter_summaries(devices=list(customer_meters(user=request.user)))
+    month_label = summaries[0].month_label if summaries else ""
+    return render(request, "dashboard/meters.html", {"summaries": summaries, "month_label": month_label})
+
+
+@login_required
+def meter(request, device_id: str):
+    device = device_get_visible(user=request.user, device_id=device_id)
+    if device is None:
+        raise Http404("No such meter.")
+    now = timezone.now()
+    summary = meter_summary(device=device, now=now)
+    latest = live_message(summary.latest)["reading"] if summary.latest else None
+    config = {
+        "device_id": device.device_id,
+        "ws_path": f"/ws/devices/{device.device_id}/live",
+        "readings_url": reverse("readings-series", kwargs={"device_id": device.device_id}),
+        "time_zone": settings.TIME_ZONE,
+        "locale": "en-IN",
+        "ranges": chart_ranges(now=now, tz=ZoneInfo(settings.TIME_ZONE)),
+        "rolling_window_seconds": int(ROLLING_WINDOW.total_seconds()),
+        "gauge_max_w": GAUGE_DEFAULT_MAX_W,
+        "latest": latest,
+    }
+    context = {
+        "device": device,
+        "summary": summary,
+        "meter_config": config,
+        "gauge_max_w": GAUGE_DEFAULT_MAX_W,
+        "rolling_window_minutes": int(ROLLING_WINDOW.total_seconds() // 60),
+        "nav_section": "meters",
+    }
+    return render(request, "dashboard/meter.html", context)
+
+
+@login_required
+def invoices(request):
+    own_meters = list(customer_meters(user=request.user))
+    selected = None
+    if meter_id := request.GET.get("meter"):
+        selected = next((each for each in own_meters if each.device_id == meter_id), None)
+        if selected is None:
+            raise Http404("No such meter.")
+    context = {
+        "invoices": customer_invoices(user=request.user, device=selected),
+        "meters": own_meters,
+        "meter": selected,
+    }
+    return render(request, "dashboard/invoices.html", context)

@@ -1,0 +1,259 @@
+"""Reads for the customer pages and the staff overview.
+
+Only public selectors of the other apps are called here (readings.selectors,
+billing.selectors, devices.selectors); no readings store, no paho, no PDF code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from billing import selectors as billing_selectors
+from billing.models import Invoice
+from billing.months import month_bounds, month_containing
+from billing.selectors import BillEstimate
+from devices.models import Device
+from readings import selectors as readings_selectors
+from readings.models import DeadLetter
+from readings.types import Reading
+
+ROLLING_WINDOW = timedelta(minutes=5)
+# Two days of one reading every few seconds; the admin asks for shorter ranges beyond that.
+RAW_ROWS_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class MeterSummary:
+    """One meter on "My meters": its newest reading, this month so far and the projected bill."""
+
+    device: Device
+    latest: Reading | None
+    month: date
+    estimate_detail: BillEstimate | None  # None for a retired meter or one that never reported
+
+    @property
+    def has_month_readings(self) -> bool:
+        return self.estimate_detail is not None and self.estimate_detail.has_readings
+
+    @property
+    def month_to_date_kwh(self) -> Decimal | None:
+        return self.estimate_detail.consumption_kwh if self.has_month_readings else None
+
+    @property
+    def month_label(self) -> str:
+        return f"{self.month:%B %Y}"
+
+    @property
+    def estimate(self) -> ProjectedBill | None:
+        """The projected bill for templates; None when there is nothing honest to project."""
+        detail = self.estimate_detail
+        if detail is None or not detail.has_readings or detail.projected_bill is None:
+            return None
+        return ProjectedBill(total=detail.projected_bill.total, projected_kwh=detail.projected_kwh)
+
+
+@dataclass(frozen=True)
+class ProjectedBill:
+    total: Decimal
+    projected_kwh: Decimal
+
+
+def customer_meters(*, user: User) -> QuerySet[Device]:
+    """The meters registered to this person (staff included: "My meters" is personal; the admin lists all)."""
+    return Device.objects.filter(owner=user).select_related("owner").order_by("name", "device_id")
+
+
+def meter_summary(*, device: Device, now: datetime | None = None) -> MeterSummary:
+    return meter_summaries(devices=[device], now=now)[0]
+
+
+def meter_summaries(*, devices: list[Device], now: datetime | None = None) -> list[MeterSummary]:
+    now = now or timezone.now()
+    month = month_containing(now, ZoneInfo(settings.BILLING_TIME_ZONE))
+    newest = latest_readings(device_ids=[device.device_id for device in devices])
+    summaries = []
+    for device in devices:
+        latest = newest.get(device.device_id)
+        estimate = None
+        if latest is not None and not device.is_decommissioned:
+            estimate = billing_selectors.bill_estimate(device=device, month=month, now=now)
+        summaries.append(MeterSummary(device=device, latest=latest, month=month, estimate_detail=estimate))
+    return summaries
+
+
+def chart_ranges(*, now: datetime, tz: ZoneInfo) -> dict[str, dict[str, str]]:
+    """The meter page's chart periods, aligned to whole hours, days and months in the time zone shown."""
+    local_now = now.astimezone(tz)
+    this_hour = local_now.replace(minute=0, second=0, microsecond=0)
+    today = local_now.replace(hour=0, minute=0, second=0, microsecond=0)
+    month_start = month_bounds(month_containing(now, tz), tz)[0]
+    year, month = month_start.year, month_start.month - 11
+    if month <= 0:
+        year, month = year - 1, month + 12
+    first_month = month_bounds(date(year, month, 1), tz)[0]
+    end = now.isoformat()
+    return {
+        "hour": {"from": (this_hour - timedelta(hours=47)).isoformat(), "to": end},
+        "day": {"from": _days_before(today, 30, tz).isoformat(), "to": end},
+        "month": {"from": first_month.isoformat(), "to": end},
+        "rolling": {"from": (now - ROLLING_WINDOW).isoformat(), "to": end},
+    }
+
+
+def _days_before(local_midnight: datetime, days: int, tz: ZoneInfo) -> datetime:
+    # Calendar arithmetic on the date, then midnight again: correct across DST changes.
+    day = local_midnight.date() - timedelta(days=days)
+    return datetime(day.year, day.month, day.day, tzinfo=tz)
+
+
+def latest_readings(*, device_ids: list[str]) -> dict[str, Reading]:
+    """The newest reading of each meter, read in one go (admin pages list a hundred meters at a time)."""
+    if not device_ids:
+        return {}
+    return readings_selectors.readings_latest_many(device_ids=device_ids)
+
+
+def device_series(*, device_id: str, start: datetime, end: datetime, agg: str) -> list[dict]:
+    """A meter's readings for the back office, in the display time zone, one shape for raw and buckets.
+
+    Each row: ``at`` plus power_w, voltage, current, power_factor; raw rows add
+    register_kwh and rssi, aggregated rows add power_w_max, energy_kwh and count.
+    """
+    tz = ZoneInfo(settings.TIME_ZONE)
+    rows = readings_selectors.readings_series(
+        device_id=device_id, start=start, end=end, agg=agg, tz=tz, limit=RAW_ROWS_LIMIT if agg == "raw" else None
+    )
+    if agg == "raw":
+        return [
+            {
+                "at": row["timestamp"],
+                "power_w": row["power_w"],
+                "voltage": row["voltage"],
+                "current": row["current"],
+                "power_factor": row["power_factor"],
+                "register_kwh": row["energy_kwh"],
+                "rssi": row["rssi"],
+            }
+            for row in rows
+        ]
+    return [
+        {
+            "at": row["bucket"],
+            "power_w": row["power_w_avg"],
+            "power_w_max": row["power_w_max"],
+            "voltage": row["voltage_avg"],
+            "current": row["current_avg"],
+            "power_factor": row["power_factor_avg"],
+            "energy_kwh": float(row["energy_kwh"]) if row["energy_kwh"] is not None else None,
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
+def customer_invoices(*, user: User, device: Device | None = None) -> list[Invoice]:
+    """Invoices of the person's meters, newest first, each with ``pdf_url`` for the download link."""
+    devices = [device] if device is not None else list(customer_meters(user=user))
+    invoices: list[Invoice] = []
+    for each in devices:
+        invoices.extend(billing_selectors.invoice_list(device=each, user=user).select_related("device"))
+    invoices.sort(key=lambda invoice: (invoice.month, invoice.device.device_id), reverse=True)
+    for invoice in invoices:
+        invoice.pdf_url = invoice_pdf_url(invoice)
+    return invoices
+
+
+def invoice_pdf_url(invoice: Invoice) -> str:
+    return reverse("invoice-pdf", kwargs={"invoice_id": invoice.number})
+
+
+# --- Staff overview ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvoiceTally:
+    status: str
+    label: str
+    count: int
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class StaffOverview:
+    generated_at: datetime
+    meters_by_status: dict[str, int]
+    meters_total: int
+    stale_online: int
+    readings_last_hour: int
+    rejected_since: datetime
+    rejected_by_reason: list[tuple[str, int]]
+    rejected_total: int
+    dead_letters_kept: int
+    month: date
+    invoices: list[InvoiceTally]
+    invoices_total_count: int
+    invoices_total_amount: Decimal
+
+
+def staff_overview(*, now: datetime | None = None) -> StaffOverview:
+    now = now or timezone.now()
+    billing_tz = ZoneInfo(settings.BILLING_TIME_ZONE)
+
+    by_status = dict(Device.objects.values_list("status").annotate(n=Count("pk")).order_by())
+    meters_by_status = {status: by_status.get(status, 0) for status, _ in Device.Status.choices}
+    stale_online = Device.objects.filter(
+        status=Device.Status.ONLINE, last_seen__lt=now - settings.DEVICE_OFFLINE_AFTER
+    ).count()
+
+    rejected_since = now - timedelta(hours=24)
+    rejected = (
+        DeadLetter.objects.filter(received_at__gte=rejected_since)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "reason")
+    )
+    rejected_by_reason = [(reason, n) for reason, n in rejected]
+
+    month = month_containing(now, billing_tz)
+    month_start, month_end = month_bounds(month, billing_tz)
+    issued_this_month = Invoice.objects.filter(created_at__gte=month_start, created_at__lt=month_end)
+    totals = issued_this_month.aggregate(
+        **{
+            f"{status}_{what}": aggregate(value, filter=Q(status=status))
+            for status, _ in Invoice.Status.choices
+            for what, aggregate, value in (("count", Count, "pk"), ("amount", Sum, "total"))
+        }
+    )
+    invoices = [
+        InvoiceTally(
+            status=status,
+            label=label,
+            count=totals[f"{status}_count"] or 0,
+            amount=totals[f"{status}_amount"] or Decimal("0.00"),
+        )
+        for status, label in Invoice.Status.choices
+    ]
+    return StaffOverview(
+        generated_at=now,
+        meters_by_status=meters_by_status,
+        meters_total=sum(meters_by_status.values()),
+        stale_online=stale_online,
+        readings_last_hour=readings_selectors.readings_count(since=now - timedelta(hours=1)),
+        rejected_since=rejected_since,
+        rejected_by_reason=rejected_by_reason,
+        rejected_total=sum(n for _, n in rejected_by_reason),
+        dead_letters_kept=DeadLetter.objects.count(),
+        month=month,
+        invoices=invoices,
+        invoices_total_count=sum(tally.count for tally in invoices),
+        invoices_total_amount=sum((tally.amount for tally in invoices), Decimal("0.00")),
+    )
