@@ -1,14 +1,180 @@
-from django.contrib import admin
+"""Back office for meters: who owns them, whether they report, their readings and invoices.
 
+Readings are not always in the Django database (the Mongo store keeps them in
+MongoDB), so the latest-reading column and the readings page go through the
+readings selectors, never a model.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+
+from accounts.models import User
+from dashboard.admin_views import device_readings_view
+from dashboard.selectors import latest_readings
+from dashboard.templatetags.dashboard_format import power
 from devices.models import Device
+from devices.services import device_decommission, device_reassign
+
+
+class ReassignOwnerForm(forms.Form):
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("email"),
+        label="New owner",
+        help_text="The customer the selected meters are registered to from now on. "
+        "Invoices already issued stay with the customer they were issued to.",
+    )
 
 
 @admin.register(Device)
 class DeviceAdmin(admin.ModelAdmin):
-    list_display = ["device_id", "name", "owner", "location", "status", "last_seen", "firmware_version", "created_at"]
+    list_display = [
+        "device_id",
+        "name",
+        "owner_link",
+        "status_badge",
+        "last_seen_short",
+        "latest_reading",
+        "links",
+    ]
     list_filter = ["status", "firmware_version"]
     search_fields = ["device_id", "name", "location", "owner__email", "owner__name"]
     autocomplete_fields = ["owner"]
-    readonly_fields = ["created_at", "last_seen", "decommissioned_at"]
+    readonly_fields = ["created_at", "last_seen", "decommissioned_at", "latest_reading", "links"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
+    actions = ["decommission_selected", "reassign_owner"]
+    fieldsets = [
+        (None, {"fields": ["device_id", "name", "location", "owner"]}),
+        ("State", {"fields": ["status", "last_seen", "latest_reading", "links", "decommissioned_at"]}),
+        ("Hardware", {"fields": ["wifi_ssid", "firmware_version", "created_at"]}),
+    ]
+
+    # --- list columns -----------------------------------------------------------
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One read for the whole page, not one per row; the page's objects carry their reading.
+        page = list(changelist.result_list)
+        found = latest_readings(device_ids=[device.device_id for device in page])
+        for device in page:
+            device.latest_reading_cached = found.get(device.device_id)
+        return changelist
+
+    @admin.display(description="Owner", ordering="owner__email")
+    def owner_link(self, obj):
+        url = reverse("admin:accounts_user_change", args=[obj.owner_id])
+        return format_html('<a href="{}">{}</a>', url, obj.owner.email)
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        return format_html('<span class="sm-badge sm-status-{}">{}</span>', obj.status, obj.get_status_display())
+
+    @admin.display(description="Last seen", ordering="last_seen")
+    def last_seen_short(self, obj):
+        if obj.last_seen is None:
+            return "never"
+        return format_html(
+            "<time datetime='{}'>{}</time>",
+            obj.last_seen.isoformat(),
+            timezone.localtime(obj.last_seen).strftime("%d %b %Y %H:%M"),
+        )
+
+    @admin.display(description="Latest reading")
+    def latest_reading(self, obj):
+        if obj.pk is None:
+            return "–"
+        if hasattr(obj, "latest_reading_cached"):
+            reading = obj.latest_reading_cached
+        else:
+            reading = latest_readings(device_ids=[obj.device_id]).get(obj.device_id)
+        if reading is None:
+            return "no readings yet"
+        when = timezone.localtime(reading.timestamp).strftime("%d %b %Y %H:%M:%S")
+        return format_html(
+            "{} · {} V<br><small><time datetime='{}'>{}</time></small>",
+            power(reading.power_w),
+            f"{reading.voltage:.1f}",
+            reading.timestamp.isoformat(),
+            when,
+        )
+
+    @admin.display(description="Open")
+    def links(self, obj):
+        if obj.pk is None:
+            return "–"
+        items = [(reverse("admin:devices_device_readings", args=[obj.pk]), "Readings")]
+        try:
+            invoices = reverse("admin:billing_invoice_changelist")
+        except NoReverseMatch:  # billing admin not installed
+            invoices = None
+        if invoices:
+            items.append((f"{invoices}?device__id__exact={obj.pk}", "Invoices"))
+        return format_html_join(" · ", '<a href="{}">{}</a>', items)
+
+    # --- extra pages ------------------------------------------------------------
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/readings/",
+                self.admin_site.admin_view(self.readings_view),
+                name="devices_device_readings",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def readings_view(self, request, object_id):
+        device = self.get_object(request, object_id)
+        if device is None:
+            raise Http404("No such meter.")
+        if not self.has_view_permission(request, device):
+            raise PermissionDenied
+        return device_readings_view(request, device=device, admin_site=self.admin_site, model_admin=self)
+
+    # --- actions ----------------------------------------------------------------
+
+    @admin.action(description="Decommission selected meters (keeps readings and invoices; stops billing)")
+    def decommission_selected(self, request, queryset):
+        done = 0
+        for device in queryset.exclude(status=Device.Status.DECOMMISSIONED):
+            device_decommission(device=device, actor=request.user)
+            done += 1
+        skipped = queryset.count() - done
+        message = f"Decommissioned {done} meter{'s' if done != 1 else ''}."
+        if skipped:
+            message += f" {skipped} already decommissioned."
+        self.message_user(request, message, messages.SUCCESS)
+
+    @admin.action(description="Reassign selected meters to another owner…")
+    def reassign_owner(self, request, queryset):
+        if "apply" in request.POST:
+            form = ReassignOwnerForm(request.POST)
+            if form.is_valid():
+                owner = form.cleaned_data["owner"]
+                for device in queryset.select_related("owner"):
+                    device_reassign(device=device, owner=owner, actor=request.user)
+                count = queryset.count()
+                self.message_user(
+                    request, f"Reassigned {count} meter{'s' if count != 1 else ''} to {owner.email}.", messages.SUCCESS
+                )
+                return redirect(request.get_full_path())
+        else:
+            form = ReassignOwnerForm()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Reassign meters",
+            "opts": self.model._meta,
+            "form": form,
+            "devices": queryset.select_related("owner"),
+            "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+        }
+        return TemplateResponse(request, "admin/devices/device/reassign.html", context)

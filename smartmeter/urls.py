@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from dashboard import admin_views as dashboard_admin_views
 from smartmeter.errors import api_not_found
 
 api_patterns = [
@@ -14,6 +15,7 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("admin/overview/", dashboard_admin_views.overview, name="staff-overview"),
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("api/<path:unknown>", api_not_found),

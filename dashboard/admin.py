@@ -1,0 +1,8 @@
+from django.contrib import admin
+
+# The back office is where utility staff run the utility from.
+admin.site.site_header = "smartmeter back office"
+admin.site.site_title = "smartmeter back office"
+admin.site.index_title = "Run the utility"
+# Meter and invoice lists are wide; the app list stays one click away on the index page.
+admin.site.enable_nav_sidebar = False
