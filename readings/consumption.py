@@ -28,6 +28,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import compress
+from operator import gt
 from typing import NamedTuple
 
 from readings.types import Consumption
@@ -82,7 +84,8 @@ def run_from_registers(values: Sequence, *, first_at: datetime, last_at: datetim
     """
     if not values:
         raise ValueError("A register run needs at least one reading.")
-    drops = [previous for previous, current in zip(values, values[1:], strict=False) if current < previous]
+    # The value before each drop, found at C speed: previous > current.
+    drops = list(compress(values, map(gt, values, values[1:])))
     return run_from_parts(
         count=len(values),
         first=RegisterPoint(first_at, to_kwh(values[0])),
@@ -96,9 +99,12 @@ def run_from_parts(*, count: int, first: RegisterPoint, last: RegisterPoint, dro
 
     Summing the steps telescopes: (last - first) + the value lost at every drop.
     """
-    drops = [to_kwh(value) for value in drop_values]
-    energy = last.energy_kwh - first.energy_kwh + sum(drops, Decimal(0))
-    return RegisterRun(count=count, first=first, last=last, energy_kwh=energy, resets=len(drops))
+    energy = last.energy_kwh - first.energy_kwh
+    resets = 0
+    for value in drop_values:
+        energy += to_kwh(value)
+        resets += 1
+    return RegisterRun(count=count, first=first, last=last, energy_kwh=energy, resets=resets)
 
 
 def register_between(before: RegisterPoint, after: RegisterPoint, at: datetime) -> Decimal:
@@ -125,31 +131,34 @@ def consumption_from_run(
     """Consumption over [start, end) from the readings inside it (`run`, None when
     there are none), the last reading before `start` and the first at/after `end`."""
     _check_period(start, end)
+    return _consumption(device_id, run, _unrounded(start, end, before, run, after, None))
+
+
+def _unrounded(start, end, before, run, after, start_register):
+    """The rule itself: (energy, resets, register at start, register at end), unrounded.
+
+    `start_register`, when given, is the register at `start` already interpolated
+    on the same step (adjacent buckets share their boundary).
+    """
     if run is None:
         if before is None or after is None:
-            return Consumption(device_id, Decimal("0.000"), None, None, None, None, 0, 0)
+            return None
         # A gap spans the whole period: the share of the step that falls inside it.
-        start_register = register_between(before, after, start)
+        if start_register is None:
+            start_register = register_between(before, after, start)
         end_register = register_between(before, after, end)
-        return Consumption(
-            device_id,
-            quantize_kwh(end_register - start_register),
-            quantize_kwh(start_register),
-            quantize_kwh(end_register),
-            None,
-            None,
-            0,
-            0,
-        )
+        return end_register - start_register, 0, start_register, end_register
 
     energy = run.energy_kwh
     resets = run.resets
-    start_register = run.first.energy_kwh
     if before is not None:
         # A drop between `before` and the first reading happened before `start`,
         # so the interpolated register is never above the first reading.
-        start_register = register_between(before, run.first, start)
+        if start_register is None:
+            start_register = register_between(before, run.first, start)
         energy += run.first.energy_kwh - start_register
+    else:
+        start_register = run.first.energy_kwh
     end_register = run.last.energy_kwh
     if after is not None:
         end_register = register_between(run.last, after, end)
@@ -158,16 +167,37 @@ def consumption_from_run(
             resets += 1
         else:
             energy += end_register - run.last.energy_kwh
+    return energy, resets, start_register, end_register
+
+
+def _consumption(device_id: str, run: RegisterRun | None, unrounded) -> Consumption:
+    if unrounded is None:
+        return Consumption(device_id, Decimal("0.000"), None, None, None, None, 0, 0)
+    energy, resets, start_register, end_register = unrounded
     return Consumption(
         device_id,
         quantize_kwh(energy),
         quantize_kwh(start_register),
         quantize_kwh(end_register),
-        run.first.timestamp,
-        run.last.timestamp,
-        run.count,
+        run.first.timestamp if run else None,
+        run.last.timestamp if run else None,
+        run.count if run else 0,
         resets,
     )
+
+
+def _walk_intervals(intervals, before, after):
+    """The unrounded rule for each interval in time order, neighbours taken from the runs."""
+    shared_end = shared_register = None
+    last_index = len(intervals) - 1
+    for index, (start, end, run) in enumerate(intervals):
+        _check_period(start, end)
+        previous = intervals[index - 1][2].last if index else before
+        following = intervals[index + 1][2].first if index < last_index else after
+        reuse = shared_register if start == shared_end and previous is not None else None
+        unrounded = _unrounded(start, end, previous, run, following, reuse)
+        shared_end, shared_register = end, unrounded[3]
+        yield run, unrounded
 
 
 def consumption_per_interval(
@@ -183,12 +213,17 @@ def consumption_per_interval(
     neighbours are the last reading of the previous interval and the first of
     the next one; `before`/`after` bracket the whole sequence.
     """
-    results = []
-    for index, (start, end, run) in enumerate(intervals):
-        previous = intervals[index - 1][2].last if index else before
-        following = intervals[index + 1][2].first if index + 1 < len(intervals) else after
-        results.append(consumption_from_run(device_id, start=start, end=end, before=previous, run=run, after=following))
-    return results
+    return [_consumption(device_id, run, unrounded) for run, unrounded in _walk_intervals(intervals, before, after)]
+
+
+def energy_per_interval(
+    intervals: Sequence[tuple[datetime, datetime, RegisterRun]],
+    *,
+    before: RegisterPoint | None,
+    after: RegisterPoint | None,
+) -> list[Decimal]:
+    """Just the rounded energies of `consumption_per_interval` (the series hot path)."""
+    return [quantize_kwh(unrounded[0]) for _, unrounded in _walk_intervals(intervals, before, after)]
 
 
 def normalize_points(points: Iterable[tuple[datetime, object]]) -> list[RegisterPoint]:

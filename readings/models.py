@@ -17,7 +17,15 @@ class SqlReading(models.Model):
     class Meta:
         db_table = "readings_reading"
         constraints = [models.UniqueConstraint(fields=["device_id", "timestamp"], name="reading_unique_device_time")]
-        indexes = [models.Index(fields=["timestamp"], name="reading_time_idx")]
+        indexes = [
+            models.Index(fields=["timestamp"], name="reading_time_idx"),
+            # Covers the series and consumption statements (readings.stores.sql): they read
+            # these columns for one meter over a time range straight from the index.
+            models.Index(
+                fields=["device_id", "timestamp", "energy_kwh", "power_w", "voltage", "current", "power_factor"],
+                name="reading_series_idx",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.device_id} @ {self.timestamp.isoformat()}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from readings.consumption import RegisterPoint, RegisterRun, consumption_per_interval
+from readings.consumption import RegisterPoint, RegisterRun, energy_per_interval
 from readings.types import Reading
 
 EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: wall-clock keys count from here
@@ -144,13 +144,12 @@ def build_series(
     after: RegisterPoint | None,
 ) -> list[dict]:
     """Bucket rows with energy from the consumption rule, each bucket clipped to [start, end)."""
-    intervals = []
-    labels = []
-    for group in groups:
-        label = bucket_label(group.key, tz)
-        labels.append(label)
-        intervals.append((max(label, start), min(bucket_end(group.key, agg, tz), end), group.run))
-    usage = consumption_per_interval(device_id, intervals, before=before, after=after)
+    labels = [bucket_label(group.key, tz) for group in groups]
+    intervals = [
+        (max(label, start), min(bucket_end(group.key, agg, tz), end), group.run)
+        for label, group in zip(labels, groups, strict=True)
+    ]
+    energies = energy_per_interval(intervals, before=before, after=after)
     return [
         {
             "bucket": label,
@@ -160,10 +159,10 @@ def build_series(
             "voltage_avg": group.voltage_avg,
             "current_avg": group.current_avg,
             "power_factor_avg": group.power_factor_avg,
-            "energy_kwh": consumption.energy_kwh,
+            "energy_kwh": energy,
             "count": group.run.count,
         }
-        for label, group, consumption in zip(labels, groups, usage, strict=True)
+        for label, group, energy in zip(labels, groups, energies, strict=True)
     ]
 
 

@@ -18,7 +18,7 @@ placeholders; every value (meter ids, instants, zone names) is a bound parameter
 
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from itertools import islice
+from operator import itemgetter
 
 from django.db import connection, transaction
 
@@ -41,7 +41,6 @@ from readings.stores.buckets import (
 from readings.types import Consumption, Reading
 
 CHUNK = 500  # meters per statement, and rows per INSERT
-FETCH = 5000  # rows per round trip when streaming registers
 READING_COLUMNS = ("device_id", "timestamp", "voltage", "current", "power_w", "energy_kwh", "power_factor", "rssi")
 
 
@@ -272,32 +271,56 @@ def _runs(
                         cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     cursor.execute(grouped_sql, [*key_params, *where_params])
                     grouped = cursor.fetchall()
-                with connection.cursor() as cursor:
+                # A server-side cursor on PostgreSQL: a billing run's registers never sit in memory at once.
+                with connection.chunked_cursor() as cursor:
                     cursor.execute(registers_sql, where_params)
-                    return _slice_runs(grouped, _stream(cursor), keyed=bool(key_sql), stats=stats)
+                    return _slice_runs(grouped, cursor, keyed=bool(key_sql), stats=stats)
         except InconsistentRead:
             continue
     raise InconsistentRead("Readings kept changing while they were aggregated; try again.")
 
 
-def _stream(cursor) -> Iterator[float]:
-    while rows := cursor.fetchmany(FETCH):
-        for (value,) in rows:
-            yield value
+class _Registers:
+    """The registers statement read in large blocks, handed out group by group."""
+
+    BLOCK = 20_000
+
+    def __init__(self, cursor) -> None:
+        self._cursor = cursor
+        self._values: list[float] = []
+        self._position = 0
+        self._exhausted = False
+
+    def take(self, count: int) -> list[float]:
+        end = self._position + count
+        while end > len(self._values) and not self._exhausted:
+            self._values = self._values[self._position :]
+            end -= self._position
+            self._position = 0
+            rows = self._cursor.fetchmany(max(self.BLOCK, count))
+            self._exhausted = not rows
+            self._values.extend(map(itemgetter(0), rows))
+        taken = self._values[self._position : end]
+        self._position = end
+        return taken
+
+    def finished(self) -> bool:
+        return self._position >= len(self._values) and (self._exhausted or self._cursor.fetchone() is None)
 
 
-def _slice_runs(grouped, registers: Iterator[float], *, keyed: bool, stats: bool) -> dict[str, list[BucketGroup]]:
+def _slice_runs(grouped, cursor, *, keyed: bool, stats: bool) -> dict[str, list[BucketGroup]]:
+    """Cut the ordered registers into the groups, whose counts say how many rows each holds."""
+    registers = _Registers(cursor)
     result: dict[str, list[BucketGroup]] = {}
     for row in grouped:
-        device_id = row[0]
         key = key_from_seconds(row[1]) if keyed else None
         count, first_at, last_at, *averages = row[2:] if keyed else row[1:]
-        values = list(islice(registers, count))
+        values = registers.take(count)
         if len(values) != count:
             raise InconsistentRead
         run = run_from_registers(values, first_at=as_utc(first_at), last_at=as_utc(last_at))
-        result.setdefault(device_id, []).append(BucketGroup(key, run, *averages) if stats else BucketGroup(key, run))
-    if next(registers, None) is not None:
+        result.setdefault(row[0], []).append(BucketGroup(key, run, *averages) if stats else BucketGroup(key, run))
+    if not registers.finished():
         raise InconsistentRead
     return result
 

@@ -13,6 +13,7 @@ from readings.consumption import (
     RegisterPoint,
     consumption_from_registers,
     consumption_per_interval,
+    energy_per_interval,
     normalize_points,
     run_from_registers,
 )
@@ -248,3 +249,5 @@ def test_runs_per_bucket_match_the_rule_applied_to_every_reading(raw, cut_minute
     from_runs = consumption_per_interval("meter-001", intervals, before=before, after=after)
     expected = [usage(points, bucket_start, bucket_end) for bucket_start, bucket_end, _ in intervals]
     assert from_runs == expected
+    energies = energy_per_interval(intervals, before=before, after=after)
+    assert energies == [item.energy_kwh for item in expected]
