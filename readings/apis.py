@@ -9,7 +9,6 @@ RAW_MAX_ROWS readings, aggregated output at most MAX_BUCKETS buckets; a request
 beyond them is refused with a 400 that says which limit and what to do instead.
 """
 
-import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -117,22 +116,19 @@ def _visible_device(request, device_id: str):
     return device
 
 
-def _number(value, places: int = 3):
-    if value is None:
-        return None
-    value = float(value)
-    return round(value, places) if math.isfinite(value) else None
+def _rounded(value):
+    return None if value is None else round(value, 3)
 
 
 def _bucket_row(row: dict) -> dict:
     return {
         "bucket": row["bucket"].isoformat(),
-        "power_w_avg": _number(row["power_w_avg"]),
-        "power_w_max": _number(row["power_w_max"]),
-        "power_w_min": _number(row["power_w_min"]),
-        "voltage_avg": _number(row["voltage_avg"]),
-        "current_avg": _number(row["current_avg"]),
-        "power_factor_avg": _number(row["power_factor_avg"]),
+        "power_w_avg": _rounded(row["power_w_avg"]),
+        "power_w_max": row["power_w_max"],
+        "power_w_min": row["power_w_min"],
+        "voltage_avg": _rounded(row["voltage_avg"]),
+        "current_avg": _rounded(row["current_avg"]),
+        "power_factor_avg": _rounded(row["power_factor_avg"]),
         "energy_kwh": float(row["energy_kwh"]),
         "count": row["count"],
     }
