@@ -205,3 +205,22 @@ def test_the_openapi_schema_describes_the_readings_endpoints(api, staff):
     assert {parameter["name"] for parameter in operation["parameters"]} >= {"from", "to", "agg", "tz", "device_id"}
     assert {"200", "400", "401", "404"} <= set(operation["responses"])
     assert "/api/readings/{device_id}/latest" in schema["paths"]
+
+
+@pytest.mark.mongo
+def test_the_api_answers_the_same_from_the_mongo_store(api, customer, device, mongo_store):
+    start = datetime(2025, 3, 1, 16, 5, tzinfo=UTC)
+    assert (
+        mongo_store.write_many(
+            [reading(start + timedelta(minutes=15 * i), 100 + 0.25 * i, 1000.0 + i) for i in range(21)]
+        )
+        == 21
+    )
+    body = (
+        api(customer)
+        .get(SERIES, {"from": "2025-03-01T00:00:00+05:30", "to": "2025-03-03T00:00:00+05:30", "agg": "day"})
+        .json()
+    )
+    assert [row["count"] for row in body["results"]] == [10, 11]
+    assert [row["energy_kwh"] for row in body["results"]] == [2.417, 2.583]
+    assert api(customer).get(LATEST).json()["timestamp"] == "2025-03-02T02:35:00+05:30"

@@ -365,3 +365,52 @@ def test_consumption_over_a_gap_shares_the_step_by_time(store):
     result = store.consumption("meter-001", start=base + timedelta(days=1), end=base + timedelta(days=2))
     assert result.energy_kwh == Decimal("10.000")
     assert result.reading_count == 0
+
+
+# --- SQL store specifics ------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sql_series_outside_a_transaction_reads_one_snapshot():
+    """Outside any transaction the store opens its own (REPEATABLE READ on PostgreSQL)."""
+    store = SqlReadingStore()
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    readings = quarter_hourly("meter-001", start, 12)
+    store.write_many(readings)
+    rows = store.series("meter-001", start=start, end=start + timedelta(hours=3), agg="hour", tz="UTC")
+    assert [row["count"] for row in rows] == [4, 4, 4]
+    assert store.consumption("meter-001", start=start, end=start + timedelta(hours=3)).energy_kwh == Decimal("2.750")
+
+
+def test_sql_series_retries_when_a_write_lands_between_its_two_statements(db):
+    """A reading stored between the grouped statement and the register scan makes them
+    disagree; the store notices and reads again instead of mixing two states."""
+    from django.db import connection
+
+    store = SqlReadingStore()
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    readings = quarter_hourly("meter-001", start, 8)
+    store.write_many(readings[:6])
+    grouped_statements = []
+
+    def late_writer(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "GROUP BY" in sql:
+            grouped_statements.append(sql)
+            if len(grouped_statements) == 1:
+                with connection.execute_wrapper(lambda execute, *args: execute(*args)):
+                    SqlReadingStore().write_many(readings[6:])
+        return result
+
+    with connection.execute_wrapper(late_writer):
+        rows = store.series("meter-001", start=start, end=start + timedelta(hours=2), agg="hour", tz="UTC")
+    assert len(grouped_statements) == 2  # read once, noticed the change, read again
+    # The answer describes one state of the table, the one it holds now. (On this single
+    # connection the late write shares the aborted read's savepoint and is undone with it.)
+    stored = store.series("meter-001", start=start, end=start + timedelta(hours=2), agg="raw", tz="UTC")
+    assert sum(row["count"] for row in rows) == len(stored)
+    now_stored = [(row["timestamp"], row["energy_kwh"]) for row in stored]
+    for row in rows:
+        bucket_end = row["bucket"] + timedelta(hours=1)
+        expected = consumption_from_registers("meter-001", now_stored, row["bucket"], bucket_end)
+        assert row["energy_kwh"] == expected.energy_kwh
