@@ -21,6 +21,12 @@
 
   function $(id) { return document.getElementById(id); }
 
+  // "25 Nov, 21:00" becomes two tick lines, so hourly axes stay readable on a phone.
+  function twoLines(label) {
+    var parts = label.split(", ");
+    return parts.length === 2 ? parts : label;
+  }
+
   function formatPower(watts) {
     if (watts === null || watts === undefined || isNaN(watts)) return { value: "–", unit: "" };
     if (Math.abs(watts) >= 1000) return { value: fmt2.format(watts / 1000), unit: "kW" };
@@ -213,11 +219,11 @@
       if (!consumptionChart) {
         consumptionChart = new Chart($("consumption-canvas"), {
           type: "bar",
-          data: { labels: labels, datasets: [{ label: "Energy (kWh)", data: values, backgroundColor: palette.accent, borderRadius: 3 }] },
+          data: { labels: labels.map(twoLines), datasets: [{ label: "Energy (kWh)", data: values, backgroundColor: palette.accent, borderRadius: 3 }] },
           options: { animation: false, plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, title: { display: true, text: "kWh" } }, x: { ticks: ticks(12) } } },
         });
       } else {
-        consumptionChart.data.labels = labels;
+        consumptionChart.data.labels = labels.map(twoLines);
         consumptionChart.data.datasets[0].data = values;
         consumptionChart.update();
       }
@@ -241,7 +247,7 @@
       new Chart($("quality-canvas"), {
         type: "line",
         data: {
-          labels: labels,
+          labels: labels.map(twoLines),
           datasets: [
             { label: "Voltage (V)", data: rows.map(function (row) { return row.voltage; }), borderColor: palette.accent, backgroundColor: palette.accent, yAxisID: "v", pointRadius: 1.5, tension: 0.2 },
             { label: "Power factor", data: rows.map(function (row) { return row.pf; }), borderColor: palette.orange, backgroundColor: palette.orange, borderDash: [6, 4], yAxisID: "pf", pointRadius: 1.5, tension: 0.2 },

@@ -1,0 +1,342 @@
+"""End to end in a real headless Chromium against a real daphne, the real broker and a real database.
+
+The server is the same command the Procfile runs (daphne smartmeter.asgi:application)
+in its own process, with its own SQLite file seeded through the product's code.
+Readings are published to the machine's Mosquitto; the page must show them live.
+
+Screenshots of the main pages at desktop and phone widths go to docs/screenshots/.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REQUIRE_SERVICES, free_port, port_open, require_service
+from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
+
+pytestmark = [pytest.mark.browser, pytest.mark.broker]
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def _require_chromium() -> None:
+    if Path(CHROMIUM).exists():
+        return
+    message = "Debian's chromium is not installed (run `make browser` as root to install it)"
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{message}; SMARTMETER_REQUIRE_SERVICES=1 makes this a failure")
+    pytest.skip(message)
+
+
+class LiveServer:
+    """daphne serving the project, as `make run` does, on a free port and a throwaway database."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = workdir / "daphne.log"
+        self.process = None
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "smartmeter.settings",
+            "DATABASE_URL": f"sqlite:///{workdir / 'e2e.sqlite3'}",
+            "MONGODB_URI": "",
+            "REDIS_URL": "",
+            "DEBUG": "True",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "MQTT_URL": "mqtt://127.0.0.1:1883",
+            "MEDIA_ROOT": str(workdir / "media"),
+            "EMAIL_URL": "dummymail://",
+            "TIME_ZONE": "Asia/Kolkata",
+            "PYTHONUNBUFFERED": "1",
+        }
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    def seed(self, device_id: str) -> dict:
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.dashboard.e2e_seed", device_id],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    def start(self) -> None:
+        daphne = Path(sys.executable).with_name("daphne")
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(daphne), "-b", "127.0.0.1", "-p", str(self.port), "smartmeter.asgi:application"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while not port_open("127.0.0.1", self.port, timeout=0.2):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"daphne did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=5)
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    _require_chromium()
+    require_service("Mosquitto", "127.0.0.1", 1883)
+    server = LiveServer(tmp_path_factory.mktemp("e2e"))
+    server.manage("migrate", "--noinput", "-v", "0")
+    server.data = server.seed(unique_device_id("e2e"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def new_page(browser, site):
+    contexts = []
+
+    def make(viewport=DESKTOP, **options):
+        context = browser.new_context(
+            viewport=viewport,
+            base_url=site.url,
+            accept_downloads=True,
+            timezone_id="Europe/London",  # not the utility's zone: the page must still show IST
+            **options,
+        )
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def _login(page, email, password, path="/login/"):
+    page.goto(path)
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name=re.compile("^(Sign in|Log in)$")).click()
+    page.wait_for_load_state()
+
+
+def _shot(page, name):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+CANVAS_HAS_INK = """(selector) => {
+  const canvas = document.querySelector(selector);
+  if (!canvas || !canvas.width || !canvas.height) return 0;
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  let painted = 0;
+  for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+  return painted;
+}"""
+
+
+def test_customer_sees_meters_live_power_charts_and_downloads_an_invoice(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["customer"], data["password"])
+
+    # My meters: the meter with a power figure, month so far and an estimate, plus the empty states.
+    card = page.locator(f"[data-device-id='{data['device_id']}']")
+    card.wait_for()
+    assert "Home" in card.inner_text()
+    assert "kWh" in card.inner_text()
+    assert "estimate" in card.inner_text().lower()
+    assert "check the meter's Wi-Fi" in page.locator(f"[data-device-id='{data['device_id']}-pump']").inner_text()
+    assert f"{data['device_id']}-ravi" not in page.content()
+    _shot(page, "meters-desktop")
+
+    # Meter page: the socket goes live, and a reading published to the broker shows up.
+    card.get_by_role("link", name="View live power").click()
+    page.wait_for_selector("#conn[data-state='live']")
+    sent_at = publish(("127.0.0.1", 1883), data["device_id"], telemetry(power_w=4321.0, voltage=236.4, current=18.3))
+    page.wait_for_function("document.getElementById('live-power').textContent.trim() === '4.32'", timeout=3000)
+    assert time.monotonic() - sent_at < 1.0, "the live number took more than a second"
+    assert page.locator("#live-power-unit").inner_text() == "kW"
+    assert page.locator("#live-voltage").inner_text() == "236.4 V"
+    assert page.locator("#live-current").inner_text() == "18.30 A"
+
+    # Charts drawn from the readings API, for every period.
+    page.wait_for_selector("#consumption-box[data-drawn='hour']")
+    page.wait_for_selector("#quality-box[data-drawn='true']")
+    assert page.evaluate(CANVAS_HAS_INK, "#consumption-canvas") > 500
+    assert page.evaluate(CANVAS_HAS_INK, "#quality-canvas") > 500
+    assert page.evaluate(CANVAS_HAS_INK, "#rolling-chart") > 100
+    assert page.locator("#consumption-table tbody tr").count() >= 47
+    _shot(page, "meter-desktop")
+    page.get_by_role("button", name="31 days").click()
+    page.wait_for_selector("#consumption-box[data-drawn='day']")
+    assert page.locator("#consumption-table tbody tr").count() == 31
+    page.get_by_role("button", name="12 months").click()
+    page.wait_for_selector("#consumption-box[data-drawn='month']")
+    assert page.locator("#consumption-table tbody tr").count() == 12
+    assert page.evaluate(CANVAS_HAS_INK, "#consumption-canvas") > 500
+
+    # Invoices: status, amount, due date, and the PDF itself.
+    page.get_by_role("link", name="Invoices", exact=True).click()
+    row = page.locator("tbody tr", has_text=data["invoice"])
+    assert "Issued" in row.inner_text()
+    assert "Due" in page.locator("thead").inner_text()
+    _shot(page, "invoices-desktop")
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name=f"Download invoice {data['invoice']}").click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".pdf")
+    assert Path(download.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_pages_work_at_phone_width(site, new_page):
+    data = site.data
+    page = new_page(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    _login(page, data["customer"], data["password"])
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    _shot(page, "meters-phone")
+    page.goto(f"/meters/{data['device_id']}/")
+    page.wait_for_selector("#consumption-box[data-drawn='hour']")
+    page.wait_for_selector("#conn[data-state='live']")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    _shot(page, "meter-phone")
+    page.goto("/invoices/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    _shot(page, "invoices-phone")
+
+
+def test_the_meter_page_is_usable_from_the_keyboard(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["customer"], data["password"])
+    page.goto(f"/meters/{data['device_id']}/")
+    page.wait_for_selector("#consumption-box[data-drawn='hour']")
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.dataset.period === 'day'"):
+            break
+    else:
+        pytest.fail("the period buttons cannot be reached with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#consumption-box[data-drawn='day']")
+    assert page.get_by_role("button", name="31 days").get_attribute("aria-pressed") == "true"
+
+
+def test_another_customer_cannot_open_the_meter_page_or_its_socket(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["other"], data["password"])
+    response = page.goto(f"/meters/{data['device_id']}/")
+    assert response.status == 404
+    assert "4.32" not in page.content()
+    outcome = page.evaluate(
+        """(path) => new Promise((resolve) => {
+            const socket = new WebSocket(`ws://${location.host}${path}`);
+            let opened = false, messages = 0;
+            socket.onopen = () => { opened = true; };
+            socket.onmessage = () => { messages++; };
+            socket.onclose = (event) => resolve({opened, messages, code: event.code});
+            setTimeout(() => resolve({opened, messages, code: "timeout"}), 5000);
+        })""",
+        f"/ws/devices/{data['device_id']}/live",
+    )
+    assert outcome["opened"] is False
+    assert outcome["messages"] == 0
+    invoice = page.request.get(f"/api/invoices/{data['invoice']}/pdf")
+    assert invoice.status == 404
+
+
+def test_the_live_socket_reconnects_by_itself_after_a_server_restart(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["customer"], data["password"])
+    page.goto(f"/meters/{data['device_id']}/")
+    page.wait_for_selector("#conn[data-state='live']")
+    site.stop()
+    page.wait_for_selector("#conn[data-state='reconnecting']")
+    site.start()
+    page.wait_for_selector("#conn[data-state='live']", timeout=20_000)
+    publish(("127.0.0.1", 1883), data["device_id"], telemetry(power_w=777.0))
+    page.wait_for_function("document.getElementById('live-power').textContent.trim() === '777'", timeout=3000)
+    assert page.locator("#live-power-unit").inner_text() == "W"
+
+
+def test_staff_finds_the_meter_in_the_admin_and_opens_its_readings(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["staff"], data["password"], path="/admin/login/?next=/admin/")
+    page.goto("/admin/")
+    _shot(page, "admin-index-desktop")
+    page.get_by_role("link", name="Open the overview").click()
+    assert page.locator("#readings-last-hour").inner_text().strip() != ""
+    _shot(page, "admin-overview-desktop")
+    page.goto("/admin/devices/device/")
+    page.locator("#searchbar").fill(data["device_id"])
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"\?q="))
+    row = page.locator("#result_list tbody tr", has_text="Home")
+    assert "no readings yet" not in row.inner_text()
+    _shot(page, "admin-devices-desktop")
+    row.get_by_role("link", name="Readings").click()
+    page.wait_for_selector("#readings-table tbody tr")
+    assert page.locator("#readings-table tbody tr").count() >= 24
+    page.wait_for_function("window.Chart && Chart.getChart('readings-chart')")
+    assert page.evaluate(CANVAS_HAS_INK, "#readings-chart") > 500
+    _shot(page, "admin-readings-desktop")
+    # Any range: every reading of the last 10 minutes.
+    page.get_by_label("Show", exact=True).select_option("raw")
+    page.get_by_role("button", name="Show readings").click()
+    page.wait_for_url(re.compile("agg=raw"))
+    assert "Register kWh" in page.locator("#readings-table thead").text_content()
+    assert page.locator("#readings-table tbody tr").count() >= 60  # one a minute for the last hour or more
