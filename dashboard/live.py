@@ -17,6 +17,9 @@ group ``live.<device_id>``.
 
 Live updates are best effort (QoS 0, no session): a reading missed while a
 socket reconnects is still stored by the consumer and shows up in the charts.
+
+The broker connection comes from readings.mqtt (MQTT_URL, credentials, TLS, and
+the protocol the broker speaks), the one module that knows paho-mqtt.
 """
 
 from __future__ import annotations
@@ -29,13 +32,12 @@ import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote, urlsplit
 
-import paho.mqtt.client as mqtt
 from channels.layers import get_channel_layer
 from django.conf import settings
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from readings.mqtt import KEEPALIVE_SECONDS, MQTT_V5, BrokerSettings, MqttConfigError, broker_probe
+from readings.mqtt import _client as mqtt_client  # the broker seam's client factory: paho stays in readings.mqtt
 from readings.validation import DeviceInfo, Rejection, parse_telemetry
 
 logger = logging.getLogger(__name__)
@@ -79,22 +81,32 @@ class LiveFanout:
         self._pending: dict[int, asyncio.Future] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = None
+        self._starting = False
         self.connected = threading.Event()
 
     # --- used by the WebSocket consumers (on the server's event loop) ---------
 
     async def watch(self, device_id: str) -> bool:
-        """Start receiving a meter's readings; True once the broker confirmed the subscription."""
+        """Start receiving a meter's readings; True once the broker confirmed the subscription.
+
+        False means the broker is not reachable yet: the meter stays watched and is
+        subscribed as soon as the connection comes up.
+        """
         loop = asyncio.get_running_loop()
         with self._lock:
             self._loop = loop
             self._watchers[device_id] += 1
-            first = self._watchers[device_id] == 1
-            if self._client is None:
-                self._client = self._start_client()
-            if not first:
+            if self._watchers[device_id] > 1:
                 return True
-            future = self._subscribe_locked(device_id, loop)
+            start = self._client is None and not self._starting
+            self._starting = self._starting or start
+        if start:
+            # Probing the broker blocks on the network: never on the event loop.
+            client = await asyncio.to_thread(self._start_client)
+            with self._lock:
+                self._client, self._starting = client, False
+        with self._lock:
+            future = self._subscribe_locked(device_id, loop) if self._client is not None else None
         if future is None:
             # Not connected yet: on_connect subscribes every watched meter.
             return await asyncio.to_thread(self.connected.wait, SUBSCRIBE_TIMEOUT_SECONDS)
@@ -148,14 +160,26 @@ class LiveFanout:
         return future
 
     def _start_client(self):
+        """A connecting client for MQTT_URL (None when its settings are unusable: logged, nothing to retry)."""
+        try:
+            broker = BrokerSettings.from_settings()
+            # MQTT 5 where the broker speaks it; the embedded amqtt broker only speaks 3.1.1.
+            protocol = broker_probe(broker, timeout=2.0) or MQTT_V5
+        except MqttConfigError as error:
+            logger.error("live power disabled: %s", error)
+            return None
         client_id = f"{self._client_id_prefix}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        client, host, port = _client_build(client_id=client_id)
+        # A throwaway session (QoS 0, nothing queued while away): live data is best effort.
+        client = mqtt_client(broker, client_id=client_id, protocol=protocol, persistent=False)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        # Non-blocking: paho's thread connects, and reconnects with back-off after a broker restart.
-        client.connect_async(host, port, keepalive=30, clean_start=True)
+        # paho's thread connects, and reconnects with back-off after a broker restart.
+        if protocol == MQTT_V5:
+            client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_SECONDS, clean_start=True)
+        else:
+            client.connect_async(broker.host, broker.port, keepalive=KEEPALIVE_SECONDS)
         client.loop_start()
         return client
 
@@ -213,29 +237,6 @@ class LiveFanout:
 def _resolve(future: asyncio.Future) -> None:
     if not future.done():
         future.set_result(True)
-
-
-def _client_build(*, client_id: str) -> tuple[mqtt.Client, str, int]:
-    """A paho client for MQTT_URL (mqtt:// or mqtts://, optional user:password, TLS files)."""
-    url = urlsplit(settings.MQTT_URL)
-    if url.scheme not in {"mqtt", "mqtts", "tcp", "ssl"}:
-        raise ValueError(f"MQTT_URL must start with mqtt:// or mqtts://, got {url.scheme!r}")
-    tls = url.scheme in {"mqtts", "ssl"}
-    client = mqtt.Client(
-        callback_api_version=CallbackAPIVersion.VERSION2,
-        client_id=client_id,
-        protocol=MQTTProtocolVersion.MQTTv5,
-    )
-    client.reconnect_delay_set(min_delay=1, max_delay=30)
-    if url.username:
-        client.username_pw_set(unquote(url.username), unquote(url.password) if url.password else None)
-    if tls:
-        client.tls_set(
-            ca_certs=settings.MQTT_CA_FILE or None,
-            certfile=settings.MQTT_CLIENT_CERT or None,
-            keyfile=settings.MQTT_CLIENT_KEY or None,
-        )
-    return client, url.hostname or "127.0.0.1", url.port or (8883 if tls else 1883)
 
 
 _fanout: LiveFanout | None = None

@@ -136,7 +136,10 @@
       state: function (state, seconds) { setConnection(state, seconds); },
       message: function (message) {
         if (message.type === "status") setConnection(message.live ? "live" : "waiting");
-        else if (message.type === "reading") showReading(message.reading);
+        else if (message.type === "reading") {
+          showReading(message.reading);
+          if (!message.latest) setConnection("live"); // readings flow again after a broker outage
+        }
       },
     });
     socket.start();

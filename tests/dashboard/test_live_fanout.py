@@ -1,13 +1,18 @@
 """The web process's live fan-out: MQTT (real Mosquitto) -> channel group live.<device_id>."""
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from dashboard.live import LiveFanout, live_group_name
+from tests.conftest import free_port, port_open
 from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
 
 pytestmark = pytest.mark.broker
@@ -175,3 +180,47 @@ def test_subscriptions_come_back_after_the_connection_drops(mosquitto, in_memory
 
     message = async_to_sync(scenario)()
     assert message["reading"]["power_w"] == 99.0
+
+
+def test_live_power_works_with_the_embedded_mqtt_3_broker(settings, tmp_path, in_memory_layer):
+    """Machines without Mosquitto run the pip amqtt broker (MQTT 3.1.1 only) for `make run`."""
+    port = free_port()
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
+    }
+    with (tmp_path / "broker.log").open("ab") as log:
+        broker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_broker", "--directory", str(tmp_path / "broker"), "--engine", "amqtt"],
+            cwd=root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 20
+        while not port_open("127.0.0.1", port, timeout=0.2):
+            if broker.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the amqtt broker did not start:\n" + (tmp_path / "broker.log").read_text())
+            time.sleep(0.1)
+        settings.MQTT_URL = f"mqtt://127.0.0.1:{port}"
+        live = LiveFanout()
+        device_id = unique_device_id()
+
+        async def scenario():
+            channel = await in_memory_layer.new_channel()
+            await in_memory_layer.group_add(live_group_name(device_id), channel)
+            assert await live.watch(device_id) is True
+            await asyncio.to_thread(publish, ("127.0.0.1", port), device_id, telemetry(power_w=321.0))
+            return await asyncio.wait_for(in_memory_layer.receive(channel), 2.0)
+
+        try:
+            message = async_to_sync(scenario)()
+        finally:
+            live.close()
+        assert message["reading"]["power_w"] == 321.0
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)
