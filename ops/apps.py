@@ -14,3 +14,7 @@ class OpsConfig(AppConfig):
         from ops import receivers  # connects the sign-in audit receivers
 
         receivers.install_admin_audit()
+
+        from ops.openapi import install_schema_extensions
+
+        install_schema_extensions()

@@ -41,11 +41,11 @@ class RequestIdMiddleware:
     def __call__(self, request):
         request_id = _request_id_from(request)
         request.request_id = request_id
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        # Not reset on the way out: Django logs 4xx/5xx responses ("django.request") after
+        # the middleware chain returns, and those lines must carry the id too. The
+        # request_finished receiver in ops.receivers clears it.
+        request_id_var.set(request_id)
+        response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 

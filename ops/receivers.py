@@ -7,9 +7,11 @@ import functools
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry, LogEntryManager
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.core.signals import request_finished
 from django.dispatch import receiver
 
 from ops.audit import audit_log
+from ops.logging import request_id_var
 
 _ADMIN_ACTIONS = {ADDITION: "admin.add", CHANGE: "admin.change", DELETION: "admin.delete"}
 
@@ -61,3 +63,8 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
         login=str(login)[:254],
         ip=request.META.get("REMOTE_ADDR", "") if request is not None else "",
     )
+
+
+@receiver(request_finished, dispatch_uid="ops.clear_request_id")
+def clear_request_id(sender, **kwargs):
+    request_id_var.set("-")

@@ -194,6 +194,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": VERSION,
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation documents the shared {"detail"} error answers (401, 404, 429, ...).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "ops.openapi.add_error_responses"],
+    # Meters and invoices both have a "status"; name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceStatusEnum": "devices.models.Device.Status",
+        "InvoiceStatusEnum": "billing.models.Invoice.Status",
+    },
     # Swagger UI from our own static files: the docs page works without internet access.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -1,4 +1,3 @@
-import importlib.util
 from datetime import timedelta
 
 import pytest
@@ -7,16 +6,11 @@ from django.utils import timezone
 from ops.models import ServiceHeartbeat
 from ops.services import heartbeat_record
 
-needs_readings_store = pytest.mark.skipif(
-    importlib.util.find_spec("readings.stores") is None, reason="the readings store package is not installed"
-)
-
 
 def _consumer_up():
     heartbeat_record(name="mqtt_consumer", connected=True, detail="connected to 127.0.0.1:1883")
 
 
-@needs_readings_store
 @pytest.mark.django_db
 def test_health_is_ok_when_database_store_and_consumer_answer(client, settings):
     _consumer_up()
@@ -41,7 +35,6 @@ def test_health_is_503_without_a_consumer_heartbeat(client):
     assert response.json()["mqtt_connected"] is False
 
 
-@needs_readings_store
 @pytest.mark.django_db
 def test_a_stale_or_disconnected_heartbeat_means_mqtt_is_down(client, settings):
     settings.HEALTH_CONSUMER_MAX_AGE = 60
@@ -79,7 +72,6 @@ def test_an_unreachable_mongo_store_is_503_within_the_probe_timeout(client, sett
     assert "127.0.0.1:1" not in response.content.decode()  # no connection details to anonymous callers
 
 
-@needs_readings_store
 @pytest.mark.django_db
 def test_health_needs_no_login_answers_any_host_and_is_not_redirected_to_https(client, settings):
     _consumer_up()
@@ -96,3 +88,15 @@ def test_health_needs_no_login_answers_any_host_and_is_not_redirected_to_https(c
 def test_health_carries_a_request_id(client):
     response = client.get("/health", HTTP_X_REQUEST_ID="probe-123")
     assert response["X-Request-ID"] == "probe-123"
+
+
+@pytest.mark.django_db
+def test_healthcheck_command_for_container_probes():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="mqtt_consumer"):
+        call_command("healthcheck", "--service", "mqtt_consumer")
+    _consumer_up()
+    call_command("healthcheck", "--service", "mqtt_consumer")
+    call_command("healthcheck", "--database")
+    call_command("healthcheck")

@@ -1,7 +1,9 @@
+import copy
 import io
 import json
 import logging
 import logging.config
+import threading
 
 import pytest
 from django.conf import settings as django_settings
@@ -17,7 +19,7 @@ SECRETS = ["hunter2-secret", "s3cr3t-broker-pass", "eyJhbGciOiJIUzI1NiJ9.payload
 def log_lines():
     """Capture what the production handler writes: the project's filters and the
     JSON formatter from settings.LOGGING, on the root logger."""
-    config = django_settings.LOGGING
+    config = copy.deepcopy(django_settings.LOGGING)  # the configurator pops "()" from what it is given
     filters = {
         name: logging.config.DictConfigurator({}).configure_filter(spec) for name, spec in config["filters"].items()
     }
@@ -60,6 +62,14 @@ def test_every_log_line_of_a_request_carries_its_request_id(api, customer, log_l
 
 
 @pytest.mark.django_db
+def test_django_error_lines_carry_the_request_id_too(api, log_lines):
+    api().get("/api/devices", HTTP_X_REQUEST_ID="req-401")
+    django_lines = [line for line in log_lines() if line["logger"] == "django.request"]
+    assert django_lines[-1]["request_id"] == "req-401"
+    assert django_lines[-1]["status_code"] == 401
+
+
+@pytest.mark.django_db
 def test_a_missing_or_malformed_request_id_is_replaced(api):
     generated = api().get("/api/devices")["X-Request-ID"]
     assert len(generated) == 32
@@ -70,8 +80,15 @@ def test_a_missing_or_malformed_request_id_is_replaced(api):
 
 
 def test_lines_outside_requests_have_a_placeholder_and_keep_extra_fields(log_lines):
-    logging.getLogger("readings.ingest").info("Stored batch", extra={"device_id": "meter-001", "count": 3})
-    line = log_lines()[-1]
+    # A consumer's writer thread: a context no request ever touched.
+    worker = threading.Thread(
+        target=logging.getLogger("readings.ingest").info,
+        args=("Stored batch",),
+        kwargs={"extra": {"device_id": "meter-001", "count": 3}},
+    )
+    worker.start()
+    worker.join()
+    line = [line for line in log_lines() if line["logger"] == "readings.ingest"][-1]
     assert line["request_id"] == "-"
     assert line["device_id"] == "meter-001"
     assert line["count"] == 3
@@ -90,7 +107,7 @@ def test_secrets_never_reach_the_log(log_lines):
         raise ValueError("could not connect to postgres://app:s3cr3t-broker-pass@db/smartmeter")
     except ValueError:
         log.exception("Database down")
-    lines = log_lines()
+    lines = [line for line in log_lines() if line["logger"] == "smartmeter.test"]
     assert len(lines) == 7
     _assert_no_secret(lines)
     # What is not secret stays readable.
@@ -115,7 +132,7 @@ def test_failed_logins_are_audited_without_the_password(api, log_lines):
 
 def test_plain_format_for_development_shows_request_id_and_extras():
     formatter = logging.config.DictConfigurator({}).configure_formatter(
-        dict(django_settings.LOGGING["formatters"]["plain"])
+        copy.deepcopy(django_settings.LOGGING["formatters"]["plain"])
     )
     record = logging.LogRecord("readings.ingest", logging.INFO, __file__, 1, "Rejected %s", ("payload",), None)
     record.device_id = "meter-009"

@@ -1,0 +1,253 @@
+"""Authorization matrix: every API endpoint and the live WebSocket, tried as an anonymous
+caller, the meter's owner, another customer and staff. Nobody reads or changes what is
+not theirs: another customer gets the same 404 as for a meter that does not exist.
+
+`test_every_api_route_is_in_the_matrix` walks the URLconf, so an endpoint added later
+without a row here fails the suite."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+
+from tests.factories import DeviceFactory, UserFactory
+
+ROLES = ("anonymous", "owner", "other", "staff")
+# Routes anyone may call: signing in/up and the schema and its docs page.
+PUBLIC_ROUTES = {"auth-login", "auth-register", "auth-refresh", "schema", "api-docs"}
+
+
+@dataclass
+class Row:
+    method: str
+    path: str  # {device} = the owner's meter, {invoice} = its invoice number
+    expected: dict[str, int]
+    body: dict | None = None
+    fresh_device: bool = False  # the request changes the meter: use a new one per role
+    query: dict = field(default_factory=dict)
+
+
+def _owner_only(ok: int = 200) -> dict[str, int]:
+    return {"anonymous": 401, "owner": ok, "other": 404, "staff": ok}
+
+
+def _signed_in(ok: int = 200) -> dict[str, int]:
+    return {"anonymous": 401, "owner": ok, "other": ok, "staff": ok}
+
+
+def _staff_only(ok: int) -> dict[str, int]:
+    return {"anonymous": 401, "owner": 403, "other": 403, "staff": ok}
+
+
+def _tariff_body(offset_days: int) -> dict:
+    return {
+        "slabs": [
+            {"range_start": 0, "range_end": 100, "rate": "3.50"},
+            {"range_start": 101, "range_end": None, "rate": "5.00"},
+        ],
+        "fixed_charge": "50.00",
+        "tax_rate": "0.18",
+        "effective_from": (timezone.localdate() + timedelta(days=offset_days)).isoformat(),
+    }
+
+
+MATRIX: dict[str, list[Row]] = {
+    "auth-me": [Row("GET", "/api/auth/me", _signed_in())],
+    "device-list": [
+        Row("GET", "/api/devices", _signed_in()),
+        Row("POST", "/api/devices", _signed_in(201), body={"device_id": "new-{role}", "name": "New"}),
+    ],
+    "device-detail": [
+        Row("GET", "/api/devices/{device}", _owner_only()),
+        Row("DELETE", "/api/devices/{device}", _owner_only(204), fresh_device=True),
+    ],
+    "readings-series": [Row("GET", "/api/readings/{device}", _owner_only())],
+    "readings-latest": [Row("GET", "/api/readings/{device}/latest", _owner_only())],
+    "device-readings-series": [Row("GET", "/api/devices/{device}/readings", _owner_only())],
+    "device-readings-latest": [Row("GET", "/api/devices/{device}/readings/latest", _owner_only())],
+    "bill-preview": [Row("GET", "/api/billing/{device}", _owner_only())],
+    "invoice-list": [Row("GET", "/api/invoices/{device}", _owner_only())],
+    "invoice-pdf": [Row("GET", "/api/invoices/{invoice}/pdf", _owner_only())],
+    "tariffs": [
+        Row("GET", "/api/tariffs", _signed_in()),
+        Row("POST", "/api/tariffs", _staff_only(201), body=_tariff_body(40)),
+        Row("PUT", "/api/tariffs", _staff_only(200), body=_tariff_body(50)),
+    ],
+}
+
+
+def _api_routes() -> dict[str, str]:
+    """name -> route of every named URL under /api/."""
+    found = {}
+
+    def walk(patterns, prefix):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                route = prefix + str(pattern.pattern)
+                if route.startswith("api/"):
+                    found[pattern.name] = route
+
+    walk(get_resolver().url_patterns, "")
+    return found
+
+
+def test_every_api_route_is_in_the_matrix():
+    missing = set(_api_routes()) - set(MATRIX) - PUBLIC_ROUTES
+    assert not missing, f"add rows to MATRIX for: {sorted(missing)}"
+
+
+@pytest.fixture
+def world(db, settings, tmp_path):
+    """An owner with a meter, a reading, a tariff and an issued invoice; another customer; staff."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    owner = UserFactory(email="owner@example.com")
+    other = UserFactory(email="other@example.com")
+    staff = UserFactory(email="ops@example.com", is_staff=True)
+    device = DeviceFactory(device_id="meter-matrix", owner=owner)
+    DeviceFactory(device_id="meter-other", owner=other)
+    world = {"users": {"owner": owner, "other": other, "staff": staff}, "device": device, "invoice": None}
+    routes = _api_routes()
+    if "device-readings-latest" in routes or "readings-latest" in routes:
+        from readings.stores import get_store
+        from readings.types import Reading
+
+        get_store().write_many(
+            [Reading("meter-matrix", timezone.now() - timedelta(minutes=5), 230.0, 2.0, 450.0, 12.5, 0.97, -60)]
+        )
+    if "invoice-pdf" in routes or "tariffs" in routes:
+        world["invoice"] = _issue_invoice(device)
+    return world
+
+
+def _issue_invoice(device):
+    from billing.months import month_containing
+    from billing.services import invoice_issue, tariff_create
+    from tests.billing.conftest import SEED_SLABS, consumption
+
+    tariff = tariff_create(slabs=SEED_SLABS, fixed_charge="50.00", tax_rate="0.18", effective_from=date(2020, 1, 1))
+    last_month = month_containing(timezone.now() - timedelta(days=40), timezone.get_current_timezone())
+    invoice, _ = invoice_issue(
+        device=device, month=last_month, consumption=consumption(device.device_id, "250"), tariff=tariff
+    )
+    return invoice.number
+
+
+def _client(api, world, role):
+    return api() if role == "anonymous" else api(world["users"][role])
+
+
+def _cases():
+    for name, rows in MATRIX.items():
+        for index, row in enumerate(rows):
+            for role in ROLES:
+                yield pytest.param(name, index, role, id=f"{row.method} {row.path} as {role}")
+
+
+@pytest.mark.parametrize(("route_name", "row_index", "role"), list(_cases()))
+def test_matrix(route_name, row_index, role, world, api):
+    if route_name not in _api_routes():
+        pytest.skip(f"route {route_name} is not installed")
+    row = MATRIX[route_name][row_index]
+    device = world["device"]
+    if row.fresh_device:
+        device = DeviceFactory(device_id=f"meter-{role}-fresh", owner=world["users"]["owner"])
+    path = row.path.format(device=device.device_id, invoice=world["invoice"])
+    body = None
+    if row.body is not None:
+        body = {key: value.format(role=role) if isinstance(value, str) else value for key, value in row.body.items()}
+    response = getattr(_client(api, world, role), row.method.lower())(path, body, format="json")
+    assert response.status_code == row.expected[role], response.content[:300]
+    if response.status_code >= 400:
+        assert "detail" in response.json()
+    if row.method == "DELETE" and role in ("anonymous", "other"):
+        device.refresh_from_db()
+        assert device.status != "decommissioned"
+
+
+@pytest.mark.django_db
+def test_lists_show_customers_only_their_own_meters(world, api):
+    def ids(role):
+        return {row["device_id"] for row in _client(api, world, role).get("/api/devices").json()}
+
+    assert ids("owner") == {"meter-matrix"}
+    assert ids("other") == {"meter-other"}
+    assert {"meter-matrix", "meter-other"} <= ids("staff")
+
+
+@pytest.mark.django_db
+def test_a_customer_cannot_register_a_meter_to_someone_else(world, api):
+    response = _client(api, world, "other").post(
+        "/api/devices",
+        {"device_id": "meter-gift", "name": "Gift", "owner": world["users"]["owner"].pk},
+        format="json",
+    )
+    assert response.status_code in (400, 403)
+
+
+@pytest.mark.django_db
+def test_another_customers_meter_looks_exactly_like_a_missing_one(world, api):
+    client = _client(api, world, "other")
+    for path in ["/api/devices/{}", "/api/invoices/{}", "/api/billing/{}"]:
+        theirs = client.get(path.format("meter-matrix"))
+        missing = client.get(path.format("meter-nowhere"))
+        assert theirs.status_code == missing.status_code == 404
+        assert theirs.json()["detail"].replace("meter-matrix", "X") == missing.json()["detail"].replace(
+            "meter-nowhere", "X"
+        )
+
+
+# --- the live WebSocket, through the full ASGI stack (session cookie + origin check) ----
+
+
+@pytest.mark.django_db(transaction=True)
+def test_live_socket_matrix(settings, mosquitto):
+    from asgiref.sync import async_to_sync
+    from channels.testing import WebsocketCommunicator
+    from django.test import Client
+
+    from smartmeter.routing import websocket_urlpatterns
+
+    if not websocket_urlpatterns:
+        pytest.skip("no WebSocket routes installed")
+    from dashboard.live import live_fanout_reset
+    from smartmeter.asgi import application
+
+    settings.MQTT_URL = f"mqtt://{mosquitto[0]}:{mosquitto[1]}"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    live_fanout_reset()
+    owner = UserFactory(email="ws-owner@example.com")
+    other = UserFactory(email="ws-other@example.com")
+    staff = UserFactory(email="ws-staff@example.com", is_staff=True)
+    device = DeviceFactory(device_id="meter-ws-matrix", owner=owner)
+
+    def cookie_for(user):
+        if user is None:
+            return b""
+        client = Client()
+        client.force_login(user)
+        return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+    async def attempt(cookie):
+        communicator = WebsocketCommunicator(
+            application,
+            f"/ws/devices/{device.device_id}/live",
+            headers=[(b"cookie", cookie), (b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000")],
+        )
+        connected, _ = await communicator.connect(timeout=5)
+        await communicator.disconnect()
+        return connected
+
+    try:
+        outcome = {
+            role: async_to_sync(attempt)(cookie_for(user))
+            for role, user in [("anonymous", None), ("owner", owner), ("other", other), ("staff", staff)]
+        }
+    finally:
+        live_fanout_reset()
+    assert outcome == {"anonymous": False, "owner": True, "other": False, "staff": True}

@@ -1,0 +1,66 @@
+"""Hostile API input: schemathesis generates requests from the OpenAPI schema (valid and
+deliberately invalid ones) and sends them in-process to the WSGI app, as an anonymous
+caller, a customer and staff. No request may produce a 500, and every response must
+match the schema (status code, content type, body, headers). Bounded: a few
+derandomized examples per operation and mode, so the run takes seconds."""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from rest_framework_simplejwt.tokens import AccessToken
+from schemathesis import GenerationMode
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
+
+from smartmeter.wsgi import application
+from tests.factories import DeviceFactory, UserFactory
+
+EXAMPLES_PER_OPERATION = 4
+# Two heuristics do not apply to this API:
+# - schema-valid is not always acceptable: a password can satisfy the schema's "string"
+#   and still be too weak, an email can already be registered (those 400s are right);
+# - DRF deliberately coerces a JSON number into a string field (firmware_version 2321
+#   is stored as "2321"): lenient input, not a hole. Everything else is checked.
+NOT_APPLICABLE = [positive_data_acceptance, negative_data_rejection]
+
+
+def _headers(role: str) -> dict:
+    if role == "anonymous":
+        return {}
+    user = UserFactory(is_staff=role == "staff")
+    DeviceFactory(owner=user)
+    return {"Authorization": f"Bearer {AccessToken.for_user(user)}"}
+
+
+def _run_operation(operation, mode: GenerationMode, headers: dict) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis_settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case):
+        case.call_and_validate(headers=headers, excluded_checks=NOT_APPLICABLE)
+
+    check()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ["anonymous", "customer", "staff"])
+def test_no_generated_request_breaks_the_api_or_its_schema(role):
+    schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+    headers = _headers(role)
+    failures = []
+    operations = 0
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _run_operation(operation, mode, headers)
+            except Exception as failure:  # collect them all, report together
+                failures.append(f"{operation.label} [{mode.value}]: {failure}")
+    assert operations >= 5
+    assert not failures, "\n\n".join(failures)
