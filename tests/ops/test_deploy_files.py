@@ -30,13 +30,6 @@ NON_SETTING_ENV = {"DJANGO_SETTINGS_MODULE", "PYTHONDONTWRITEBYTECODE", "PYTHONU
 NON_SETTING_ENV |= {"PIP_DISABLE_PIP_VERSION_CHECK"}
 
 
-# The broker config and the consumer come with the ingestion part.
-needs_ingestion = pytest.mark.skipif(
-    not (DEPLOY / "mosquitto.conf").exists() or not (ROOT / "readings/management/commands/mqtt_consumer.py").exists(),
-    reason="deploy/mosquitto.conf and the mqtt_consumer command are not in the tree yet",
-)
-
-
 @pytest.fixture(scope="module")
 def compose() -> dict:
     return yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
@@ -95,7 +88,6 @@ def test_compose_brings_up_every_part_with_health_checks(compose):
         assert services[name].get("restart") == "unless-stopped", name
 
 
-@needs_ingestion
 def test_app_services_run_commands_that_exist(compose):
     for name in APP_SERVICES:
         service = compose["services"][name]
@@ -127,7 +119,6 @@ def test_every_variable_given_to_the_app_is_a_setting(compose):
         assert environment["MONGODB_URI"].endswith("mongodb://mongodb:27017/smartmeter}")
 
 
-@needs_ingestion
 def test_the_broker_runs_the_shipped_config_opened_to_the_network(compose):
     mosquitto = compose["services"]["mosquitto"]
     mounts = {volume.split(":")[0]: volume.split(":")[1] for volume in mosquitto["volumes"]}
@@ -143,7 +134,6 @@ def test_the_broker_runs_the_shipped_config_opened_to_the_network(compose):
     assert "persistence true" in rewritten
 
 
-@needs_ingestion
 def test_relative_paths_in_compose_exist(compose):
     for service in compose["services"].values():
         for volume in service.get("volumes", []):
