@@ -71,6 +71,8 @@
     var gauge = $("gauge");
     gauge.setAttribute("aria-valuenow", String(Math.round(value)));
     gauge.setAttribute("aria-valuemax", String(gaugeMax));
+    var now = formatPower(value);
+    gauge.setAttribute("aria-valuetext", now.value + " " + now.unit + " of " + maxLabel.value + " " + maxLabel.unit);
   }
 
   function showReading(reading) {

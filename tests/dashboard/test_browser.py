@@ -71,6 +71,8 @@ class LiveServer:
             "EMAIL_URL": "dummymail://",
             "TIME_ZONE": "Asia/Kolkata",
             "PYTHONUNBUFFERED": "1",
+            # Limits stay on (the product as deployed), with room for this module's sign-ins.
+            "RATELIMIT_LOGIN": "60/m",
         }
 
     def manage(self, *args: str) -> str:
