@@ -38,6 +38,7 @@ from readings.services import readings_ingest_batch
 logger = logging.getLogger("smartmeter.consumer")
 
 HEARTBEAT_NAME = "mqtt_consumer"
+CONNECTION_CHECK_EVERY = 30.0  # seconds between close_old_connections() in the writer
 
 
 @dataclass(frozen=True)
@@ -187,13 +188,18 @@ class IngestConsumer:
     def _writer_main(self) -> None:
         try:
             _close_stale_connections()
+            checked_at = time.monotonic()
             while True:
                 batch = self._collect()
                 if batch:
                     self._process(batch)
-                    _close_stale_connections()
                 elif self.stop_event.is_set():
                     break
+                if time.monotonic() - checked_at >= CONNECTION_CHECK_EVERY:
+                    # Like a request boundary, but not per batch: closing (an SQLite connection
+                    # checkpoints its WAL) and reopening per batch would cost more than the write.
+                    _close_stale_connections()
+                    checked_at = time.monotonic()
         except ShutdownRequested as exc:
             logger.warning("stopped while %s kept failing; its messages stay unacknowledged for redelivery", exc)
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread, which exits non-zero

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Q, Value, When
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from devices.models import Device
 from ops import metrics
-from readings.ingest import DeviceDirectory, TelemetryMessage, run_once
+from readings.ingest import DeviceDirectory, ShutdownRequested, TelemetryMessage, is_data_error, run_once
 from readings.models import DeadLetter
 from readings.types import Reading
 from readings.validation import Rejection, parse_telemetry
@@ -82,30 +82,48 @@ def readings_ingest_batch(
     readings, sources, outcome = _validate(messages, directory=directory, backfill=backfill)
     repeated_in_batch = len(messages) - len(outcome.dead_letters) - len(readings)
 
+    received_at = max(message.received_at for message in messages)
+    rejected = list(outcome.dead_letters)
+
+    def write_batch() -> int:
+        # One transaction for readings, dead letters and meter status (one commit per batch
+        # on the SQL store); all of it is idempotent, so a retry after a failure is safe.
+        with transaction.atomic():
+            stored = store.write_many(readings) if readings else 0
+            _record_bookkeeping(rejected, readings, received_at=received_at)
+        return stored
+
     started = time.perf_counter()
-    stored, refused = _store_readings(store, readings, attempt=attempt)
-    metrics.INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
-    refused_indexes = {index for index, _ in refused}
-    for index, error in refused:
-        outcome.dead_letters.append(
-            DeadLetterEntry(
-                topic=sources[index].topic,
-                payload=sources[index].payload,
-                reason=STORE_REJECTED,
-                detail=f"the readings store refused this reading: {error}",
-                received_at=sources[index].received_at,
-                device_id=readings[index].device_id,
+    try:
+        stored = attempt(write_batch, what=f"store {len(readings)} readings")
+        refused: list[tuple[int, str]] = []
+    except ShutdownRequested:
+        raise
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise
+        # Something in the batch cannot be stored: isolate it, store the rest.
+        stored, refused = _store_readings(store, readings, attempt=attempt)
+        refused_indexes = {index for index, _ in refused}
+        for index, error in refused:
+            outcome.dead_letters.append(
+                DeadLetterEntry(
+                    topic=sources[index].topic,
+                    payload=sources[index].payload,
+                    reason=STORE_REJECTED,
+                    detail=f"the readings store refused this reading: {error}",
+                    received_at=sources[index].received_at,
+                    device_id=readings[index].device_id,
+                )
             )
+        accepted = [reading for index, reading in enumerate(readings) if index not in refused_indexes]
+        attempt(
+            lambda: _record_bookkeeping(outcome.dead_letters, accepted, received_at=received_at),
+            what="record dead letters and meter status",
         )
+    metrics.INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
     outcome.stored = stored
     outcome.duplicates = repeated_in_batch + (len(readings) - len(refused) - stored)
-
-    accepted = [reading for index, reading in enumerate(readings) if index not in refused_indexes]
-    received_at = max(message.received_at for message in messages)
-    attempt(
-        lambda: _record_bookkeeping(outcome.dead_letters, accepted, received_at=received_at),
-        what="record dead letters and meter status",
-    )
 
     _count(outcome, batch_size=len(messages))
     return outcome
@@ -167,7 +185,6 @@ def _store_readings(store, readings: list[Reading], *, attempt: Callable) -> tup
     A batch the store refuses because of its data is split in halves until the reading(s)
     at fault stand alone; an outage never gets here (`attempt` retries it).
     """
-    from readings.ingest import ShutdownRequested, is_data_error
 
     def write(start: int, end: int) -> tuple[int, list[tuple[int, str]]]:
         chunk = readings[start:end]
@@ -269,22 +286,49 @@ def devices_mark_seen(*, readings: Sequence[Reading], received_at: datetime) -> 
     if not newest:
         return 0
     fresh_after = timezone.now() - settings.DEVICE_OFFLINE_AFTER
-    fresh = [device_id for device_id, seen_at in newest.items() if seen_at >= fresh_after]
-    last_seen = Case(
-        *[
-            When(Q(device_id=device_id) & (Q(last_seen__isnull=True) | Q(last_seen__lt=seen_at)), then=Value(seen_at))
-            for device_id, seen_at in newest.items()
-        ],
-        default=F("last_seen"),
+    items = list(newest.items())
+    changed = 0
+    for start in range(0, len(items), MARK_SEEN_CHUNK):
+        changed += _devices_mark_seen_sql(items[start : start + MARK_SEEN_CHUNK], fresh_after=fresh_after)
+    return changed
+
+
+MARK_SEEN_CHUNK = 1000  # meters per UPDATE: one statement per batch up to this many meters
+
+
+def _devices_mark_seen_sql(items: list[tuple[str, datetime]], *, fresh_after: datetime) -> int:
+    # Hand-written because it runs once per batch on the ingest hot path: the equivalent ORM
+    # Case/When expression costs more to build than the rest of the batch put together.
+    quote = connection.ops.quote_name
+    adapt = connection.ops.adapt_datetimefield_value
+    table, device_id, last_seen, status = (
+        quote(name) for name in (Device._meta.db_table, "device_id", "last_seen", "status")
     )
-    status = (
-        Case(When(device_id__in=fresh, then=Value(Device.Status.ONLINE)), default=F("status")) if fresh else F("status")
+    when_sql = " ".join(["WHEN %s THEN %s"] * len(items))
+    when_params = [value for device, seen_at in items for value in (device, adapt(seen_at))]
+    newest_sql = f"CASE {device_id} {when_sql} END"
+    fresh = [device for device, seen_at in items if seen_at >= fresh_after]
+    ids_sql = ", ".join(["%s"] * len(items))
+    status_sql = (
+        f"CASE WHEN {device_id} IN ({', '.join(['%s'] * len(fresh))}) THEN %s ELSE {status} END" if fresh else status
     )
-    return (
-        Device.objects.filter(device_id__in=list(newest))
-        .exclude(status=Device.Status.DECOMMISSIONED)
-        .update(last_seen=last_seen, status=status)
+    sql = (
+        f"UPDATE {table} SET "  # noqa: S608 - quoted identifiers and placeholders only
+        f"{last_seen} = CASE WHEN {last_seen} IS NULL OR {last_seen} < ({newest_sql}) THEN ({newest_sql}) "
+        f"ELSE {last_seen} END, "
+        f"{status} = {status_sql} "
+        f"WHERE {device_id} IN ({ids_sql}) AND {status} <> %s"
     )
+    params = [
+        *when_params,
+        *when_params,
+        *([*fresh, Device.Status.ONLINE.value] if fresh else []),
+        *[device for device, _ in items],
+        Device.Status.DECOMMISSIONED.value,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def devices_mark_offline(*, now: datetime | None = None, after: timedelta | None = None) -> list[str]:
