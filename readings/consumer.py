@@ -31,7 +31,7 @@ from django.db import close_old_connections, connection
 
 from ops import metrics
 from ops.services import heartbeat_record
-from readings.ingest import DeviceDirectory, Retrier, ShutdownRequested, TelemetryMessage
+from readings.ingest import DeviceDirectory, Retrier, ShutdownRequested
 from readings.mqtt import BrokerSettings, InboundMessage, MqttConfigError, TelemetrySubscriber, broker_probe
 from readings.services import readings_ingest_batch
 
@@ -236,7 +236,7 @@ class IngestConsumer:
 
     def _process(self, batch: list[InboundMessage]) -> None:
         outcome = readings_ingest_batch(
-            messages=[TelemetryMessage(message.topic, message.payload, message.received_at) for message in batch],
+            messages=batch,
             directory=self._directory,
             store=self.store,
             attempt=self._retrier.run,

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 from django.db import DataError, IntegrityError
 
@@ -24,6 +25,14 @@ from devices.models import Device
 from readings.validation import DeviceInfo
 
 logger = logging.getLogger("smartmeter.ingest")
+
+
+class ReceivedMessage(Protocol):
+    """What ingestion needs of a received message (the consumer passes its MQTT messages as they are)."""
+
+    topic: str | bytes
+    payload: bytes
+    received_at: datetime  # aware
 
 
 @dataclass(frozen=True, slots=True)

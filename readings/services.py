@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from devices.models import Device
 from ops import metrics
-from readings.ingest import DeviceDirectory, ShutdownRequested, TelemetryMessage, is_data_error, run_once
+from readings.ingest import DeviceDirectory, ReceivedMessage, ShutdownRequested, is_data_error, run_once
 from readings.models import DeadLetter
 from readings.types import Reading
 from readings.validation import Rejection, parse_telemetry
@@ -52,7 +52,7 @@ class IngestOutcome:
 
 def readings_ingest_batch(
     *,
-    messages: Sequence[TelemetryMessage],
+    messages: Sequence[ReceivedMessage],
     directory: DeviceDirectory | None = None,
     store=None,
     attempt: Callable = run_once,
@@ -130,15 +130,15 @@ def readings_ingest_batch(
 
 
 def _validate(
-    messages: Sequence[TelemetryMessage], *, directory: DeviceDirectory, backfill: timedelta
-) -> tuple[list[Reading], list[TelemetryMessage], IngestOutcome]:
+    messages: Sequence[ReceivedMessage], *, directory: DeviceDirectory, backfill: timedelta
+) -> tuple[list[Reading], list[ReceivedMessage], IngestOutcome]:
     """Readings to store (first copy of each (meter, instant) only), their source messages, and the rejects.
 
     The directory must already hold every meter named by a topic (see `prefetch`).
     """
     outcome = IngestOutcome()
     readings: list[Reading] = []
-    sources: list[TelemetryMessage] = []
+    sources: list[ReceivedMessage] = []
     seen: set[tuple[str, datetime]] = set()
     for message in messages:
         result = parse_telemetry(
@@ -170,7 +170,7 @@ def _validate(
     return readings, sources, outcome
 
 
-def _topic_device_ids(messages: Sequence[TelemetryMessage]) -> set[str]:
+def _topic_device_ids(messages: Sequence[ReceivedMessage]) -> set[str]:
     device_ids = set()
     for message in messages:
         topic = message.topic

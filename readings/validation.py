@@ -100,6 +100,10 @@ class FieldSpec:
     unit: str
     whole: bool = False
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
 
 FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("voltage", (), 0.0, 500.0, "V"),
@@ -144,17 +148,17 @@ def parse_telemetry(
         if not isinstance(document, dict):
             raise _Reject(Reason.NOT_OBJECT, f"payload is a JSON {_json_kind(document)}, not an object")
         _check_payload_device(document, device_id)
-        values = _physical_values(document)
+        voltage, current, power_w, energy_kwh, power_factor, rssi = _physical_values(document)
         timestamp = _timestamp(document, received_at=received_at, backfill=backfill, max_future=max_future)
         return Reading(
             device_id=device_id,
             timestamp=timestamp,
-            voltage=values["voltage"],
-            current=values["current"],
-            power_w=values["power_w"],
-            energy_kwh=values["energy_kwh"],
-            power_factor=values["power_factor"],
-            rssi=int(values["rssi"]),
+            voltage=voltage,
+            current=current,
+            power_w=power_w,
+            energy_kwh=energy_kwh,
+            power_factor=power_factor,
+            rssi=int(rssi),
             location=device.location,
         )
     except _Reject as rejected:
@@ -192,11 +196,11 @@ def _decode_json(raw: bytes) -> object:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _Reject(Reason.NOT_JSON, f"payload is not UTF-8 text (byte {exc.start})") from None
-    if not text.strip():
-        raise _Reject(Reason.NOT_JSON, "payload is empty")
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        if not text.strip():
+            raise _Reject(Reason.NOT_JSON, "payload is empty") from None
         raise _Reject(
             Reason.NOT_JSON, f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
@@ -231,44 +235,49 @@ def _check_payload_device(document: dict, device_id: str) -> None:
         raise _Reject(Reason.DEVICE_MISMATCH, f"payload device_id {shown} does not match topic meter {device_id!r}")
 
 
-def _physical_values(document: dict) -> dict[str, float]:
-    found: dict[str, tuple[str, object]] = {}
-    missing = []
-    for spec in FIELDS:
-        for key in (spec.name, *spec.aliases):
-            if key in document:
-                found[spec.name] = (key, document[key])
+def _physical_values(document: dict) -> list[float]:
+    """The six values in FIELDS order (this runs for every message: kept lean)."""
+    values = []
+    for spec, keys in _FIELD_KEYS:
+        for key in keys:
+            value = document.get(key, _MISSING)
+            if value is not _MISSING:
                 break
         else:
-            missing.append(spec.name if not spec.aliases else f"{spec.name} (or {'/'.join(spec.aliases)})")
-    if missing:
-        raise _Reject(
-            Reason.MISSING_FIELD, "missing field" + ("s" if len(missing) > 1 else "") + ": " + ", ".join(missing)
-        )
-
-    values: dict[str, float] = {}
-    for spec in FIELDS:
-        key, value = found[spec.name]
-        values[spec.name] = _number(spec, key, value)
+            raise _Reject(Reason.MISSING_FIELD, _missing_message(document))
+        kind = type(value)
+        if kind is float:
+            if not spec.low <= value <= spec.high:  # False for NaN too
+                raise _Reject(*_float_problem(spec, key, value))
+        elif kind is int:
+            if not spec.low <= value <= spec.high:  # compared as int: huge literals do not fit a float
+                raise _Reject(Reason.OUT_OF_RANGE, _range_message(spec, key, value))
+            value = float(value)
+        else:  # bool is not int here: JSON true is not 1 V
+            raise _Reject(Reason.WRONG_TYPE, f"{key} must be a number, got a JSON {_json_kind(value)}")
+        if spec.whole and not value.is_integer():
+            raise _Reject(Reason.WRONG_TYPE, f"{key} must be a whole number, got {value!r}")
+        values.append(value)
     return values
 
 
-def _number(spec: FieldSpec, key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _Reject(Reason.WRONG_TYPE, f"{key} must be a number, got a JSON {_json_kind(value)}")
-    if isinstance(value, int):
-        if not spec.low <= value <= spec.high:  # compare as int: huge literals do not fit a float
-            raise _Reject(Reason.OUT_OF_RANGE, _range_message(spec, key, value))
-        number = float(value)
-    else:
-        number = value
-        if not math.isfinite(number):
-            raise _Reject(Reason.NOT_FINITE, f"{key} is {number!r}; NaN and Infinity are not measurements")
-        if not spec.low <= number <= spec.high:
-            raise _Reject(Reason.OUT_OF_RANGE, _range_message(spec, key, number))
-    if spec.whole and not number.is_integer():
-        raise _Reject(Reason.WRONG_TYPE, f"{key} must be a whole number, got {number!r}")
-    return number
+_MISSING = object()
+_FIELD_KEYS = tuple((spec, spec.keys) for spec in FIELDS)
+
+
+def _missing_message(document: dict) -> str:
+    missing = [
+        spec.name if not spec.aliases else f"{spec.name} (or {'/'.join(spec.aliases)})"
+        for spec in FIELDS
+        if not any(key in document for key in spec.keys)
+    ]
+    return "missing field" + ("s" if len(missing) > 1 else "") + ": " + ", ".join(missing)
+
+
+def _float_problem(spec: FieldSpec, key: str, value: float) -> tuple[Reason, str]:
+    if not math.isfinite(value):
+        return Reason.NOT_FINITE, f"{key} is {value!r}; NaN and Infinity are not measurements"
+    return Reason.OUT_OF_RANGE, _range_message(spec, key, value)
 
 
 def _range_message(spec: FieldSpec, key: str, value: float) -> str:
@@ -278,9 +287,11 @@ def _range_message(spec: FieldSpec, key: str, value: float) -> str:
 
 
 def _timestamp(document: dict, *, received_at: datetime, backfill: timedelta, max_future: timedelta) -> datetime:
-    if "timestamp" not in document or document["timestamp"] is None:
+    value = document.get("timestamp")
+    if value is None:
         return _normalise(received_at)
-    value = document["timestamp"]
+    if type(value) is str:
+        return _from_iso(value, received_at=received_at, backfill=backfill, max_future=max_future)
     if isinstance(value, bool):
         raise _Reject(Reason.WRONG_TYPE, "timestamp must be ISO 8601 text or epoch seconds, got a JSON boolean")
     if isinstance(value, int | float):
@@ -312,31 +323,38 @@ def _from_epoch(value: float, *, received_at: datetime, backfill: timedelta, max
 
 
 def _from_iso(value: str, *, received_at: datetime, backfill: timedelta, max_future: timedelta) -> datetime:
-    shown = repr(_shorten(value))
     try:
         parsed = datetime.fromisoformat(value) if len(value) <= 64 else None
     except ValueError:
         parsed = None
     if parsed is None:
-        raise _Reject(Reason.WRONG_TYPE, f"timestamp {shown} is not ISO 8601 (e.g. 2025-03-01T10:15:00+05:30)")
+        raise _Reject(Reason.WRONG_TYPE, f"timestamp {_quoted(value)} is not ISO 8601 (e.g. 2025-03-01T10:15:00+05:30)")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise _Reject(Reason.WRONG_TYPE, f"timestamp {shown} has no UTC offset (add Z or +05:30)")
+        raise _Reject(Reason.WRONG_TYPE, f"timestamp {_quoted(value)} has no UTC offset (add Z or +05:30)")
     # Aware subtraction works on offsets without converting, so extreme years cannot overflow here.
     ahead = parsed - received_at
     if ahead > max_future:
         raise _Reject(
-            Reason.TIMESTAMP_FUTURE, f"timestamp {shown} is more than {_span(max_future)} ahead of the receive time"
+            Reason.TIMESTAMP_FUTURE,
+            f"timestamp {_quoted(value)} is more than {_span(max_future)} ahead of the receive time",
         )
     if -ahead > backfill:
         raise _Reject(
-            Reason.TIMESTAMP_TOO_OLD, f"timestamp {shown} is older than the backfill window ({_span(backfill)})"
+            Reason.TIMESTAMP_TOO_OLD,
+            f"timestamp {_quoted(value)} is older than the backfill window ({_span(backfill)})",
         )
     return _normalise(parsed)
 
 
+def _quoted(text: str) -> str:
+    return repr(_shorten(text))
+
+
 def _normalise(moment: datetime) -> datetime:
-    moment = moment.astimezone(UTC)
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    sub_millisecond = moment.microsecond % 1000
+    return moment.replace(microsecond=moment.microsecond - sub_millisecond) if sub_millisecond else moment
 
 
 def _shorten(text: str, limit: int = 40) -> str:
