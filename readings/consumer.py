@@ -32,7 +32,7 @@ from django.db import close_old_connections, connection
 from ops import metrics
 from ops.services import heartbeat_record
 from readings.ingest import DeviceDirectory, Retrier, ShutdownRequested
-from readings.mqtt import BrokerSettings, InboundMessage, MqttConfigError, TelemetrySubscriber, broker_probe
+from readings.mqtt import BrokerSettings, InboundMessage, TelemetrySubscriber, broker_probe
 from readings.services import readings_ingest_batch
 
 logger = logging.getLogger("smartmeter.consumer")
@@ -145,10 +145,7 @@ class IngestConsumer:
         delay = 0.5
         announced = False
         while not self.stop_event.is_set():
-            try:
-                protocol = broker_probe(self.broker, timeout=3.0)
-            except MqttConfigError:
-                raise
+            protocol = broker_probe(self.broker, timeout=3.0)  # MqttConfigError: waiting cannot fix it
             if protocol is not None:
                 return protocol
             if not announced:
@@ -175,7 +172,14 @@ class IngestConsumer:
     # -- paho's network thread: hand over, never block on I/O ---------------------------
 
     def _enqueue(self, message: InboundMessage) -> None:
-        self._queue.put(message)  # blocks only when the writer is behind: backpressure to the broker
+        # Waits only while the writer is behind: backpressure to the broker.
+        while True:
+            try:
+                self._queue.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                if self.stop_event.is_set():
+                    return  # stopping: left unacknowledged, so the broker delivers it again
 
     def _state_changed(self, connected: bool, detail: str) -> None:
         self._connected = connected
@@ -189,12 +193,10 @@ class IngestConsumer:
         try:
             _close_stale_connections()
             checked_at = time.monotonic()
-            while True:
-                batch = self._collect()
+            while not self.stop_event.is_set():
+                batch = self._collect()  # on stop: returns the batch in hand at once
                 if batch:
                     self._process(batch)
-                elif self.stop_event.is_set():
-                    break
                 if time.monotonic() - checked_at >= CONNECTION_CHECK_EVERY:
                     # Like a request boundary, but not per batch: closing (an SQLite connection
                     # checkpoints its WAL) and reopening per batch would cost more than the write.
