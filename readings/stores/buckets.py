@@ -11,8 +11,8 @@ the IANA database), so a range crossing a daylight-saving change is still
 bucketed by local wall-clock time.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from readings.consumption import RegisterPoint, RegisterRun, energy_per_interval
@@ -22,8 +22,7 @@ EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: wall-clock keys
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
 
 
-@dataclass(frozen=True, slots=True)
-class BucketGroup:
+class BucketGroup(NamedTuple):
     """What a store's aggregation yields for one bucket of one meter."""
 
     key: datetime  # naive wall-clock start of the bucket
@@ -122,14 +121,14 @@ def bucket_label(key: datetime, tz: ZoneInfo) -> datetime:
 
 
 def bucket_end(key: datetime, agg: str, tz: ZoneInfo) -> datetime:
-    """The aware UTC instant the next bucket starts (wall-clock arithmetic)."""
+    """The instant the next bucket starts (wall-clock arithmetic), aware in `tz`."""
     if agg == "month":
         following = next_month(key)
     elif agg == "week":
         following = key + timedelta(days=7)
     else:
         following = key + timedelta(seconds=UNIT_SECONDS[agg])
-    return following.replace(tzinfo=tz).astimezone(UTC)
+    return following.replace(tzinfo=tz)
 
 
 def build_series(

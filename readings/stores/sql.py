@@ -313,13 +313,17 @@ def _slice_runs(grouped, cursor, *, keyed: bool, stats: bool) -> dict[str, list[
     registers = _Registers(cursor)
     result: dict[str, list[BucketGroup]] = {}
     for row in grouped:
-        key = key_from_seconds(row[1]) if keyed else None
-        count, first_at, last_at, *averages = row[2:] if keyed else row[1:]
+        if keyed:
+            key, count, first_at, last_at = key_from_seconds(row[1]), row[2], row[3], row[4]
+            averages = row[5:]
+        else:
+            key, count, first_at, last_at = None, row[1], row[2], row[3]
+            averages = row[4:]
         values = registers.take(count)
         if len(values) != count:
             raise InconsistentRead
         run = run_from_registers(values, first_at=as_utc(first_at), last_at=as_utc(last_at))
-        result.setdefault(row[0], []).append(BucketGroup(key, run, *averages) if stats else BucketGroup(key, run))
+        result.setdefault(row[0], []).append(BucketGroup(key, run, *averages))
     if not registers.finished():
         raise InconsistentRead
     return result
