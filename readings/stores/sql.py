@@ -7,7 +7,7 @@ Aggregation stays in the database: one GROUP BY per request computes the
 bucket key (PostgreSQL's date_trunc in the zone; on SQLite, which has no time
 zones, integer arithmetic on unixepoch() shifted by the zone's offsets), counts,
 averages and extremes. The register-based energy needs each reading's register
-in time order; it is read as one narrow column, ordered by the unique index,
+in time order; it is read as one narrow column straight from the covering index,
 and reduced in Python (faster on SQLite than a window function, and the same
 rule everywhere). Every statement is bounded per call: per 500 meters, never
 per meter or per reading.
