@@ -6,7 +6,7 @@ from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -42,12 +42,10 @@ class StaffWrites(BasePermission):
         return request.method in SAFE_METHODS or bool(request.user and request.user.is_staff)
 
 
-def _conflict(message: str) -> Response:
-    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
-
-
-def _invalid(exc: TariffInvalid) -> ValidationError:
-    return ValidationError(exc.problems)
+class Conflict(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The request conflicts with the current state."
+    default_code = "conflict"
 
 
 class TariffApi(APIView):
@@ -60,39 +58,27 @@ class TariffApi(APIView):
             raise NotFound("No tariff is in force yet.")
         return Response(TariffOutputSerializer(tariff).data)
 
-    def _write(self, request, service):
-        if not request.user.is_staff:
-            raise PermissionDenied(StaffWrites.message)
+    def _write(self, request, service, **extra):
         serializer = TariffInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            tariff = service(actor=request.user, **serializer.validated_data)
+            return service(actor=request.user, **serializer.validated_data, **extra)
         except TariffInvalid as exc:
-            raise _invalid(exc) from None
+            raise ValidationError(exc.problems) from None
         except TariffConflict as exc:
-            return _conflict(str(exc))
-        return tariff
+            raise Conflict(str(exc)) from None
 
     @extend_schema(request=TariffInputSerializer, responses={201: TariffOutputSerializer})
     def post(self, request):
         """Add a tariff version taking effect on `effective_from`."""
-        result = self._write(request, tariff_create)
-        if isinstance(result, Response):
-            return result
-        return Response(TariffOutputSerializer(result).data, status=status.HTTP_201_CREATED)
+        tariff = self._write(request, tariff_create)
+        return Response(TariffOutputSerializer(tariff).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TariffInputSerializer, responses={200: TariffOutputSerializer})
     def put(self, request):
         """Replace the tariff in force from `effective_from` on (its own date replaces it outright)."""
-        today = billing_today()
-
-        def replace(**kwargs):
-            return tariff_replace(today=today, **kwargs)
-
-        result = self._write(request, replace)
-        if isinstance(result, Response):
-            return result
-        return Response(TariffOutputSerializer(result).data)
+        tariff = self._write(request, tariff_replace, today=billing_today())
+        return Response(TariffOutputSerializer(tariff).data)
 
 
 def bill_preview_payload(preview: BillPreview) -> dict:
@@ -149,7 +135,7 @@ class BillPreviewApi(APIView):
         try:
             preview = bill_preview(device=device, month=month)
         except NoTariff as exc:
-            return _conflict(f"{exc} Staff must add a tariff version first.")
+            raise Conflict(f"{exc} Staff must add a tariff version first.") from None
         return Response(bill_preview_payload(preview))
 
 
