@@ -191,8 +191,44 @@ class InvoiceAdmin(admin.ModelAdmin):
     search_fields = ["number", "device__device_id", "customer_email", "customer_name"]
     list_select_related = ["device"]
     actions = ["mark_paid", "resend_email", "regenerate_pdf"]
-    readonly_fields = [field.name for field in Invoice._meta.fields] + ["pdf_link"]
-    exclude = ["pdf"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "number",
+                    "device_link",
+                    "month_label",
+                    "status",
+                    "created_at",
+                    "due_date",
+                    "paid_date",
+                    "pdf_link",
+                    "billing_run",
+                ]
+            },
+        ),
+        ("Customer (as billed)", {"fields": ["customer", "customer_name", "customer_email", "customer_address"]}),
+        (
+            "Consumption",
+            {
+                "fields": [
+                    "energy_kwh",
+                    "start_register",
+                    "end_register",
+                    "first_reading_at",
+                    "last_reading_at",
+                    "reading_count",
+                    "register_resets",
+                    "no_readings",
+                ]
+            },
+        ),
+        ("Charges", {"fields": ["tariff", "slabs", "subtotal", "fixed_charge", "tax_rate", "tax", "total"]}),
+        ("Delivery", {"fields": ["emailed_at", "reminder_sent_at"]}),
+    ]
+    # Everything is read-only: an issued invoice never changes (actions record payments and resends).
+    readonly_fields = [name for _, options in fieldsets for name in options["fields"]]
 
     def has_add_permission(self, request):
         return False  # invoices come from billing runs only

@@ -126,6 +126,10 @@ def test_regenerate_pdf_action_only_touches_unpaid_invoices(admin_client, invoic
 
 def test_staff_download_an_invoice_pdf_from_the_admin(admin_client, invoice_factory):
     invoice = invoice_factory()
+    page = admin_client.get(f"/admin/billing/invoice/{invoice.pk}/change/")
+    assert page.status_code == 200
+    assert f"/admin/billing/invoice/{invoice.pk}/pdf/" in page.content.decode()
+    assert "1268.50" in page.content.decode()
     response = admin_client.get(f"/admin/billing/invoice/{invoice.pk}/pdf/")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/pdf"
