@@ -131,28 +131,31 @@ def run(args) -> int:
 
     results = {}
     failures = []
+    layers = ("bare", "store", "http")
     for agg in ("hour", "day"):
         statements = captured_statements(agg)
-        timings = {"bare": [], "store": [], "http": []}
+        wall = {layer: [] for layer in layers}
+        cpu = {layer: [] for layer in layers}
         buckets = None
         for iteration in range(args.iterations + 5):
-            t0 = time.perf_counter()
+            marks = [(time.perf_counter(), time.thread_time())]
             bare(statements)
-            t1 = time.perf_counter()
+            marks.append((time.perf_counter(), time.thread_time()))
             readings_series(device_id=device.device_id, start=start, end=end, agg=agg)
-            t2 = time.perf_counter()
+            marks.append((time.perf_counter(), time.thread_time()))
             response = client.get(url, {**params, "agg": agg})
-            t3 = time.perf_counter()
+            marks.append((time.perf_counter(), time.thread_time()))
             if response.status_code != 200:
                 print(f"HTTP {response.status_code}: {response.content[:300]!r}")
                 return 2
             buckets = response.json()["count"]
             if iteration >= 5:  # warm-up rounds are not counted
-                timings["bare"].append(t1 - t0)
-                timings["store"].append(t2 - t1)
-                timings["http"].append(t3 - t2)
-        summary = {layer: (percentile(values, 0.5), percentile(values, 0.95)) for layer, values in timings.items()}
-        results[agg] = (buckets, len(statements), summary)
+                for index, layer in enumerate(layers):
+                    wall[layer].append(marks[index + 1][0] - marks[index][0])
+                    cpu[layer].append(marks[index + 1][1] - marks[index][1])
+        summary = {layer: (percentile(wall[layer], 0.5), percentile(wall[layer], 0.95)) for layer in layers}
+        cpu_p50 = {layer: percentile(cpu[layer], 0.5) for layer in layers}
+        results[agg] = (buckets, len(statements), summary, cpu_p50)
         bare50, bare95 = summary["bare"]
         http50, http95 = summary["http"]
         if http95 >= 0.100:
@@ -166,12 +169,18 @@ def run(args) -> int:
     print()
     print("| agg | buckets | statements | bare SQL p50 / p95 | store p50 / p95 | HTTP p50 / p95 | HTTP / bare |")
     print("|---|---|---|---|---|---|---|")
-    for agg, (buckets, statements, summary) in results.items():
-        cells = [
-            f"{summary[layer][0] * 1000:.1f} / {summary[layer][1] * 1000:.1f} ms" for layer in ("bare", "store", "http")
-        ]
+    for agg, (buckets, statements, summary, _) in results.items():
+        cells = [f"{summary[layer][0] * 1000:.1f} / {summary[layer][1] * 1000:.1f} ms" for layer in layers]
         ratio = f"{summary['http'][0] / summary['bare'][0]:.2f}, {summary['http'][1] / summary['bare'][1]:.2f}"
         print(f"| {agg} | {buckets} | {statements} | {' | '.join(cells)} | {ratio} |")
+    print()
+    print("CPU time of this thread per request, p50 (what the request costs, whatever the machine's load):")
+    print()
+    print("| agg | bare SQL | store | HTTP | HTTP / bare |")
+    print("|---|---|---|---|---|")
+    for agg, (_, _, _, cpu_p50) in results.items():
+        cells = [f"{cpu_p50[layer] * 1000:.1f} ms" for layer in layers]
+        print(f"| {agg} | {' | '.join(cells)} | {cpu_p50['http'] / cpu_p50['bare']:.2f} |")
     print()
     print(f"targets: http p95 < 100 ms, http <= 1.5 x bare  ->  {'MET' if not failures else 'NOT MET'}")
     for failure in failures:

@@ -17,6 +17,7 @@ placeholders; every value (meter ids, instants, zone names) is a bound parameter
 """
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from operator import itemgetter
 
@@ -243,8 +244,9 @@ def _runs(
 
     Two statements over the same rows: a GROUP BY (counts, first/last instants,
     averages) and the registers in (device_id, timestamp) order, which the
-    counts slice into buckets. Both run in one transaction (one snapshot on
-    SQLite; on PostgreSQL a concurrent insert is detected and the read retried).
+    counts slice into buckets. Both read one snapshot (`_read_snapshot`); should
+    a concurrent insert still come between them, the counts disagree and the read
+    is retried.
     """
     if not device_ids:
         return {}
@@ -263,12 +265,8 @@ def _runs(
     registers_sql = f'SELECT energy_kwh FROM {_table()} WHERE {where} ORDER BY device_id, "timestamp"'  # noqa: S608
     for _attempt in range(3):
         try:
-            outermost = not connection.in_atomic_block
-            with transaction.atomic():
+            with _read_snapshot():
                 with connection.cursor() as cursor:
-                    if outermost and connection.vendor == "postgresql":
-                        # One snapshot for both statements, as SQLite gives by default.
-                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     cursor.execute(grouped_sql, [*key_params, *where_params])
                     grouped = cursor.fetchall()
                 # A server-side cursor on PostgreSQL: a billing run's registers never sit in memory at once.
@@ -278,6 +276,32 @@ def _runs(
         except InconsistentRead:
             continue
     raise InconsistentRead("Readings kept changing while they were aggregated; try again.")
+
+
+@contextmanager
+def _read_snapshot():
+    """One consistent view of the table for several statements, without a write lock."""
+    if connection.in_atomic_block:
+        # The caller's transaction already spans the statements (a snapshot on
+        # SQLite; on PostgreSQL a concurrent insert is caught by the count check).
+        yield
+        return
+    if connection.vendor == "sqlite":
+        # A deferred transaction is a WAL read snapshot. atomic() would not do:
+        # the settings make it BEGIN IMMEDIATE, which takes the write lock and
+        # would hold up the consumer's writes for the length of a read.
+        with connection.cursor() as cursor:
+            cursor.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("COMMIT")
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 class _Registers:
