@@ -69,7 +69,6 @@ class BillingRun(models.Model):
     class Trigger(models.TextChoices):
         COMMAND = "command", "Command line"
         SCHEDULE = "schedule", "Schedule"
-        ADMIN = "admin", "Admin"
 
     month = models.DateField(db_index=True)
     trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.COMMAND)
@@ -85,6 +84,8 @@ class BillingRun(models.Model):
     emails_sent = models.PositiveIntegerField(default=0)
     skipped_detail = models.JSONField(default=dict, blank=True, help_text="Reason -> meters skipped for it.")
     failures = models.JSONField(default=list, blank=True, help_text="[{device_id, error}]")
+    host = models.CharField(max_length=255, blank=True, help_text="Machine the run's process ran on.")
+    pid = models.PositiveIntegerField(null=True, blank=True, help_text="Process id of the run on that machine.")
 
     class Meta:
         ordering = ["-started_at"]

@@ -9,6 +9,8 @@ stopped when started again.
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -99,6 +101,27 @@ def _note_failure(run: BillingRun, device_id: str, stage: str, error: BaseExcept
         run.failures.append({"device_id": device_id, "stage": stage, "error": message[:500]})
 
 
+def _process_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _close_abandoned_runs() -> None:
+    """Runs still marked running whose process on this machine is gone were killed: mark them interrupted."""
+    for stale in BillingRun.objects.filter(status=BillingRun.Status.RUNNING, host=socket.gethostname()):
+        if stale.pid != os.getpid() and not _process_alive(stale.pid):
+            stale.status = BillingRun.Status.INTERRUPTED
+            stale.save(update_fields=["status"])
+            logger.warning("Billing run %s was abandoned (its process is gone); marked interrupted", stale.pk)
+
+
 def _devices(month: date, device_id: str | None) -> tuple[list[Device], list[str]]:
     """The meters to bill and, when one meter was named, why it is not billable."""
     devices = billable_devices(month=month)
@@ -136,11 +159,19 @@ def billing_run(
     devices, refusal = _devices(month, device_id)
     _, month_end = month_period(month)
 
-    run = BillingRun(month=month, trigger=trigger, device_id=device_id or "", meters=len(devices) or len(refusal))
+    run = BillingRun(
+        month=month,
+        trigger=trigger,
+        device_id=device_id or "",
+        meters=len(devices) or len(refusal),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+    )
     outcome = RunOutcome(run=run, dry_run=dry_run)
     if refusal:
         _note_skip(run, refusal[0], device_id or "")
     if not dry_run:
+        _close_abandoned_runs()
         run.save()
         audit_log(
             actor=actor,

@@ -267,3 +267,43 @@ def test_the_scheduled_task_bills_the_month_that_just_ended(customer, seed_tarif
     assert len(mail.outbox) == 1
     assert run_monthly_billing()["billed"] == 0
     assert mark_overdue_invoices() == {"marked_overdue": 0, "reminders_sent": 0, "reminders_failed": 0}
+
+
+def test_a_crash_between_the_commit_and_the_email_resumes_without_duplicates(meters, monkeypatch):
+    send = invoice_services.invoice_email_issued
+
+    def die_on_meter_2(*, invoice_id, pdf=None):
+        if Invoice.objects.get(pk=invoice_id).device.device_id == "meter-002":
+            raise KeyboardInterrupt  # the process dies right after meter-002's invoice committed
+        return send(invoice_id=invoice_id, pdf=pdf)
+
+    monkeypatch.setattr(invoice_services, "invoice_email_issued", die_on_meter_2)
+    with pytest.raises(KeyboardInterrupt):
+        run("--month", "2025-01")
+    assert BillingRun.objects.get().status == "failed"
+    assert sorted(Invoice.objects.values_list("device__device_id", flat=True)) == ["meter-001", "meter-002"]
+    assert len(mail.outbox) == 1
+
+    monkeypatch.setattr(invoice_services, "invoice_email_issued", send)
+    output = run("--month", "2025-01")
+    assert "billed: 1" in output  # meter-003
+    assert "already billed: 2" in output
+    assert "emails sent: 2" in output  # meter-002's pending email, then meter-003's
+    assert sorted(message.to[0] for message in mail.outbox) == ["asha@example.com"] * 3
+    assert Invoice.objects.filter(emailed_at__isnull=True).count() == 0
+
+
+def test_a_run_killed_outright_is_marked_interrupted_by_the_next_one(meters):
+    import socket
+    import subprocess
+
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead_pid = child.pid  # a process id that no longer exists
+    killed = BillingRun.objects.create(month=JANUARY, host=socket.gethostname(), pid=dead_pid)
+    elsewhere = BillingRun.objects.create(month=JANUARY, host="another-machine", pid=dead_pid)
+    run("--month", "2025-01")
+    killed.refresh_from_db()
+    elsewhere.refresh_from_db()
+    assert killed.status == "interrupted"
+    assert elsewhere.status == "running"  # another machine's process cannot be checked from here
