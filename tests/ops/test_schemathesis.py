@@ -6,6 +6,8 @@ derandomized examples per operation and mode, so the run takes seconds."""
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from rest_framework_simplejwt.tokens import AccessToken
@@ -47,7 +49,20 @@ def _run_operation(operation, mode: GenerationMode, headers: dict) -> None:
     check()
 
 
+@pytest.fixture
+def _keep_the_test_transaction_open():
+    """Calling the WSGI app directly fires request_started/finished, whose
+    close_old_connections would close the test's connection mid-transaction (on
+    PostgreSQL it really closes). Django's own test client unhooks it the same way."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
+@pytest.mark.usefixtures("_keep_the_test_transaction_open")
 @pytest.mark.parametrize("role", ["anonymous", "customer", "staff"])
 def test_no_generated_request_breaks_the_api_or_its_schema(role):
     schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
