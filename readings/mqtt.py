@@ -16,7 +16,8 @@ The session rules that keep telemetry from being lost (DESIGN decision 3):
   keeps queueing while the consumer is away;
 - a Receive Maximum, so the broker keeps that many unacknowledged messages in flight
   (without it Mosquitto stops at 20);
-- subscribe again whenever the broker answers without a session (expired or lost);
+- subscribe again whenever the broker answers without a session (expired or lost), and
+  on a resumed session too (harmless, and it repairs a subscription that was refused);
 - an ack is sent only on the connection that delivered the message. After a reconnect
   the broker redelivers everything unacknowledged under the same packet ids, and a
   late ack for the old delivery could acknowledge a newer message that reused the id.
@@ -41,6 +42,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 logger = logging.getLogger("smartmeter.mqtt")
 
@@ -306,11 +308,17 @@ class TelemetrySubscriber:
             self._session_present = bool(flags.session_present)
         if flags.session_present:
             logger.info("connected to %s, resuming session %s", self.broker.describe(), self.client_id)
-            self._subscribed.set()
         else:
-            # A new, expired or lost session has no subscription: make it again.
+            # A new, expired or lost session has no subscription: it must be made again.
             logger.info("connected to %s without a session; subscribing to %s", self.broker.describe(), self.topic)
-            self._subscribed.clear()
+        # Subscribing on a resumed session too costs nothing (the same filter replaces itself,
+        # queued messages stay) and repairs a session whose earlier subscription was refused
+        # or named another topic or group.
+        self._subscribed.clear()
+        if self.protocol == MQTT_V5:
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            client.subscribe(self.topic, options=options)
+        else:
             client.subscribe(self.topic, qos=1)
         self._on_state(True, f"connected to {self.broker.describe()} as {self.client_id}")
 

@@ -1,0 +1,521 @@
+"""Ingestion benchmark: MQTT -> stored readings, end to end, for one consumer process.
+
+    .venv/bin/python bench/ingest.py [--messages 50000] [--naive-messages 5000] [--meters 100]
+                                     [--backends sqlite,postgres] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
+    .venv/bin/python bench/ingest.py --memory 1000000      # peak RSS of the consumer while it ingests 1M messages
+
+Everything runs against a Mosquitto of its own (deploy/mosquitto.conf on a free port,
+persistence in a temporary directory) and a fresh database per backend (a temporary
+SQLite file; a new PostgreSQL database next to --postgres-url, dropped at the end).
+
+Throughput mode, per backend, three subscribers drain the same kind of backlog: the
+messages are published while the subscriber is away (they queue in its persistent
+session), then it connects and the clock runs from its first processed message to its
+last. Publisher speed therefore never limits the figure.
+
+- bare:     a paho subscriber (readings.mqtt.TelemetrySubscriber) that only receives and
+            acknowledges each message: the ceiling for any consumer on this client stack.
+- consumer: `manage.py mqtt_consumer`, as deployed (validation, batches, store, dead
+            letters, meter status, ack after the write).
+- naive:    the same validation and store, written the obvious way: in on_message, per
+            message, look the meter up, write the one reading, update the meter's
+            last_seen/status, then ack.
+
+For the two consumers "processed" means stored: the harness polls the readings count
+(rate = readings stored after the first poll that saw any / time since then).
+
+Memory mode publishes N messages to a running consumer (SQLite store) and samples the
+consumer's RSS every second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PYTHON = sys.executable
+TOPIC = "smartmeter/+/telemetry"
+BENCH_SECRET_KEY = "bench-" + uuid.uuid4().hex + uuid.uuid4().hex
+
+
+def setup_django(metrics_dir: Path) -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "smartmeter.settings")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    import django
+
+    django.setup()
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def child_env(database_url: str, metrics_dir: Path, **extra) -> dict:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MQTT_", "INGEST_", "DATABASE_URL", "MONGODB_URI"))
+    }
+    env.update(
+        DATABASE_URL=database_url,
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        DJANGO_SETTINGS_MODULE="smartmeter.settings",
+        PYTHONUNBUFFERED="1",
+        LOG_LEVEL="WARNING",
+        # Production settings: DEBUG=True would also record every SQL statement.
+        DEBUG="False",
+        SECRET_KEY=BENCH_SECRET_KEY,
+        ALLOWED_HOSTS="localhost",
+    )
+    env.update({key: str(value) for key, value in extra.items()})
+    return env
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def seed_meters(env: dict, meters: int) -> None:
+    code = (
+        "from accounts.models import User\n"
+        "from devices.models import Device\n"
+        "owner = User.objects.create_user(email='bench@example.com', password='bench-password-1', name='Bench')\n"
+        f"Device.objects.bulk_create([Device(device_id=f'bench-{{i:04d}}', owner=owner) for i in range({meters})])\n"
+    )
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "shell", "-c", code)
+
+
+class Database:
+    """A fresh database for one backend, and a cheap way to count readings from outside."""
+
+    def __init__(self, backend: str, workdir: Path, postgres_url: str):
+        self.backend = backend
+        self.postgres_url = postgres_url
+        if backend == "sqlite":
+            self.path = workdir / f"bench-{uuid.uuid4().hex[:6]}.sqlite3"
+            self.url = f"sqlite:///{self.path}"
+        else:
+            import psycopg
+
+            self.name = f"smartmeter_bench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+            with psycopg.connect(self._admin_url(), autocommit=True) as connection:
+                connection.execute(f'CREATE DATABASE "{self.name}"')
+            self.url = postgres_url.rsplit("/", 1)[0] + f"/{self.name}"
+
+    def _admin_url(self) -> str:
+        return self.postgres_url.replace("postgres://", "postgresql://", 1)
+
+    def count(self) -> int:
+        """Readings stored so far: the highest row id (the benchmark never repeats or deletes a
+        reading, so it equals the row count, and reading it costs an index lookup, not a scan)."""
+        if self.backend == "sqlite":
+            with sqlite3.connect(self.path, timeout=30) as connection:
+                return connection.execute("SELECT COALESCE(MAX(id), 0) FROM readings_reading").fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://", 1)) as connection:
+            return connection.execute("SELECT COALESCE(MAX(id), 0) FROM readings_reading").fetchone()[0]
+
+    def exact_count(self) -> int:
+        if self.backend == "sqlite":
+            with sqlite3.connect(self.path, timeout=30) as connection:
+                return connection.execute("SELECT COUNT(*) FROM readings_reading").fetchone()[0]
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://", 1)) as connection:
+            return connection.execute("SELECT COUNT(*) FROM readings_reading").fetchone()[0]
+
+    def drop(self) -> None:
+        if self.backend == "postgres":
+            import psycopg
+
+            with psycopg.connect(self._admin_url(), autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_broker(workdir: Path):
+    from readings.broker import mosquitto_binary, mosquitto_config_write
+
+    binary = mosquitto_binary()
+    if binary is None:
+        sys.exit("mosquitto is not installed")
+    port = free_port()
+    config = mosquitto_config_write(port=port, directory=workdir / "broker")
+    log = (workdir / "mosquitto.log").open("ab")
+    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"mqtt://127.0.0.1:{port}"
+    from readings.mqtt import BrokerSettings, broker_probe
+
+    deadline = time.monotonic() + 10
+    while broker_probe(BrokerSettings.from_url(url), timeout=1) is None:
+        if time.monotonic() > deadline:
+            process.kill()
+            sys.exit("mosquitto did not start")
+        time.sleep(0.1)
+    return process, url
+
+
+def payloads(count: int, meters: int, *, offset_days: float = 20.0):
+    """`count` distinct valid telemetry messages, round-robin over the meters, one second apart per meter."""
+    start = datetime.now(UTC) - timedelta(days=offset_days)
+    for index in range(count):
+        meter = index % meters
+        when = start + timedelta(seconds=index // meters)
+        body = (
+            f'{{"timestamp":"{when.isoformat(timespec="milliseconds")}","voltage":{229 + (index % 7) * 0.5},'
+            f'"current":{1 + (index % 13) * 0.25},"power_w":{200 + index % 1700},'
+            f'"energy_kwh":{1000 + index * 0.001:.3f},"power_factor":0.95,"rssi":-{50 + index % 30}}}'
+        )
+        yield f"smartmeter/bench-{meter:04d}/telemetry", body.encode()
+
+
+def create_session(url: str, client_id: str) -> None:
+    """Make the broker hold a persistent session (subscribed) for client_id, then leave."""
+    from readings.mqtt import BrokerSettings, TelemetrySubscriber
+
+    subscriber = TelemetrySubscriber(
+        BrokerSettings.from_url(url),
+        client_id=client_id,
+        topic=TOPIC,
+        on_message=lambda message: None,
+        session_expiry=3600,
+        receive_maximum=1000,
+    )
+    subscriber.start()
+    if not subscriber.wait_subscribed(10):
+        sys.exit("could not subscribe")
+    subscriber.stop()
+
+
+def publish(url: str, messages) -> tuple[int, float]:
+    from readings.mqtt import BrokerSettings, TelemetryPublisher
+
+    publisher = TelemetryPublisher(BrokerSettings.from_url(url), client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
+    publisher.connect(timeout=10)
+    started = time.monotonic()
+    count = 0
+    for topic, body in messages:
+        publisher.publish(topic, body)
+        count += 1
+    if not publisher.flush(timeout=300):
+        sys.exit("publisher could not flush")
+    elapsed = time.monotonic() - started
+    publisher.close()
+    return count, elapsed
+
+
+# --- the three subscribers ------------------------------------------------------------------
+
+
+def run_bare(url: str, client_id: str, expected: int) -> float:
+    from readings.mqtt import BrokerSettings, TelemetrySubscriber
+
+    times: list[float] = []
+    done = threading.Event()
+    subscriber: TelemetrySubscriber | None = None
+
+    def on_message(message):
+        subscriber.ack(message)
+        times.append(time.monotonic())
+        if len(times) >= expected:
+            done.set()
+
+    subscriber = TelemetrySubscriber(
+        BrokerSettings.from_url(url),
+        client_id=client_id,
+        topic=TOPIC,
+        on_message=on_message,
+        session_expiry=3600,
+        receive_maximum=1000,
+    )
+    subscriber.start()
+    if not done.wait(600):
+        sys.exit(f"bare subscriber received {len(times)} of {expected}")
+    subscriber.stop()
+    return (len(times) - 1) / (times[-1] - times[0])
+
+
+def drain_rate(process: subprocess.Popen, database: Database, expected: int, *, timeout: float = 300) -> float:
+    """Readings/s from the first poll that saw new readings to the poll that saw `expected` in total.
+
+    Polls read the highest row id (an index lookup); the two ends are exact row counts.
+    """
+    baseline = database.count()
+    first_time = first_count = None
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"consumer exited with {process.returncode}")
+        count = database.count()
+        now = time.monotonic()
+        if count > baseline and first_time is None:
+            first_time, first_count = now, database.exact_count()
+        if count >= expected:
+            final_count = database.exact_count()
+            if final_count >= expected:
+                break
+        if now > deadline:
+            sys.exit(f"only {count} of {expected} stored after {timeout:.0f} s")
+        time.sleep(0.05)
+    return (final_count - first_count) / (now - first_time) if now > first_time else float("nan")
+
+
+def stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def run_consumer(url: str, client_id: str, database: Database, expected: int, metrics_dir: Path, batch_size: int):
+    env = child_env(database.url, metrics_dir, MQTT_URL=url, MQTT_CLIENT_ID=client_id)
+    process = subprocess.Popen(
+        [PYTHON, "manage.py", "mqtt_consumer", "--batch-size", str(batch_size)], cwd=ROOT, env=env
+    )
+    try:
+        return drain_rate(process, database, expected)
+    finally:
+        stop_process(process)
+
+
+def run_naive(url: str, client_id: str, database: Database, expected: int, metrics_dir: Path) -> float:
+    env = child_env(database.url, metrics_dir, MQTT_URL=url, MQTT_CLIENT_ID=client_id)
+    process = subprocess.Popen([PYTHON, __file__, "--naive-worker", "--client-id", client_id], cwd=ROOT, env=env)
+    try:
+        return drain_rate(process, database, expected)
+    finally:
+        stop_process(process)
+
+
+def naive_worker(client_id: str) -> None:
+    """The obvious consumer: everything per message, in paho's on_message."""
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.utils import timezone
+
+    from devices.models import Device
+    from readings.mqtt import BrokerSettings, TelemetrySubscriber
+    from readings.stores import get_store
+    from readings.types import Reading
+    from readings.validation import DeviceInfo, parse_telemetry
+
+    store = get_store()
+
+    def lookup(device_id):
+        row = Device.objects.filter(device_id=device_id).values_list("status", "location").first()
+        return (
+            None if row is None else DeviceInfo(device_id, decommissioned=row[0] == "decommissioned", location=row[1])
+        )
+
+    def on_message(message):
+        result = parse_telemetry(
+            topic=message.topic, payload=message.payload, received_at=message.received_at, device_lookup=lookup
+        )
+        if isinstance(result, Reading):
+            store.write_many([result])
+            Device.objects.filter(device_id=result.device_id).update(last_seen=timezone.now(), status="online")
+        subscriber.ack(message)
+
+    subscriber = TelemetrySubscriber(
+        BrokerSettings.from_settings(),
+        client_id=client_id,
+        topic=TOPIC,
+        on_message=on_message,
+        session_expiry=3600,
+        receive_maximum=settings.MQTT_RECEIVE_MAXIMUM,
+    )
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    subscriber.start()
+    stopped.wait()
+    subscriber.stop()
+
+
+# --- modes ---------------------------------------------------------------------------------
+
+
+def throughput(args, workdir: Path, metrics_dir: Path) -> None:
+    """Per backend, `--rounds` rounds of bare, consumer, naive, interleaved; medians reported.
+
+    Interleaving matters on a shared machine: load from other processes then hits all
+    three alike instead of whichever happened to run at a busy moment.
+    """
+    broker, url = start_broker(workdir)
+    results = []
+    try:
+        for backend in args.backends.split(","):
+            database = Database(backend, workdir, args.postgres_url)
+            runs: dict[str, list[float]] = {"publish": [], "bare": [], "consumer": [], "naive": []}
+            try:
+                seed_meters(child_env(database.url, metrics_dir), args.meters)
+                stored = 0
+                for round_number in range(args.rounds):
+                    # Each backlog gets its own stretch of past time (a backlog spans messages/meters
+                    # seconds), so no reading repeats an earlier one and all are inside the window.
+                    base_days = 30 - round_number
+
+                    bare_id = f"bench-bare-{uuid.uuid4().hex[:6]}"
+                    create_session(url, bare_id)
+                    published, seconds = publish(url, payloads(args.messages, args.meters, offset_days=base_days))
+                    runs["publish"].append(published / seconds)
+                    runs["bare"].append(run_bare(url, bare_id, args.messages))
+
+                    consumer_id = f"bench-consumer-{uuid.uuid4().hex[:6]}"
+                    create_session(url, consumer_id)
+                    publish(url, payloads(args.messages, args.meters, offset_days=base_days - 0.3))
+                    stored += args.messages
+                    runs["consumer"].append(
+                        run_consumer(url, consumer_id, database, stored, metrics_dir, args.batch_size)
+                    )
+
+                    naive_id = f"bench-naive-{uuid.uuid4().hex[:6]}"
+                    create_session(url, naive_id)
+                    publish(url, payloads(args.naive_messages, args.meters, offset_days=base_days - 0.6))
+                    stored += args.naive_messages
+                    runs["naive"].append(run_naive(url, naive_id, database, stored, metrics_dir))
+                    print(
+                        f"{backend} round {round_number + 1}: bare {runs['bare'][-1]:.0f}/s, "
+                        f"consumer {runs['consumer'][-1]:.0f}/s, naive {runs['naive'][-1]:.0f}/s "
+                        f"(publisher {runs['publish'][-1]:.0f}/s)",
+                        flush=True,
+                    )
+            finally:
+                database.drop()
+            results.append({"backend": backend, **{key: statistics.median(values) for key, values in runs.items()}})
+    finally:
+        stop_process(broker)
+
+    print()
+    print(
+        f"medians of {args.rounds} interleaved rounds; {args.messages} messages per bare/consumer run, "
+        f"{args.naive_messages} per naive run; {args.meters} meters; batch size {args.batch_size}"
+    )
+    print(
+        "| store | bare subscriber (msg/s) | mqtt_consumer (msg/s) | naive (msg/s) "
+        "| consumer / bare | consumer / naive |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for row in results:
+        print(
+            f"| {row['backend']} | {row['bare']:.0f} | {row['consumer']:.0f} | {row['naive']:.0f} | "
+            f"{row['consumer'] / row['bare']:.2f} {'✓' if row['consumer'] >= row['bare'] / 2 else '✗'} | "
+            f"{row['consumer'] / row['naive']:.1f}× {'✓' if row['consumer'] >= 10 * row['naive'] else '✗'} |"
+        )
+
+
+def memory(args, workdir: Path, metrics_dir: Path) -> None:
+    import psutil
+
+    broker, url = start_broker(workdir)
+    database = Database("sqlite", workdir, args.postgres_url)
+    consumer = None
+    try:
+        seed_meters(child_env(database.url, metrics_dir), args.meters)
+        client_id = f"bench-memory-{uuid.uuid4().hex[:6]}"
+        env = child_env(database.url, metrics_dir, MQTT_URL=url, MQTT_CLIENT_ID=client_id)
+        consumer = subprocess.Popen([PYTHON, "manage.py", "mqtt_consumer"], cwd=ROOT, env=env)
+        process = psutil.Process(consumer.pid)
+        samples: list[tuple[float, int, int]] = []
+        published = {"count": 0}
+
+        def publish_all():
+            published["count"], _ = publish(url, payloads(args.memory, args.meters, offset_days=30))
+
+        time.sleep(3)  # subscribed before the first publish
+        publisher = threading.Thread(target=publish_all, daemon=True)
+        started = time.monotonic()
+        publisher.start()
+        while True:
+            stored = database.count()
+            if stored >= args.memory:
+                stored = database.exact_count()  # ids skip over ignored duplicates: confirm with a count
+            rss = process.memory_info().rss
+            samples.append((time.monotonic() - started, stored, rss))
+            print(f"{samples[-1][0]:7.1f} s  stored {stored:9d}  consumer RSS {rss / 2**20:7.1f} MiB", flush=True)
+            if stored >= args.memory:
+                break
+            if consumer.poll() is not None:
+                sys.exit("consumer exited")
+            time.sleep(args.rss_interval)
+        publisher.join()
+    finally:
+        if consumer is not None:
+            stop_process(consumer)
+        database.drop()
+        stop_process(broker)
+
+    peak = max(rss for _, _, rss in samples)
+    elapsed = samples[-1][0]
+    print()
+    print(
+        f"{args.memory} messages stored in {elapsed:.0f} s "
+        f"({args.memory / elapsed:.0f}/s end to end, publisher included)"
+    )
+    print(f"consumer peak RSS {peak / 2**20:.1f} MiB")
+    print("| elapsed (s) | stored | consumer RSS (MiB) |")
+    print("|---:|---:|---:|")
+    step = max(1, len(samples) // 12)
+    for elapsed, stored, rss in samples[::step] + ([samples[-1]] if (len(samples) - 1) % step else []):
+        print(f"| {elapsed:.0f} | {stored} | {rss / 2**20:.1f} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=50_000)
+    parser.add_argument("--naive-messages", type=int, default=5_000)
+    parser.add_argument("--meters", type=int, default=100)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds per backend, at most 25 (medians).")
+    parser.add_argument("--memory", type=int, default=0, help="Memory mode: messages to ingest while sampling RSS.")
+    parser.add_argument("--rss-interval", type=float, default=1.0)
+    parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--client-id", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if not 1 <= args.rounds <= 25:
+        parser.error("--rounds must be 1-25 (each round takes its own day of the 35-day window)")
+    if args.naive_worker:
+        os.chdir(ROOT)
+        naive_worker(args.client_id)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        workdir = Path(tmp)
+        metrics_dir = workdir / "metrics"
+        metrics_dir.mkdir()
+        setup_django(metrics_dir)
+        if args.memory:
+            memory(args, workdir, metrics_dir)
+        else:
+            throughput(args, workdir, metrics_dir)
+
+
+if __name__ == "__main__":
+    main()
