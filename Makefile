@@ -52,14 +52,20 @@ run: seed
 
 test: test-sqlite test-postgres
 
+# Test runs keep their metrics apart from var/prometheus, which `make run` serves.
+TEST_METRICS_DIR := $(CURDIR)/var/prometheus-test
+
 test-sqlite: dev-deps browser pdftools
 	@mkdir -p var
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@rm -rf $(TEST_METRICS_DIR)
+	PROMETHEUS_MULTIPROC_DIR=$(TEST_METRICS_DIR) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The database-facing tests again on PostgreSQL (the production database).
 test-postgres: dev-deps pdftools
 	@if $(PY) -c "import socket; socket.create_connection(('127.0.0.1', 5432), 1)" 2>/dev/null; then \
-		DATABASE_URL=$(POSTGRES_TEST_URL) $(VENV)/bin/pytest -m "not browser and not slow" $(PYTEST_ARGS); \
+		rm -rf $(TEST_METRICS_DIR); \
+		PROMETHEUS_MULTIPROC_DIR=$(TEST_METRICS_DIR) DATABASE_URL=$(POSTGRES_TEST_URL) \
+			$(VENV)/bin/pytest -m "not browser and not slow" $(PYTEST_ARGS); \
 	elif [ "$$SMARTMETER_REQUIRE_SERVICES" = 1 ]; then \
 		echo "PostgreSQL is not reachable on 127.0.0.1:5432 and SMARTMETER_REQUIRE_SERVICES=1"; exit 1; \
 	else echo "PostgreSQL is not reachable on 127.0.0.1:5432: skipping the PostgreSQL run"; fi
