@@ -190,6 +190,12 @@ def payloads(count: int, meters: int, *, offset_days: float = 20.0):
         yield f"smartmeter/bench-{meter:04d}/telemetry", body.encode()
 
 
+def receive_maximum() -> int:
+    from django.conf import settings
+
+    return settings.MQTT_RECEIVE_MAXIMUM  # the consumer's window, for the bare subscriber too
+
+
 def create_session(url: str, client_id: str) -> None:
     """Make the broker hold a persistent session (subscribed) for client_id, then leave."""
     from readings.mqtt import BrokerSettings, TelemetrySubscriber
@@ -200,7 +206,7 @@ def create_session(url: str, client_id: str) -> None:
         topic=TOPIC,
         on_message=lambda message: None,
         session_expiry=3600,
-        receive_maximum=1000,
+        receive_maximum=receive_maximum(),
     )
     subscriber.start()
     if not subscriber.wait_subscribed(10):
@@ -251,7 +257,7 @@ def run_bare(url: str, client_id: str, expected: int) -> float:
         topic=TOPIC,
         on_message=on_message,
         session_expiry=3600,
-        receive_maximum=1000,
+        receive_maximum=receive_maximum(),
     )
     subscriber.start()
     if not done.wait(600):
@@ -496,7 +502,7 @@ def main() -> None:
     parser.add_argument("--meters", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--batch-size", type=int, default=None, help="Default: INGEST_BATCH_SIZE.")
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds per backend, at most 25 (medians).")
     parser.add_argument("--memory", type=int, default=0, help="Memory mode: messages to ingest while sampling RSS.")
     parser.add_argument("--rss-interval", type=float, default=1.0)
@@ -515,6 +521,10 @@ def main() -> None:
         metrics_dir = workdir / "metrics"
         metrics_dir.mkdir()
         setup_django(metrics_dir)
+        if args.batch_size is None:
+            from django.conf import settings
+
+            args.batch_size = settings.INGEST_BATCH_SIZE
         if args.memory:
             memory(args, workdir, metrics_dir)
         else:

@@ -281,8 +281,8 @@ MQTT_SHARED_GROUP = env.str("MQTT_SHARED_GROUP", default="")
 # layer they join one shared subscription, so each reading is fanned out once, not once per process.
 LIVE_MQTT_SHARED_GROUP = env.str("LIVE_MQTT_SHARED_GROUP", default="smartmeter-live" if REDIS_URL else "")
 MQTT_SESSION_EXPIRY = env.int("MQTT_SESSION_EXPIRY", default=7 * 24 * 3600)
-MQTT_RECEIVE_MAXIMUM = env.int("MQTT_RECEIVE_MAXIMUM", default=1000)
-INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=500)
+MQTT_RECEIVE_MAXIMUM = env.int("MQTT_RECEIVE_MAXIMUM", default=2000)
+INGEST_BATCH_SIZE = env.int("INGEST_BATCH_SIZE", default=1000)
 INGEST_BATCH_MAX_AGE = env.float("INGEST_BATCH_MAX_AGE", default=0.5)
 INGEST_BACKFILL_DAYS = env.int("INGEST_BACKFILL_DAYS", default=35)
 INGEST_MAX_PAYLOAD_BYTES = 4096
