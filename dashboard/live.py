@@ -36,8 +36,14 @@ from datetime import UTC, datetime, timedelta
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from readings.mqtt import KEEPALIVE_SECONDS, MQTT_V5, BrokerSettings, MqttConfigError, broker_probe
-from readings.mqtt import _client as mqtt_client  # the broker seam's client factory: paho stays in readings.mqtt
+from readings.mqtt import (
+    KEEPALIVE_SECONDS,
+    MQTT_V5,
+    BrokerSettings,
+    MqttConfigError,
+    broker_probe,
+    mqtt_client,  # the broker seam's client factory: paho stays in readings.mqtt
+)
 from readings.validation import DeviceInfo, Rejection, parse_telemetry
 
 logger = logging.getLogger(__name__)

@@ -110,9 +110,10 @@ class BrokerSettings:
         return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
 
 
-def _client(
+def mqtt_client(
     broker: BrokerSettings, *, client_id: str, protocol: int, manual_ack: bool = False, persistent: bool = False
 ) -> paho.Client:
+    """A paho client configured for `broker` (credentials, TLS); the one place paho clients are built."""
     options = {}
     if protocol == MQTT_V311:
         options["clean_session"] = not persistent
@@ -165,7 +166,7 @@ def broker_probe(broker: BrokerSettings, *, timeout: float = 3.0) -> int | None:
 
 
 def _try_connect(broker: BrokerSettings, *, protocol: int, timeout: float) -> str:
-    client = _client(
+    client = mqtt_client(
         broker, client_id=f"smartmeter-probe-{threading.get_native_id()}-{time.monotonic_ns()}", protocol=protocol
     )
     answer: dict[str, object] = {}
@@ -245,7 +246,7 @@ class TelemetrySubscriber:
         self._connected = False
         self._session_present = False
         self._subscribed = threading.Event()
-        self._client = _client(broker, client_id=client_id, protocol=protocol, manual_ack=True, persistent=True)
+        self._client = mqtt_client(broker, client_id=client_id, protocol=protocol, manual_ack=True, persistent=True)
         self._client.on_connect = self._handle_connect
         self._client.on_disconnect = self._handle_disconnect
         self._client.on_subscribe = self._handle_subscribe
@@ -375,7 +376,7 @@ class TelemetryPublisher:
 
     def connect(self, *, timeout: float = 30.0) -> None:
         protocol = self._protocol or broker_probe(self.broker, timeout=min(timeout, 5.0)) or MQTT_V5
-        client = _client(self.broker, client_id=self._client_id, protocol=protocol)
+        client = mqtt_client(self.broker, client_id=self._client_id, protocol=protocol)
         client.max_inflight_messages_set(min(self.window, 65535))
         client.on_connect = self._handle_connect
         client.on_disconnect = lambda *args: self._connected.clear()
