@@ -16,11 +16,13 @@ import socket
 
 from prometheus_client import Counter, Gauge, Histogram, values
 
+# The collector splits file names on "_": keep the host part free of it. Worked out
+# once: prometheus_client asks for the identifier on every metric update.
+_HOST = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "host"
+
 
 def _process_identifier() -> str:
-    # The collector splits file names on "_": keep the host part free of it.
-    host = re.sub(r"[^A-Za-z0-9.-]", "-", socket.gethostname())[:40] or "host"
-    return f"{host}-{os.getpid()}"
+    return f"{_HOST}-{os.getpid()}"
 
 
 if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
