@@ -269,8 +269,9 @@ def _runs(
                 with connection.cursor() as cursor:
                     cursor.execute(grouped_sql, [*key_params, *where_params])
                     grouped = cursor.fetchall()
-                # A server-side cursor on PostgreSQL: a billing run's registers never sit in memory at once.
-                with connection.chunked_cursor() as cursor:
+                # Many meters (a billing run): a server-side cursor on PostgreSQL, so their
+                # registers never sit in memory at once. One meter's series: one round trip.
+                with connection.chunked_cursor() if len(device_ids) > 1 else connection.cursor() as cursor:
                     cursor.execute(registers_sql, where_params)
                     return _slice_runs(grouped, cursor, keyed=bool(key_sql), stats=stats)
         except InconsistentRead:
