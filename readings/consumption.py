@@ -84,8 +84,9 @@ def run_from_registers(values: Sequence, *, first_at: datetime, last_at: datetim
         raise ValueError("A register run needs at least one reading.")
     first = to_kwh(values[0])
     last = to_kwh(values[-1])
-    # The value before each drop, found at C speed: previous > current.
-    drops = list(compress(values, map(gt, values, values[1:])))
+    # The value before each drop (previous > current), at C speed; a register that
+    # never drops (the usual case) is recognised by being already sorted.
+    drops = [] if values == sorted(values) else list(compress(values, map(gt, values, values[1:])))
     energy = last - first
     for value in drops:
         energy += to_kwh(value)
@@ -107,6 +108,8 @@ def run_from_parts(*, count: int, first: RegisterPoint, last: RegisterPoint, dro
 
 def register_between(before: RegisterPoint, after: RegisterPoint, at: datetime) -> Decimal:
     """The register at `at`, interpolated linearly between two consecutive readings."""
+    if at == after.timestamp:  # the boundary falls on a reading (meters report on the minute)
+        return after.energy_kwh
     span = after.timestamp - before.timestamp
     if span <= timedelta(0):
         return after.energy_kwh
