@@ -65,6 +65,13 @@ def test_an_unknown_meter_is_404_for_staff_too(api, staff):
     assert detail(response) == "No meter 'meter-unknown'."
 
 
+@pytest.mark.parametrize("device_id", ["meter%00001", "x" * 65, "m%C3%A9ter", "a%20b"])
+def test_ids_no_meter_can_have_are_404(api, staff, device_id):
+    response = api(staff).get(f"/api/readings/{device_id}")
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("No meter")
+
+
 def test_another_customers_meter_is_404_even_with_bad_parameters(api, readings, other_customer):
     # Validation never runs before the ownership check, so nothing leaks about the meter.
     assert api(other_customer).get(SERIES, {"from": "yesterday"}).status_code == 404
