@@ -277,6 +277,11 @@ def invoice_list(*, device: Device, user: User) -> QuerySet[Invoice]:
     return invoices.order_by("-month")
 
 
+def invoice_list_for_customer(*, user: User) -> QuerySet[Invoice]:
+    """Every invoice issued to this person, including those of meters since reassigned or retired."""
+    return Invoice.objects.filter(customer=user).select_related("device").order_by("-month", "device__device_id")
+
+
 def invoice_get_visible(*, user: User, number: str) -> Invoice | None:
     """The invoice if the user may see it (the customer billed, or staff); None otherwise, as if absent."""
     invoices = Invoice.objects.select_related("device")

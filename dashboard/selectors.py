@@ -161,12 +161,12 @@ def device_series(*, device_id: str, start: datetime, end: datetime, agg: str) -
 
 
 def customer_invoices(*, user: User, device: Device | None = None) -> list[Invoice]:
-    """Invoices of the person's meters, newest first, each with ``pdf_url`` for the download link."""
-    devices = [device] if device is not None else list(customer_meters(user=user))
-    invoices: list[Invoice] = []
-    for each in devices:
-        invoices.extend(billing_selectors.invoice_list(device=each, user=user).select_related("device"))
-    invoices.sort(key=lambda invoice: (invoice.month, invoice.device.device_id), reverse=True)
+    """Invoices issued to the person (one meter's, or all, including meters since reassigned),
+    newest first, each with ``pdf_url`` for the download link."""
+    if device is not None:
+        invoices = list(billing_selectors.invoice_list(device=device, user=user).select_related("device"))
+    else:
+        invoices = list(billing_selectors.invoice_list_for_customer(user=user))
     for invoice in invoices:
         invoice.pdf_url = invoice_pdf_url(invoice)
     return invoices

@@ -199,6 +199,17 @@ def test_the_invoice_link_downloads_the_pdf_for_the_owner_only(signed_in, device
     assert signed_in(other_customer).get(f"/api/invoices/{invoice.number}/pdf").status_code == 404
 
 
+def test_invoices_of_a_meter_since_reassigned_stay_on_the_billed_customers_page(
+    signed_in, device, customer, other_customer
+):
+    old_bill = issue_invoice(device, month=date(2025, 1, 1))
+    device.owner = other_customer
+    device.save(update_fields=["owner"])
+
+    assert old_bill.number in signed_in(customer).get("/invoices/").content.decode()
+    assert old_bill.number not in signed_in(other_customer).get("/invoices/").content.decode()
+
+
 def test_invoices_can_be_filtered_to_one_meter(signed_in, device, customer):
     second = DeviceFactory(device_id="shop-1", owner=customer, name="Shop")
     home = issue_invoice(device, month=date(2025, 1, 1))
