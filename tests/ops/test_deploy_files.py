@@ -19,7 +19,7 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
-from tests.conftest import free_port, port_open
+from tests.conftest import REQUIRE_SERVICES, free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -221,7 +221,10 @@ def test_deployment_checklist_covers_the_production_topics():
 @pytest.fixture
 def acl_broker():
     if not Path("/usr/sbin/mosquitto").exists() or not Path("/usr/bin/mosquitto_passwd").exists():
-        pytest.skip("mosquitto and mosquitto_passwd are needed for the ACL check")
+        message = "mosquitto and mosquitto_passwd are needed for the ACL check"
+        if REQUIRE_SERVICES:
+            pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
+        pytest.skip(message)
     # Mosquitto started as root drops to its own user: it must be able to read these
     # (pytest's tmp_path is private to root).
     scratch = tempfile.TemporaryDirectory(prefix="smartmeter-acl-")
