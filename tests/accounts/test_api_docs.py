@@ -9,7 +9,13 @@ def test_the_openapi_schema_describes_the_public_endpoints(client):
     assert response.status_code == 200
     schema = yaml.safe_load(response.content)
     paths = schema["paths"]
-    for path in ("/api/auth/login", "/api/auth/register", "/api/auth/refresh", "/api/devices", "/api/devices/{device_id}"):
+    for path in (
+        "/api/auth/login",
+        "/api/auth/register",
+        "/api/auth/refresh",
+        "/api/devices",
+        "/api/devices/{device_id}",
+    ):
         assert path in paths, path
 
 
