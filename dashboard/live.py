@@ -114,8 +114,19 @@ class LiveFanout:
         with self._lock:
             future = self._subscribe_locked(device_id, loop) if self._client is not None else None
         if future is None:
-            # Not connected yet: on_connect subscribes every watched meter.
-            return await asyncio.to_thread(self.connected.wait, SUBSCRIBE_TIMEOUT_SECONDS)
+            # Not connected yet: on_connect subscribes every watched meter once the
+            # connection is up, and a connection alone does not mean the broker has the
+            # subscription. Subscribe once more after connecting and wait for that SUBACK:
+            # the broker answers in order, so the on_connect subscription is in place too.
+            # (Subscribing to the same filter twice only replaces it.)
+            if not await asyncio.to_thread(self.connected.wait, SUBSCRIBE_TIMEOUT_SECONDS):
+                return False
+            with self._lock:
+                if device_id not in self._watchers:
+                    return False
+                future = self._subscribe_locked(device_id, loop) if self._client is not None else None
+            if future is None:
+                return False
         try:
             await asyncio.wait_for(future, SUBSCRIBE_TIMEOUT_SECONDS)
         except TimeoutError:

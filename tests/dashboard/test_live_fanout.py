@@ -72,6 +72,26 @@ def test_a_published_reading_reaches_the_meters_group_within_a_second(mosquitto,
     assert latency < 1.0
 
 
+def test_watch_answers_true_only_once_the_broker_holds_the_subscription(mosquitto, in_memory_layer, fanout):
+    """The first watcher starts the connection; a reading published the moment watch() returns must arrive.
+
+    Connecting is not subscribing: returning on CONNACK alone let a reading published right away
+    reach the broker before the SUBSCRIBE did, and it was lost. Fresh connections, many times over.
+    """
+
+    async def scenario(live, device_id):
+        channel = await in_memory_layer.new_channel()
+        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        assert await live.watch(device_id) is True
+        await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=5.0))
+        return await asyncio.wait_for(in_memory_layer.receive(channel), 3.0)
+
+    for _ in range(10):
+        device_id = unique_device_id()
+        message = async_to_sync(scenario)(fanout(), device_id)
+        assert message["reading"]["device_id"] == device_id
+
+
 def test_invalid_telemetry_is_never_shown_live(mosquitto, in_memory_layer, fanout):
     live = fanout()
     device_id = unique_device_id()
