@@ -149,3 +149,22 @@ def test_jwt_lifetimes_come_from_the_environment(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == ["300", "172800"]
+
+
+def test_a_sqlite_commit_is_on_disk_before_it_returns(tmp_path):
+    """The consumer acks after its commit, so SQLite must sync the WAL on every commit (synchronous=FULL)."""
+    script = (
+        "import django; django.setup(); from django.db import connection; "
+        "cursor = connection.cursor(); "
+        "print(cursor.execute('PRAGMA journal_mode').fetchone()[0], cursor.execute('PRAGMA synchronous').fetchone()[0])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_production_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-2:] == ["wal", "2"]  # 2 = FULL
