@@ -42,11 +42,12 @@ from readings.stores.buckets import (
 )
 from readings.types import Consumption, Reading
 
-CHUNK = 500  # meters per statement, and rows per INSERT
+CHUNK = 500  # meters per statement
 READING_COLUMNS = ("device_id", "timestamp", "voltage", "current", "power_w", "energy_kwh", "power_factor", "rssi")
 
 
 def _insert_sql() -> str:
+    """One row per execution: SQLite, where executemany of a prepared statement is the fast way."""
     quote = connection.ops.quote_name
     columns = (*READING_COLUMNS, "received_at")
     # Identifiers come from the model and are quoted by the backend; values are placeholders.
@@ -54,6 +55,38 @@ def _insert_sql() -> str:
         f"INSERT INTO {quote(SqlReading._meta.db_table)} ({', '.join(quote(c) for c in columns)}) "  # noqa: S608
         f"VALUES ({', '.join(['%s'] * len(columns))}) "
         f"ON CONFLICT ({quote('device_id')}, {quote('timestamp')}) DO NOTHING"
+    )
+
+
+# The PostgreSQL type of each column in READING_COLUMNS, for the array form below.
+_POSTGRES_ARRAY_TYPES = ("varchar", "timestamptz", "float8", "float8", "float8", "float8", "float8", "int4")
+
+
+def _insert_unnest_sql() -> str:
+    """The whole batch in one statement: one array per column, unnested into rows (PostgreSQL).
+
+    One statement instead of one execution per row: in-process this took the batch
+    insert from about 16 to 6 microseconds of CPU per reading (bench/ingest.py).
+    """
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(c) for c in (*READING_COLUMNS, "received_at"))
+    arrays = ", ".join(f"%s::{kind}[]" for kind in _POSTGRES_ARRAY_TYPES)
+    return (
+        f"INSERT INTO {quote(SqlReading._meta.db_table)} ({columns}) "  # noqa: S608
+        f"SELECT batch.*, %s FROM unnest({arrays}) AS batch "
+        f"ON CONFLICT ({quote('device_id')}, {quote('timestamp')}) DO NOTHING"
+    )
+
+
+def _measurements(reading: Reading) -> tuple:
+    """A reading's values after its key, in READING_COLUMNS order."""
+    return (
+        reading.voltage,
+        reading.current,
+        reading.power_w,
+        reading.energy_kwh,
+        reading.power_factor,
+        reading.rssi,
     )
 
 
@@ -72,28 +105,22 @@ class SqlReadingStore(ReadingStore):
             unique.setdefault((reading.device_id, stored_instant(reading.timestamp)), reading)
         if not unique:
             return 0
-        adapt = connection.ops.adapt_datetimefield_value
-        received_at = adapt(timezone.now())
-        rows = [
-            (
-                device_id,
-                adapt(timestamp),
-                reading.voltage,
-                reading.current,
-                reading.power_w,
-                reading.energy_kwh,
-                reading.power_factor,
-                reading.rssi,
-                received_at,
-            )
-            for (device_id, timestamp), reading in unique.items()
-        ]
-        # One prepared INSERT run over the rows: the ORM's bulk_create spent about twice
-        # as long building its statement as the database spent storing the rows, and
-        # this is the consumer's hot path. The driver sums the rows each execution
+        # In key order, so two consumers storing the same redelivered readings take
+        # their row locks in the same order and never deadlock.
+        rows = [(*key, *_measurements(reading)) for key, reading in sorted(unique.items(), key=itemgetter(0))]
+        now = timezone.now()
+        if connection.vendor == "postgresql":
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(_insert_unnest_sql(), [now, *map(list, zip(*rows, strict=True))])
+                return max(cursor.rowcount, 0)
+        # SQLite: one prepared INSERT run over the rows. The ORM's bulk_create spent about
+        # twice as long building its statement as the database spent storing the rows,
+        # and this is the consumer's hot path. The driver sums the rows each execution
         # wrote, so conflicts (QoS 1 redeliveries) are not counted.
+        adapt = connection.ops.adapt_datetimefield_value
+        received_at = adapt(now)
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(_insert_sql(), rows)
+            cursor.executemany(_insert_sql(), [(row[0], adapt(row[1]), *row[2:], received_at) for row in rows])
             return max(cursor.rowcount, 0)
 
     # --- single rows ------------------------------------------------------------

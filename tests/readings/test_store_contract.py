@@ -114,6 +114,41 @@ def test_write_many_counts_new_readings_and_ignores_duplicates(store):
     assert store.count("meter-001") == 12
 
 
+def test_a_large_batch_reads_back_exactly_as_written(store):
+    """Every value of every reading, for a batch as large as the consumer writes, in any order."""
+    start = datetime(2025, 3, 1, tzinfo=UTC)
+    size = 1500 if isinstance(store, SqlReadingStore) else 200  # the Mongo wire server in tests is for small data
+    batch = [
+        Reading(
+            device_id=f"meter-{index % 7:03d}",
+            timestamp=start + timedelta(seconds=index * 13, milliseconds=index % 1000),
+            voltage=200.0 + index / 1024,
+            current=0.1 + index / 4096,
+            power_w=-250.5 + index * 1.25,
+            energy_kwh=10_000.0 + index / 3,
+            power_factor=-0.5 + (index % 100) / 100,
+            rssi=-120 + index % 121,
+            location="",
+        )
+        for index in range(size)
+    ]
+    assert store.write_many(list(reversed(batch))) == size
+    newest = {item.device_id: item for item in batch}  # later readings of a meter overwrite earlier ones
+    latest = store.latest_many(newest)
+    for device_id, sent in newest.items():
+        got = latest[device_id]
+        assert (got.timestamp, got.voltage, got.current, got.power_w, got.energy_kwh, got.power_factor, got.rssi) == (
+            sent.timestamp,
+            sent.voltage,
+            sent.current,
+            sent.power_w,
+            sent.energy_kwh,
+            sent.power_factor,
+            sent.rssi,
+        )
+    assert store.count() == size
+
+
 def test_timestamps_are_stored_to_the_millisecond(store):
     base = datetime(2025, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
     assert store.write_many([reading("meter-001", base, 1.0)]) == 1
