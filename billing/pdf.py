@@ -2,7 +2,8 @@
 
 The template embeds DejaVu Sans, shipped under static/fonts/ with its licence,
 so the ₹ sign and customers' names in Latin, Greek or Cyrillic script render
-the same on every machine (no system font is used).
+the same on every machine (no system font is used). Text in an Indic script is
+shaped by billing.pdf_shaping and drawn as outlines (the ``pdf_text`` filter).
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE = "billing/invoice_pdf.html"
 FONT_FILES = {"regular": "fonts/DejaVuSans.ttf", "bold": "fonts/DejaVuSans-Bold.ttf"}
+INLINE_SVG = "data:image/svg+xml;base64,"
 
 
 class PdfRenderError(RuntimeError):
     pass
 
 
-def _static_path(relative: str) -> str:
+def static_file_path(relative: str) -> str:
     found = finders.find(relative)
     if not found:
         candidate = Path(settings.STATIC_ROOT) / relative
@@ -44,9 +46,11 @@ def _link_callback(uri: str, rel: str) -> str:
     prefix = settings.STATIC_URL if settings.STATIC_URL.startswith("/") else "/" + settings.STATIC_URL
     for start in (prefix, settings.STATIC_URL):
         if uri.startswith(start):
-            return _static_path(uri[len(start) :])
+            return static_file_path(uri[len(start) :])
     if uri in FONT_FILES.values():
-        return _static_path(uri)
+        return static_file_path(uri)
+    if uri.startswith(INLINE_SVG):  # text shaped by billing.pdf_shaping, carried in the page itself
+        return uri
     raise PdfRenderError(f"The invoice template refers to {uri!r}, which is not a shipped static file.")
 
 

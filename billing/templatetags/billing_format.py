@@ -3,6 +3,7 @@
 from decimal import Decimal, InvalidOperation
 
 from django import template
+from django.utils.safestring import mark_safe
 
 from billing.calculation import round_money
 
@@ -48,3 +49,21 @@ def kwh(value) -> str:
         return str(value)
     text = f"{number:.3f}".rstrip("0").rstrip(".")
     return text or "0"
+
+
+@register.filter
+def pdf_text(value, size_pt="9.5") -> str:
+    """Text for the invoice PDF at ``size_pt``: escaped, or drawn shaped when it is in an Indic script.
+
+    ``size_pt`` may carry a maximum width: ``"9.5 240"`` shrinks a drawn line wider than 240 pt.
+    """
+    from billing.pdf_shaping import pdf_text_html  # loads HarfBuzz and the fonts only where PDFs are made
+
+    size, _, max_width = str(size_pt).partition(" ")
+    return mark_safe(  # noqa: S308 - pdf_text_html escapes the text; the rest is our own markup
+        pdf_text_html(
+            "" if value is None else str(value),
+            size_pt=Decimal(size),
+            max_width_pt=Decimal(max_width) if max_width else None,
+        )
+    )

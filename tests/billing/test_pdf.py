@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from reportlab.pdfbase.ttfonts import TTFont
 
-from billing.pdf import FONT_FILES, _static_path, render_invoice_pdf
+from billing.pdf import FONT_FILES, render_invoice_pdf, static_file_path
 from billing.services import invoice_pdf_bytes
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,7 @@ def pdf_text(pdf: bytes, tmp_path) -> str:
 
 def test_the_shipped_font_has_the_rupee_sign():
     for relative in FONT_FILES.values():
-        font = TTFont("check", _static_path(relative))
+        font = TTFont("check", static_file_path(relative))
         assert 0x20B9 in font.face.charToGlyph, relative
 
 
