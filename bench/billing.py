@@ -51,6 +51,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.ports import free_port  # noqa: E402
+
 MONTH = date(2025, 1, 1)
 INTERVAL_MINUTES = 15
 LOAD_CHUNK = 500
@@ -62,12 +64,6 @@ SLABS = [
 ]
 QUERIES_PER_CHUNK_BOUND = 10  # statements on the readings table per consumption chunk (the store uses 2-4)
 SAMPLES_DURING_RUN = 3  # PDF-alone renders every 250 meters
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def create_postgres_database(url: str) -> str:

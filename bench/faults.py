@@ -51,6 +51,7 @@ from django.apps import apps  # noqa: E402
 if not apps.ready:  # imported by the test suite, Django is already set up
     django.setup()
 
+from bench.ports import free_port  # noqa: E402
 from readings.broker import mosquitto_binary, mosquitto_config_write  # noqa: E402
 from readings.mqtt import BrokerSettings, TelemetryPublisher  # noqa: E402
 
@@ -63,12 +64,6 @@ owner, _ = User.objects.get_or_create(email="faults@example.com", defaults={{"na
 for device_id in {METERS!r}:
     Device.objects.get_or_create(device_id=device_id, defaults={{"owner": owner, "location": "Bengaluru"}})
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.1, what: str = "condition"):

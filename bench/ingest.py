@@ -46,6 +46,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.ports import free_port  # noqa: E402
+
 PYTHON = sys.executable
 TOPIC = "smartmeter/+/telemetry"
 BENCH_SECRET_KEY = "bench-" + uuid.uuid4().hex + uuid.uuid4().hex
@@ -144,14 +147,6 @@ class Database:
 
             with psycopg.connect(self._admin_url(), autocommit=True) as connection:
                 connection.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_broker(workdir: Path):

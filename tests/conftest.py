@@ -8,6 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from bench.ports import free_port  # noqa: F401 - the tests' servers take their ports from here
 from tests.factories import DeviceFactory, UserFactory
 
 REQUIRE_SERVICES = os.environ.get("SMARTMETER_REQUIRE_SERVICES") == "1"
@@ -29,12 +30,6 @@ def require_service(name: str, host: str, port: int) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(autouse=True)

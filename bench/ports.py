@@ -1,0 +1,38 @@
+"""Ports for the servers the benchmarks and tests start themselves (Mosquitto, PostgreSQL, daphne, SMTP)."""
+
+import random
+import socket
+from pathlib import Path
+
+
+def _ephemeral_ports() -> range:
+    """The range the kernel hands out to outgoing connections (Linux; a common default elsewhere)."""
+    try:
+        low, high = (int(part) for part in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """A port free now and outside the ephemeral range, never handed out twice by this process.
+
+    Asking the kernel for port 0 returns an ephemeral port, which any outgoing connection
+    (a database client, an MQTT publisher) may take before the server binds it; the server
+    then fails with "Address already in use". Ports below that range are only ever taken
+    by listeners.
+    """
+    ephemeral = _ephemeral_ports()
+    candidates = [port for port in range(20000, 30000) if port not in ephemeral and port not in _handed_out]
+    for port in random.sample(candidates, len(candidates)):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free port between 20000 and 30000")
