@@ -74,7 +74,7 @@ def test_meters_heard_from_come_online_with_last_seen(ingest_db, mqtt_broker, co
     wait_until(lambda: stored_count(ingest_db) == 1, timeout=10, message="the reading")
     wait_until(
         lambda: sqlite_scalar(ingest_db, "SELECT status FROM devices_device WHERE device_id='meter-001'") == "online",
-        timeout=5,
+        timeout=15,
         message="meter-001 online",
     )
     last_seen = sqlite_scalar(ingest_db, "SELECT last_seen FROM devices_device WHERE device_id='meter-001'")
