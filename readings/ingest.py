@@ -28,7 +28,12 @@ logger = logging.getLogger("smartmeter.ingest")
 
 
 class ReceivedMessage(Protocol):
-    """What ingestion needs of a received message (the consumer passes its MQTT messages as they are)."""
+    """What ingestion needs of a received message (the consumer passes its MQTT messages as they are).
+
+    MQTT messages also carry `mid` (packet id), `qos` and `redelivered` (the DUP flag);
+    ingestion reads them where present to recognise redelivered packets without a
+    timestamp (readings.redelivery).
+    """
 
     topic: str | bytes
     payload: bytes
@@ -40,6 +45,9 @@ class TelemetryMessage:
     topic: str | bytes
     payload: bytes
     received_at: datetime  # aware
+    mid: int = 0  # MQTT packet id; 0 = none (QoS 0, or not from MQTT)
+    qos: int = 1
+    redelivered: bool = False
 
 
 class ShutdownRequested(Exception):  # noqa: N818 - a signal, not an error

@@ -48,3 +48,30 @@ class DeadLetter(models.Model):
 
     def __str__(self):
         return f"{self.reason}: {self.topic}"
+
+
+class UntimedDelivery(models.Model):
+    """The instant given to a stored reading whose payload carried no timestamp, by the packet that brought it.
+
+    A telemetry message without a `timestamp` is stored at its receive time. If the
+    consumer stops after storing it but before acknowledging it, the broker sends the
+    same packet again (same packet id, DUP flag set) and it would be stored a second time
+    at a new receive time. The consumer therefore notes, per meter and packet id, the
+    payload's digest and the instant it was given, and a redelivered packet with the same
+    digest takes the same instant, which the store then recognises as a duplicate.
+    Rows older than the broker session expiry are pruned (nothing older can come back).
+    """
+
+    device_id = models.CharField(max_length=64)
+    packet_id = models.PositiveIntegerField()
+    payload_sha256 = models.CharField(max_length=64)
+    timestamp = models.DateTimeField()
+    recorded_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device_id", "packet_id"], name="untimed_delivery_device_packet"),
+        ]
+
+    def __str__(self):
+        return f"{self.device_id} packet {self.packet_id} @ {self.timestamp.isoformat()}"

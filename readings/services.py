@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,6 +18,8 @@ from devices.models import Device
 from ops import metrics
 from readings.ingest import DeviceDirectory, ReceivedMessage, ShutdownRequested, is_data_error, run_once
 from readings.models import DeadLetter
+from readings.redelivery import UntimedKey, earlier_instants, untimed_key, untimed_record
+from readings.stores.buckets import stored_instant
 from readings.types import Reading
 from readings.validation import Rejection, parse_telemetry
 
@@ -25,6 +27,7 @@ logger = logging.getLogger("smartmeter.ingest")
 
 STORE_REJECTED = "store_rejected"  # dead-letter reason: valid telemetry the store refused
 PAYLOAD_EXCERPT_CHARS = 4096  # every payload under the 4 KiB limit is kept whole
+MILLISECOND = timedelta(milliseconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,18 +82,26 @@ def readings_ingest_batch(
 
     device_ids = _topic_device_ids(messages)
     attempt(lambda: directory.prefetch(device_ids), what="look up meters")
-    readings, sources, outcome = _validate(messages, directory=directory, backfill=backfill)
+    untimed = {index: key for index, message in enumerate(messages) if (key := untimed_key(message))}
+    redelivered = [key for index, key in untimed.items() if getattr(messages[index], "redelivered", False)]
+    known = attempt(lambda: earlier_instants(redelivered), what="look up redelivered packets") if redelivered else {}
+    readings, sources, outcome = _validate(
+        messages, directory=directory, backfill=backfill, untimed=untimed, known=known
+    )
     repeated_in_batch = len(messages) - len(outcome.dead_letters) - len(readings)
 
     received_at = max(message.received_at for message in messages)
     rejected = list(outcome.dead_letters)
+    untimed_stored = [
+        (key, reading.timestamp) for reading, source in zip(readings, sources, strict=True) if (key := source.key)
+    ]
 
     def write_batch() -> int:
-        # One transaction for readings, dead letters and meter status (one commit per batch
-        # on the SQL store); all of it is idempotent, so a retry after a failure is safe.
+        # One transaction for readings, dead letters, meter status and untimed packets (one
+        # commit per batch on the SQL store); all of it is idempotent, so a retry is safe.
         with transaction.atomic():
             stored = store.write_many(readings) if readings else 0
-            _record_bookkeeping(rejected, readings, received_at=received_at)
+            _record_bookkeeping(rejected, readings, received_at=received_at, untimed=untimed_stored)
         return stored
 
     started = time.perf_counter()
@@ -108,17 +119,24 @@ def readings_ingest_batch(
         for index, error in refused:
             outcome.dead_letters.append(
                 DeadLetterEntry(
-                    topic=sources[index].topic,
-                    payload=sources[index].payload,
+                    topic=sources[index].message.topic,
+                    payload=sources[index].message.payload,
                     reason=STORE_REJECTED,
                     detail=f"the readings store refused this reading: {error}",
-                    received_at=sources[index].received_at,
+                    received_at=sources[index].message.received_at,
                     device_id=readings[index].device_id,
                 )
             )
         accepted = [reading for index, reading in enumerate(readings) if index not in refused_indexes]
+        accepted_untimed = [
+            (key, readings[index].timestamp)
+            for index, source in enumerate(sources)
+            if (key := source.key) and index not in refused_indexes
+        ]
         attempt(
-            lambda: _record_bookkeeping(outcome.dead_letters, accepted, received_at=received_at),
+            lambda: _record_bookkeeping(
+                outcome.dead_letters, accepted, received_at=received_at, untimed=accepted_untimed
+            ),
             what="record dead letters and meter status",
         )
     metrics.INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
@@ -129,22 +147,41 @@ def readings_ingest_batch(
     return outcome
 
 
-def _validate(
-    messages: Sequence[ReceivedMessage], *, directory: DeviceDirectory, backfill: timedelta
-) -> tuple[list[Reading], list[ReceivedMessage], IngestOutcome]:
-    """Readings to store (first copy of each (meter, instant) only), their source messages, and the rejects.
+@dataclass(frozen=True, slots=True)
+class _Source:
+    message: ReceivedMessage
+    key: UntimedKey | None  # set when the payload had no timestamp (readings.redelivery)
 
-    The directory must already hold every meter named by a topic (see `prefetch`).
+
+def _validate(
+    messages: Sequence[ReceivedMessage],
+    *,
+    directory: DeviceDirectory,
+    backfill: timedelta,
+    untimed: dict[int, UntimedKey],
+    known: dict[UntimedKey, datetime],
+) -> tuple[list[Reading], list[_Source], IngestOutcome]:
+    """Readings to store (first copy of each (meter, instant) only), their sources, and the rejects.
+
+    The directory must already hold every meter named by a topic (see `prefetch`). A
+    message without a timestamp gets its receive time, or, when it is a redelivered packet
+    stored before (`known`) or met earlier in this batch, the instant it was given then.
     """
     outcome = IngestOutcome()
     readings: list[Reading] = []
-    sources: list[ReceivedMessage] = []
-    seen: set[tuple[str, datetime]] = set()
-    for message in messages:
+    sources: list[_Source] = []
+    seen: set[tuple[str, datetime]] = set()  # (meter, instant as stored: to the millisecond)
+    given: dict[UntimedKey, datetime] = dict(known)  # and the packets met earlier in this batch
+    for index, message in enumerate(messages):
+        key = untimed.get(index)
+        received_at = message.received_at
+        repeated = key is not None and key in given and getattr(message, "redelivered", False)
+        if repeated:
+            received_at = given[key]  # the payload has no timestamp: this is the instant it gets
         result = parse_telemetry(
             topic=message.topic,
             payload=message.payload,
-            received_at=message.received_at,
+            received_at=received_at,
             device_lookup=directory.lookup,
             backfill=backfill,
             max_bytes=settings.INGEST_MAX_PAYLOAD_BYTES,
@@ -161,12 +198,21 @@ def _validate(
                 )
             )
             continue
-        key = (result.device_id, result.timestamp)
-        if key in seen:
+        if key is not None and not repeated:
+            # Untimed packets drained from a backlog arrive microseconds apart; readings are
+            # unique to the millisecond, so each is moved on to the next free millisecond
+            # rather than taken for a copy of its neighbour.
+            instant = stored_instant(result.timestamp)
+            while (result.device_id, instant) in seen:
+                instant += MILLISECOND
+            result = replace(result, timestamp=instant)
+            given.setdefault(key, instant)
+        reading_key = (result.device_id, stored_instant(result.timestamp))
+        if reading_key in seen:
             continue  # the same reading twice in one batch: a redelivery, counted as a duplicate
-        seen.add(key)
+        seen.add(reading_key)
         readings.append(result)
-        sources.append(message)
+        sources.append(_Source(message, key))
     return readings, sources, outcome
 
 
@@ -214,11 +260,18 @@ def _store_readings(store, readings: list[Reading], *, attempt: Callable) -> tup
     return write(0, len(readings))
 
 
-def _record_bookkeeping(dead_letters: list[DeadLetterEntry], accepted: list[Reading], *, received_at: datetime) -> None:
+def _record_bookkeeping(
+    dead_letters: list[DeadLetterEntry],
+    accepted: list[Reading],
+    *,
+    received_at: datetime,
+    untimed: Sequence[tuple[UntimedKey, datetime]] = (),
+) -> None:
     with transaction.atomic():
         if dead_letters:
             _dead_letters_insert(dead_letters)
         devices_mark_seen(readings=accepted, received_at=received_at)
+        untimed_record(untimed)
 
 
 def _count(outcome: IngestOutcome, *, batch_size: int) -> None:

@@ -1,0 +1,95 @@
+"""Recognising a redelivered telemetry message that carried no timestamp.
+
+A reading is unique by (meter, instant), so a redelivered message that names its
+instant is a duplicate the store ignores. A message without a `timestamp` is given its
+receive time instead, and a redelivery of it (the consumer stopped after storing it,
+before its acknowledgement reached the broker) would be given another one and stored
+twice. The broker resends such a packet with its packet id and the DUP flag set, so the
+consumer keeps, per meter and packet id, the payload's digest and the instant it was
+given (readings.models.UntimedDelivery, written in the batch's transaction). A DUP
+packet with the same meter, packet id and digest gets the same instant back.
+
+Only QoS 1/2 packets have packet ids. A row older than the broker session expiry can
+never be matched again and is pruned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from readings.models import UntimedDelivery
+
+TIMESTAMP_KEY = b'"timestamp"'
+TOPIC_PREFIX, TOPIC_SUFFIX = "smartmeter/", "/telemetry"
+
+
+@dataclass(frozen=True, slots=True)
+class UntimedKey:
+    device_id: str
+    packet_id: int
+    digest: str
+
+
+def untimed_key(message) -> UntimedKey | None:
+    """The key of a QoS 1/2 message whose payload has no `timestamp` key; None for every other message.
+
+    The check is on the raw bytes: a payload without the text "timestamp" cannot carry one.
+    """
+    packet_id = getattr(message, "mid", 0)
+    if not packet_id or getattr(message, "qos", 1) < 1:
+        return None
+    payload = bytes(message.payload)
+    if TIMESTAMP_KEY in payload:
+        return None
+    topic = message.topic
+    if not (isinstance(topic, str) and topic.startswith(TOPIC_PREFIX) and topic.endswith(TOPIC_SUFFIX)):
+        return None
+    device_id = topic[len(TOPIC_PREFIX) : -len(TOPIC_SUFFIX)]
+    return UntimedKey(device_id=device_id, packet_id=packet_id, digest=hashlib.sha256(payload).hexdigest())
+
+
+def earlier_instants(keys: Iterable[UntimedKey]) -> dict[UntimedKey, datetime]:
+    """The instant each of these (redelivered) packets was given when it was first stored, where known."""
+    wanted = {(key.device_id, key.packet_id): key for key in keys}
+    if not wanted:
+        return {}
+    rows = UntimedDelivery.objects.filter(
+        device_id__in={device_id for device_id, _ in wanted},
+        packet_id__in={packet_id for _, packet_id in wanted},
+    ).values_list("device_id", "packet_id", "payload_sha256", "timestamp")
+    found = {}
+    for device_id, packet_id, digest, timestamp in rows:
+        key = wanted.get((device_id, packet_id))
+        if key is not None and key.digest == digest:
+            found[key] = timestamp
+    return found
+
+
+def untimed_record(deliveries: Sequence[tuple[UntimedKey, datetime]], *, now: datetime | None = None) -> None:
+    """Remember the instant given to each stored untimed packet (the newest per meter and packet id wins)."""
+    if not deliveries:
+        return
+    now = now or timezone.now()
+    latest = {(key.device_id, key.packet_id): (key, timestamp) for key, timestamp in deliveries}
+    UntimedDelivery.objects.bulk_create(
+        [
+            UntimedDelivery(
+                device_id=key.device_id,
+                packet_id=key.packet_id,
+                payload_sha256=key.digest,
+                timestamp=timestamp,
+                recorded_at=now,
+            )
+            for key, timestamp in latest.values()
+        ],
+        update_conflicts=True,
+        unique_fields=["device_id", "packet_id"],
+        update_fields=["payload_sha256", "timestamp", "recorded_at"],
+    )
+    UntimedDelivery.objects.filter(recorded_at__lt=now - timedelta(seconds=settings.MQTT_SESSION_EXPIRY)).delete()
