@@ -200,7 +200,7 @@ def test_mosquitto_resends_an_unacknowledged_packet_with_its_id_and_the_dup_flag
 )
 def test_untimed_telemetry_in_flight_across_a_broker_restart_is_stored_once(ingest_db, mqtt_broker, consumers):
     consumer = consumers(
-        database=ingest_db, broker_url=mqtt_broker.url, args=["--batch-size", "1000", "--batch-age", "4"]
+        database=ingest_db, broker_url=mqtt_broker.url, args=["--batch-size", "1000", "--batch-age", "8"]
     ).start()
     consumer.wait_subscribed()
     publisher = publisher_for(mqtt_broker.url)
@@ -208,7 +208,7 @@ def test_untimed_telemetry_in_flight_across_a_broker_restart_is_stored_once(inge
         publisher.publish(f"smartmeter/meter-00{1 + index % 3}/telemetry", untimed(100 + index))
     assert publisher.flush(timeout=15)
     publisher.close()
-    time.sleep(1.0)  # received, and held in the consumer's open batch (flushed 4 s after its first message)
+    time.sleep(2.0)  # received, and held in the consumer's open batch (flushed 8 s after its first message)
 
     # The broker goes away before the batch commits: the acknowledgements of this connection are
     # lost, and the restarted broker sends the 50 packets again, marked DUP.
