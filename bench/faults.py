@@ -51,7 +51,7 @@ from django.apps import apps  # noqa: E402
 if not apps.ready:  # imported by the test suite, Django is already set up
     django.setup()
 
-from bench.ports import free_port  # noqa: E402
+from bench.harness import free_port, wait_until  # noqa: E402
 from readings.broker import mosquitto_binary, mosquitto_config_write  # noqa: E402
 from readings.mqtt import BrokerSettings, TelemetryPublisher  # noqa: E402
 
@@ -64,17 +64,6 @@ owner, _ = User.objects.get_or_create(email="faults@example.com", defaults={{"na
 for device_id in {METERS!r}:
     Device.objects.get_or_create(device_id=device_id, defaults={{"owner": owner, "location": "Bengaluru"}})
 """
-
-
-def wait_until(condition, *, timeout: float, interval: float = 0.1, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
 
 
 def _pg_bin(name: str) -> str:
@@ -174,7 +163,7 @@ class Broker:
             except OSError:
                 return False
 
-        wait_until(listening, timeout=10, interval=0.05, what="mosquitto")
+        wait_until(listening, timeout=10, interval=0.05, message="mosquitto")
         return self
 
     def stop(self) -> None:
@@ -210,7 +199,7 @@ class Consumer:
                 raise RuntimeError("consumer exited:\n" + self.log()[-3000:])
             return "subscribed to" in self.log() or "resuming session" in self.log()
 
-        wait_until(subscribed, timeout=timeout, what="the consumer to subscribe")
+        wait_until(subscribed, timeout=timeout, message="the consumer to subscribe")
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -364,13 +353,13 @@ def scenario_sigkill(lab: Lab, *, messages: int, rate: float) -> Outcome:
     consumer.wait_subscribed()
     stream = threading.Thread(target=publish, args=(lab.broker.url, telemetry_stream(messages)), kwargs={"rate": rate})
     stream.start()
-    wait_until(lambda: lab.stored() >= messages // 3, timeout=120, interval=0.02, what="a third of the stream")
+    wait_until(lambda: lab.stored() >= messages // 3, timeout=120, interval=0.02, message="a third of the stream")
     consumer.kill()
     stored_at_kill = lab.stored()
     killed_at = time.monotonic()
     stream.join()
     lab.consumer(args=["--batch-size", "500"]).start().wait_subscribed()
-    wait_until(lambda: lab.stored() >= messages, timeout=300, interval=0.2, what="every message")
+    wait_until(lambda: lab.stored() >= messages, timeout=300, interval=0.2, message="every message")
     recovery = time.monotonic() - killed_at
     time.sleep(2)  # anything redelivered late would show up as an extra row attempt
     return Outcome("sigkill", messages, lab.stored(), lab.duplicates(), recovery, {"stored_at_kill": stored_at_kill})
@@ -381,14 +370,14 @@ def scenario_db_outage(lab: Lab, *, messages: int, rate: float, outage_seconds: 
     consumer.wait_subscribed()
     stream = threading.Thread(target=publish, args=(lab.broker.url, telemetry_stream(messages)), kwargs={"rate": rate})
     stream.start()
-    wait_until(lambda: lab.stored() >= messages // 4, timeout=120, interval=0.05, what="the stream to flow")
+    wait_until(lambda: lab.stored() >= messages // 4, timeout=120, interval=0.05, message="the stream to flow")
     stored_at_stop = lab.stored()
     lab.postgres.stop()
     time.sleep(outage_seconds)
     lab.postgres.start()
     restarted = time.monotonic()
     stream.join()
-    wait_until(lambda: lab.stored() >= messages, timeout=300, interval=0.2, what="every message after the outage")
+    wait_until(lambda: lab.stored() >= messages, timeout=300, interval=0.2, message="every message after the outage")
     recovery = time.monotonic() - restarted
     alive = consumer.process.poll() is None
     return Outcome(
@@ -410,7 +399,9 @@ def scenario_broker_restart(lab: Lab, *, messages: int) -> Outcome:
     lab.broker.start()
     restarted = time.monotonic()
     lab.consumer().start().wait_subscribed()
-    wait_until(lambda: lab.stored() >= published, timeout=300, interval=0.2, what="messages queued before the restart")
+    wait_until(
+        lambda: lab.stored() >= published, timeout=300, interval=0.2, message="messages queued before the restart"
+    )
     return Outcome(
         "broker-restart", published, lab.stored(), lab.duplicates(), time.monotonic() - restarted, {"queued": published}
     )
@@ -425,7 +416,7 @@ def scenario_offline(lab: Lab, *, messages: int) -> Outcome:
     publish_seconds = time.monotonic() - started
     resumed = time.monotonic()
     lab.consumer().start().wait_subscribed()
-    wait_until(lambda: lab.stored() >= published, timeout=600, interval=0.5, what=f"the {published} queued messages")
+    wait_until(lambda: lab.stored() >= published, timeout=600, interval=0.5, message=f"the {published} queued messages")
     drain = time.monotonic() - resumed
     return Outcome(
         "offline",
@@ -577,7 +568,7 @@ def scenario_hostile(lab: Lab, *, messages: int) -> Outcome:
         counters = consumer_counters(lab.root / "metrics")
         return counters["accepted"] + counters["duplicate"] + sum(counters["rejected"].values()) >= published
 
-    wait_until(accounted, timeout=300, interval=0.5, what="every hostile message to be stored or rejected")
+    wait_until(accounted, timeout=300, interval=0.5, message="every hostile message to be stored or rejected")
     counters = consumer_counters(lab.root / "metrics")
     alive = consumer.process.poll() is None
     dead_letters = lab.postgres.scalar("SELECT COUNT(*) FROM readings_deadletter")

@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from bench.ports import free_port  # noqa: F401 - the tests' servers take their ports from here
+from bench.harness import free_port  # noqa: F401 - the tests' servers take their ports from here
 from tests.factories import DeviceFactory, UserFactory
 
 REQUIRE_SERVICES = os.environ.get("SMARTMETER_REQUIRE_SERVICES") == "1"

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from bench.harness import wait_until
 from readings.broker import mosquitto_binary, mosquitto_config_write
 from readings.mqtt import BrokerSettings, TelemetryPublisher, broker_probe
 from tests.conftest import REQUIRE_SERVICES, free_port
@@ -49,17 +50,6 @@ def require_mosquitto() -> str:
             pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
         pytest.skip(message)
     return binary
-
-
-def wait_until(condition, *, timeout: float, interval: float = 0.1, message: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {message}")
-        time.sleep(interval)
 
 
 @dataclass

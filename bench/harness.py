@@ -1,7 +1,9 @@
-"""Ports for the servers the benchmarks and tests start themselves (Mosquitto, PostgreSQL, daphne, SMTP)."""
+"""What the benchmarks and the tests share to run servers of their own (Mosquitto, PostgreSQL,
+daphne, SMTP): a port to listen on, and waiting for something to happen."""
 
 import random
 import socket
+import time
 from pathlib import Path
 
 
@@ -36,3 +38,15 @@ def free_port() -> int:
         _handed_out.add(port)
         return port
     raise RuntimeError("no free port between 20000 and 30000")
+
+
+def wait_until(condition, *, timeout: float, interval: float = 0.1, message: str = "condition"):
+    """Poll ``condition`` until it returns something true (returned), or raise TimeoutError naming ``message``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
