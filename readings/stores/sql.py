@@ -107,9 +107,10 @@ class SqlReadingStore(ReadingStore):
             return 0
         # In key order, so two consumers storing the same redelivered readings take
         # their row locks in the same order and never deadlock.
-        rows = [(*key, *_measurements(reading)) for key, reading in sorted(unique.items(), key=itemgetter(0))]
+        keyed = sorted(unique.items(), key=itemgetter(0))
         now = timezone.now()
         if connection.vendor == "postgresql":
+            rows = [(*key, *_measurements(reading)) for key, reading in keyed]
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(_insert_unnest_sql(), [now, *map(list, zip(*rows, strict=True))])
                 return max(cursor.rowcount, 0)
@@ -119,8 +120,12 @@ class SqlReadingStore(ReadingStore):
         # wrote, so conflicts (QoS 1 redeliveries) are not counted.
         adapt = connection.ops.adapt_datetimefield_value
         received_at = adapt(now)
+        rows = [
+            (device_id, adapt(timestamp), *_measurements(reading), received_at)
+            for (device_id, timestamp), reading in keyed
+        ]
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.executemany(_insert_sql(), [(row[0], adapt(row[1]), *row[2:], received_at) for row in rows])
+            cursor.executemany(_insert_sql(), rows)
             return max(cursor.rowcount, 0)
 
     # --- single rows ------------------------------------------------------------
