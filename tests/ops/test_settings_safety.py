@@ -51,6 +51,20 @@ def _manage(tmp_path, *args, **env_overrides):
     )
 
 
+def _python(tmp_path, script: str, **env_overrides) -> str:
+    """Run ``script`` in a fresh interpreter with production settings; its last line of output."""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=_production_env(tmp_path, **env_overrides),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().splitlines()[-1]
+
+
 def test_debug_false_with_the_default_secret_is_refused():
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
         check_production_safety(debug=False, secret_key=DEFAULT_SECRET_KEY, allowed_hosts=["meters.example.com"])
@@ -110,16 +124,7 @@ def test_production_settings_turn_on_the_transport_protections(tmp_path):
         "'CSRF_COOKIE_SECURE', 'SECURE_HSTS_SECONDS', 'SECURE_HSTS_INCLUDE_SUBDOMAINS', 'SECURE_PROXY_SSL_HEADER', "
         "'SECURE_REDIRECT_EXEMPT', 'CSRF_TRUSTED_ORIGINS', 'CORS_ALLOWED_ORIGINS', 'LOG_FORMAT', 'DEBUG']}))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=_production_env(tmp_path, JWT_ACCESS_MINUTES="5", JWT_REFRESH_DAYS="1"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    values = json.loads(result.stdout.strip().splitlines()[-1])
+    values = json.loads(_python(tmp_path, script, JWT_ACCESS_MINUTES="5", JWT_REFRESH_DAYS="1"))
     assert values["DEBUG"] is False
     assert values["SECURE_SSL_REDIRECT"] is True
     assert values["SESSION_COOKIE_SECURE"] is True
@@ -139,16 +144,7 @@ def test_jwt_lifetimes_come_from_the_environment(tmp_path):
         "print(int(s.SIMPLE_JWT['ACCESS_TOKEN_LIFETIME'].total_seconds()), "
         "int(s.SIMPLE_JWT['REFRESH_TOKEN_LIFETIME'].total_seconds()))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=_production_env(tmp_path, JWT_ACCESS_MINUTES="5", JWT_REFRESH_DAYS="2"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["300", "172800"]
+    assert _python(tmp_path, script, JWT_ACCESS_MINUTES="5", JWT_REFRESH_DAYS="2").split() == ["300", "172800"]
 
 
 def test_a_sqlite_commit_is_on_disk_before_it_returns(tmp_path):
@@ -158,13 +154,4 @@ def test_a_sqlite_commit_is_on_disk_before_it_returns(tmp_path):
         "cursor = connection.cursor(); "
         "print(cursor.execute('PRAGMA journal_mode').fetchone()[0], cursor.execute('PRAGMA synchronous').fetchone()[0])"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=ROOT,
-        env=_production_env(tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split()[-2:] == ["wal", "2"]  # 2 = FULL
+    assert _python(tmp_path, script).split() == ["wal", "2"]  # 2 = FULL
