@@ -40,6 +40,14 @@ def fanout(mosquitto, settings):
         each.close()
 
 
+async def _listen(layer, *device_ids: str) -> str:
+    """A channel in the live groups of these meters, as a browser's socket would be."""
+    channel = await layer.new_channel()
+    for device_id in device_ids:
+        await layer.group_add(live_group_name(device_id), channel)
+    return channel
+
+
 async def _receive(layer, channel, *, expected: int, within: float = 5.0, quiet: float = 0.3) -> list[dict]:
     """Wait (generously: shared machines are slow) for the expected messages, then a quiet spell for extras."""
     messages = []
@@ -61,8 +69,7 @@ def test_a_published_reading_reaches_the_meters_group_within_a_second(mosquitto,
     device_id = unique_device_id()
 
     async def scenario():
-        channel = await in_memory_layer.new_channel()
-        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        channel = await _listen(in_memory_layer, device_id)
         assert await live.watch(device_id) is True
         sent_at = await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=1875.0, voltage=229.5))
         # Wait longer than the promise so a slow delivery fails on its latency, not a timeout.
@@ -86,8 +93,7 @@ def test_watch_answers_true_only_once_the_broker_holds_the_subscription(mosquitt
     """
 
     async def scenario(live, device_id):
-        channel = await in_memory_layer.new_channel()
-        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        channel = await _listen(in_memory_layer, device_id)
         assert await live.watch(device_id) is True
         await asyncio.to_thread(publish, mosquitto, device_id, telemetry(power_w=5.0))
         return await asyncio.wait_for(in_memory_layer.receive(channel), 3.0)
@@ -103,8 +109,7 @@ def test_invalid_telemetry_is_never_shown_live(mosquitto, in_memory_layer, fanou
     device_id = unique_device_id()
 
     async def scenario():
-        channel = await in_memory_layer.new_channel()
-        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        channel = await _listen(in_memory_layer, device_id)
         await live.watch(device_id)
         await asyncio.to_thread(publish, mosquitto, device_id, b"not json")
         await asyncio.to_thread(publish, mosquitto, device_id, telemetry(voltage=float(9000)))
@@ -120,8 +125,7 @@ def test_the_meter_is_unsubscribed_when_its_last_watcher_leaves(mosquitto, in_me
     device_id = unique_device_id()
 
     async def scenario():
-        channel = await in_memory_layer.new_channel()
-        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        channel = await _listen(in_memory_layer, device_id)
         await live.watch(device_id)
         await live.watch(device_id)
         await live.unwatch(device_id)
@@ -145,9 +149,7 @@ def test_only_watched_meters_are_relayed(mosquitto, in_memory_layer, fanout):
     watched, other = unique_device_id(), unique_device_id()
 
     async def scenario():
-        channel = await in_memory_layer.new_channel()
-        await in_memory_layer.group_add(live_group_name(watched), channel)
-        await in_memory_layer.group_add(live_group_name(other), channel)
+        channel = await _listen(in_memory_layer, watched, other)
         await live.watch(watched)
         await asyncio.to_thread(publish, mosquitto, other, telemetry(power_w=7.0))
         await asyncio.to_thread(publish, mosquitto, watched, telemetry(power_w=8.0))
@@ -169,8 +171,7 @@ def test_web_processes_sharing_redis_fan_each_reading_out_once(mosquitto, redis_
 
     async def scenario():
         layer = get_channel_layer()
-        channel = await layer.new_channel()
-        await layer.group_add(live_group_name(device_id), channel)
+        channel = await _listen(layer, device_id)
         assert await process_a.watch(device_id)
         assert await process_b.watch(device_id)
         for power in (10.0, 20.0, 30.0):
@@ -189,8 +190,7 @@ def test_subscriptions_come_back_after_the_connection_drops(mosquitto, in_memory
     device_id = unique_device_id()
 
     async def scenario():
-        channel = await in_memory_layer.new_channel()
-        await in_memory_layer.group_add(live_group_name(device_id), channel)
+        channel = await _listen(in_memory_layer, device_id)
         await live.watch(device_id)
         # Drop the TCP connection under paho, as a broker restart would.
         live._client.socket().close()
@@ -236,8 +236,7 @@ def test_live_power_works_with_the_embedded_mqtt_3_broker(settings, tmp_path, in
         device_id = unique_device_id()
 
         async def scenario():
-            channel = await in_memory_layer.new_channel()
-            await in_memory_layer.group_add(live_group_name(device_id), channel)
+            channel = await _listen(in_memory_layer, device_id)
             assert await live.watch(device_id) is True
             await asyncio.to_thread(publish, ("127.0.0.1", port), device_id, telemetry(power_w=321.0))
             return await asyncio.wait_for(in_memory_layer.receive(channel), 5.0)
