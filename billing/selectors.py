@@ -168,6 +168,41 @@ def bill_slab_rows(bill: Bill) -> list[dict]:
     ]
 
 
+# What an invoice and a preview both hold of a bill and the consumption behind it.
+BILL_FIELDS = (
+    "energy_kwh",
+    "slabs",
+    "subtotal",
+    "fixed_charge",
+    "tax_rate",
+    "tax",
+    "total",
+    "no_readings",
+    "start_register",
+    "end_register",
+    "reading_count",
+    "register_resets",
+)
+
+
+def bill_fields(bill: Bill, consumption: Consumption) -> dict:
+    """BILL_FIELDS for a bill computed from ``consumption``."""
+    return {
+        "energy_kwh": bill.energy_kwh,
+        "slabs": bill_slab_rows(bill),
+        "subtotal": bill.subtotal,
+        "fixed_charge": bill.fixed_charge,
+        "tax_rate": bill.tax_rate,
+        "tax": bill.tax,
+        "total": bill.total,
+        "no_readings": not consumption.has_readings,
+        "start_register": consumption.start_register,
+        "end_register": consumption.end_register,
+        "reading_count": consumption.reading_count,
+        "register_resets": consumption.resets,
+    }
+
+
 def bill_preview(*, device: Device, month: date, now: datetime | None = None) -> BillPreview:
     now = now or timezone.now()
     start, end = month_period(month)
@@ -178,18 +213,7 @@ def bill_preview(*, device: Device, month: date, now: datetime | None = None) ->
             month=month,
             period_start=start,
             period_end=end,
-            energy_kwh=invoice.energy_kwh,
-            slabs=invoice.slabs,
-            subtotal=invoice.subtotal,
-            fixed_charge=invoice.fixed_charge,
-            tax_rate=invoice.tax_rate,
-            tax=invoice.tax,
-            total=invoice.total,
-            no_readings=invoice.no_readings,
-            start_register=invoice.start_register,
-            end_register=invoice.end_register,
-            reading_count=invoice.reading_count,
-            register_resets=invoice.register_resets,
+            **{name: getattr(invoice, name) for name in BILL_FIELDS},
             tariff_effective_from=invoice.tariff.effective_from,
             month_complete=True,
             invoice=invoice,
@@ -204,18 +228,7 @@ def bill_preview(*, device: Device, month: date, now: datetime | None = None) ->
         month=month,
         period_start=start,
         period_end=end,
-        energy_kwh=bill.energy_kwh,
-        slabs=bill_slab_rows(bill),
-        subtotal=bill.subtotal,
-        fixed_charge=bill.fixed_charge,
-        tax_rate=bill.tax_rate,
-        tax=bill.tax,
-        total=bill.total,
-        no_readings=not consumption.has_readings,
-        start_register=consumption.start_register,
-        end_register=consumption.end_register,
-        reading_count=consumption.reading_count,
-        register_resets=consumption.resets,
+        **bill_fields(bill, consumption),
         tariff_effective_from=tariff.effective_from,
         month_complete=end <= now,
     )

@@ -17,7 +17,7 @@ from billing.calculation import TariffTerms, calculate_bill
 from billing.models import BillingRun, Invoice, Tariff
 from billing.months import month_label
 from billing.pdf import render_invoice_pdf
-from billing.selectors import bill_slab_rows, billed_energy, billing_today, billing_tz
+from billing.selectors import bill_fields, billed_energy, billing_today, billing_tz
 from devices.models import Device
 from ops.audit import audit_log
 from ops.metrics import INVOICES_ISSUED, TASK_FAILURES
@@ -54,20 +54,9 @@ def invoice_build(
         device=device,
         month=month,
         tariff=tariff,
-        energy_kwh=bill.energy_kwh,
-        start_register=consumption.start_register,
-        end_register=consumption.end_register,
+        **bill_fields(bill, consumption),
         first_reading_at=consumption.first_reading_at,
         last_reading_at=consumption.last_reading_at,
-        reading_count=consumption.reading_count,
-        register_resets=consumption.resets,
-        no_readings=not consumption.has_readings,
-        slabs=bill_slab_rows(bill),
-        subtotal=bill.subtotal,
-        fixed_charge=bill.fixed_charge,
-        tax_rate=bill.tax_rate,
-        tax=bill.tax,
-        total=bill.total,
         customer=owner,
         customer_name=owner.name,
         customer_email=owner.email,
