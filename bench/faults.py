@@ -52,8 +52,8 @@ if not apps.ready:  # imported by the test suite, Django is already set up
     django.setup()
 
 from bench.harness import free_port, wait_until  # noqa: E402
-from readings.broker import mosquitto_binary, mosquitto_config_write  # noqa: E402
-from readings.mqtt import BrokerSettings, TelemetryPublisher  # noqa: E402
+from devtools.broker import mosquitto_binary, mosquitto_config_write  # noqa: E402
+from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher  # noqa: E402
 
 PYTHON = sys.executable
 METERS = [f"fault-meter-{number:03d}" for number in range(1, 21)]

@@ -13,7 +13,7 @@ messages are published while the subscriber is away (they queue in its persisten
 session), then it connects and the clock runs from its first processed message to its
 last. Publisher speed therefore never limits the figure.
 
-- bare:     a paho subscriber (readings.mqtt.TelemetrySubscriber) that only receives and
+- bare:     a paho subscriber (readings.ingestion.mqtt.TelemetrySubscriber) that only receives and
             acknowledges each message: the ceiling for any consumer on this client stack.
 - consumer: `manage.py mqtt_consumer`, as deployed (validation, batches, store, dead
             letters, meter status, ack after the write).
@@ -150,7 +150,7 @@ class Database:
 
 
 def start_broker(workdir: Path):
-    from readings.broker import mosquitto_binary, mosquitto_config_write
+    from devtools.broker import mosquitto_binary, mosquitto_config_write
 
     binary = mosquitto_binary()
     if binary is None:
@@ -160,7 +160,7 @@ def start_broker(workdir: Path):
     log = (workdir / "mosquitto.log").open("ab")
     process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
     url = f"mqtt://127.0.0.1:{port}"
-    from readings.mqtt import BrokerSettings, broker_probe
+    from readings.ingestion.mqtt import BrokerSettings, broker_probe
 
     deadline = time.monotonic() + 10
     while broker_probe(BrokerSettings.from_url(url), timeout=1) is None:
@@ -193,7 +193,7 @@ def receive_maximum() -> int:
 
 def create_session(url: str, client_id: str) -> None:
     """Make the broker hold a persistent session (subscribed) for client_id, then leave."""
-    from readings.mqtt import BrokerSettings, TelemetrySubscriber
+    from readings.ingestion.mqtt import BrokerSettings, TelemetrySubscriber
 
     subscriber = TelemetrySubscriber(
         BrokerSettings.from_url(url),
@@ -210,7 +210,7 @@ def create_session(url: str, client_id: str) -> None:
 
 
 def publish(url: str, messages) -> tuple[int, float]:
-    from readings.mqtt import BrokerSettings, TelemetryPublisher
+    from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher
 
     publisher = TelemetryPublisher(BrokerSettings.from_url(url), client_id=f"bench-pub-{uuid.uuid4().hex[:6]}")
     publisher.connect(timeout=10)
@@ -232,7 +232,7 @@ def publish(url: str, messages) -> tuple[int, float]:
 def run_bare(url: str, client_id: str, expected: int) -> float:
     import gc
 
-    from readings.mqtt import BrokerSettings, TelemetrySubscriber
+    from readings.ingestion.mqtt import BrokerSettings, TelemetrySubscriber
 
     gc.freeze()  # as mqtt_consumer does: the ceiling gets the same garbage-collector relief
 
@@ -325,10 +325,10 @@ def naive_worker(client_id: str) -> None:
     from django.utils import timezone
 
     from devices.models import Device
-    from readings.mqtt import BrokerSettings, TelemetrySubscriber
+    from readings.ingestion.mqtt import BrokerSettings, TelemetrySubscriber
+    from readings.ingestion.validation import DeviceInfo, parse_telemetry
     from readings.stores import get_store
     from readings.types import Reading
-    from readings.validation import DeviceInfo, parse_telemetry
 
     store = get_store()
 

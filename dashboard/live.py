@@ -18,7 +18,7 @@ group ``live.<device_id>``.
 Live updates are best effort (QoS 0, no session): a reading missed while a
 socket reconnects is still stored by the consumer and shows up in the charts.
 
-The broker connection comes from readings.mqtt (MQTT_URL, credentials, TLS, and
+The broker connection comes from readings.ingestion.mqtt (MQTT_URL, credentials, TLS, and
 the protocol the broker speaks), the one module that knows paho-mqtt.
 """
 
@@ -36,15 +36,15 @@ from datetime import UTC, datetime, timedelta
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from readings.mqtt import (
+from readings.ingestion.mqtt import (
     KEEPALIVE_SECONDS,
     MQTT_V5,
     BrokerSettings,
     MqttConfigError,
     broker_probe,
-    mqtt_client,  # the broker seam's client factory: paho stays in readings.mqtt
+    mqtt_client,  # the broker seam's client factory: paho stays in readings.ingestion.mqtt
 )
-from readings.validation import DeviceInfo, Rejection, parse_telemetry
+from readings.ingestion.validation import DeviceInfo, Rejection, parse_telemetry
 
 logger = logging.getLogger(__name__)
 

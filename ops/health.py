@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -70,15 +71,19 @@ def readings_backend() -> str:
     return "mongo" if getattr(settings, "MONGODB_URI", "") else "sql"
 
 
-def _probe_store() -> None:
-    from readings.stores import get_store  # the readings seam; imported late so ops loads without it
+_readings_probe: Callable[[], None] | None = None
 
-    store = get_store()
-    ping = getattr(store, "ping", None)
-    if callable(ping):
-        ping()
-    else:
-        store.count(since=timezone.now())
+
+def readings_probe_register(probe: Callable[[], None]) -> None:
+    """The readings app hands over how to ping its store (ops imports no app)."""
+    global _readings_probe
+    _readings_probe = probe
+
+
+def _probe_store() -> None:
+    if _readings_probe is None:
+        raise RuntimeError("no readings store probe is registered (is the readings app installed?)")
+    _readings_probe()
 
 
 def readings_store_ok() -> bool:

@@ -20,3 +20,8 @@ class ReadingsConfig(AppConfig):
 
     def ready(self):
         connection_created.connect(sqlite_page_cache, dispatch_uid="readings-sqlite-page-cache")
+
+        from ops.health import readings_probe_register
+        from readings.stores import store_ping
+
+        readings_probe_register(store_ping)

@@ -1,9 +1,9 @@
-"""django-q2 entry points for ingestion: a few lines each, the work is in readings.services."""
+"""django-q2 entry points for ingestion: a few lines each, the work is in devices.services."""
 
 import logging
 
+from devices.services import devices_mark_offline
 from ops.metrics import TASK_FAILURES
-from readings.services import devices_mark_offline
 
 logger = logging.getLogger(__name__)
 

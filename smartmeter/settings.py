@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "billing",
     "dashboard",
     "ops",
+    "devtools",
 ]
 
 MIDDLEWARE = [

@@ -8,10 +8,11 @@ import threading
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils import timezone
 
 from readings.stores.base import AGGREGATIONS, ReadingStore
 
-__all__ = ["AGGREGATIONS", "ReadingStore", "get_store", "reset_store"]
+__all__ = ["AGGREGATIONS", "ReadingStore", "get_store", "reset_store", "store_ping"]
 
 _lock = threading.Lock()
 _store: ReadingStore | None = None
@@ -26,8 +27,8 @@ def get_store() -> ReadingStore:
     with _lock:
         if _store is None:
             if settings.MONGODB_URI:
-                from readings.mongo_connection import mongo_connect
                 from readings.stores.mongo import MongoReadingStore
+                from readings.stores.mongo_connection import mongo_connect
 
                 mongo_connect(settings.MONGODB_URI)
                 _store = MongoReadingStore()
@@ -36,6 +37,16 @@ def get_store() -> ReadingStore:
 
                 _store = SqlReadingStore()
         return _store
+
+
+def store_ping() -> None:
+    """Raise unless the store in use answers (the /health probe)."""
+    store = get_store()
+    ping = getattr(store, "ping", None)
+    if callable(ping):
+        ping()
+    else:
+        store.count(since=timezone.now())
 
 
 def reset_store() -> None:

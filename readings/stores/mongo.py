@@ -33,9 +33,9 @@ from mongoengine import (
 from pymongo.errors import CollectionInvalid, OperationFailure
 
 from readings.consumption import RegisterPoint, consumption_from_run, run_from_parts, to_kwh
-from readings.mongo_connection import ALIAS, readings_database
 from readings.stores.base import ReadingStore, check_agg, check_range
 from readings.stores.buckets import BucketGroup, as_utc, build_series, offset_periods, raw_row, stored_instant, zone
+from readings.stores.mongo_connection import ALIAS, readings_database
 from readings.types import Consumption, Reading
 
 CHUNK = 500

@@ -23,8 +23,8 @@ import pytest
 from django.conf import settings
 
 from bench.harness import wait_until
-from readings.broker import mosquitto_binary, mosquitto_config_write
-from readings.mqtt import BrokerSettings, TelemetryPublisher, broker_probe
+from devtools.broker import mosquitto_binary, mosquitto_config_write
+from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher, broker_probe
 from tests.conftest import REQUIRE_SERVICES, free_port
 
 BASE_DIR = Path(settings.BASE_DIR)

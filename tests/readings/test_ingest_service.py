@@ -11,17 +11,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devices.models import Device
+from devices.services import devices_mark_offline, devices_mark_seen
 from ops import metrics
-from readings.ingest import DeviceDirectory, Retrier, ShutdownRequested, TelemetryMessage, is_data_error
+from readings.ingestion.batch import readings_ingest_batch
+from readings.ingestion.dead_letters import STORE_REJECTED, DeadLetterEntry, dead_letters_insert
+from readings.ingestion.directory import DeviceDirectory
+from readings.ingestion.messages import TelemetryMessage
+from readings.ingestion.retry import Retrier, ShutdownRequested, is_data_error
 from readings.models import DeadLetter
-from readings.services import (
-    STORE_REJECTED,
-    DeadLetterEntry,
-    dead_letter_record,
-    devices_mark_offline,
-    devices_mark_seen,
-    readings_ingest_batch,
-)
 from readings.stores import get_store
 from readings.types import Reading
 from tests.factories import DeviceFactory
@@ -128,8 +125,8 @@ def test_the_dead_letter_store_is_trimmed_to_its_limit_oldest_first(settings):
         DeadLetterEntry(topic=f"t/{index}", payload=b"x", reason="not_json", detail="", received_at=now)
         for index in range(8)
     ]
-    dead_letter_record(entries=entries[:4])
-    dead_letter_record(entries=entries[4:])
+    dead_letters_insert(entries=entries[:4])
+    dead_letters_insert(entries=entries[4:])
 
     assert list(DeadLetter.objects.order_by("id").values_list("topic", flat=True)) == [
         "t/3",

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from django.db import connection
 
-from readings.mqtt import BrokerSettings, MqttConfigError, broker_probe
+from readings.ingestion.mqtt import BrokerSettings, MqttConfigError, broker_probe
 from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     BASE_DIR,
     PYTHON,

@@ -1,5 +1,5 @@
 # ruff: noqa: F811 - pytest fixtures imported from ingest_helpers are redefined as arguments
-"""A redelivered message without a timestamp is stored once (readings.redelivery).
+"""A redelivered message without a timestamp is stored once (readings.ingestion.redelivery).
 
 Such a message is stored at its receive time; when the broker sends the same packet again
 (same packet id, DUP flag) it must get the same instant back, not a new one.
@@ -17,10 +17,10 @@ from django.utils import timezone
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from readings.ingest import TelemetryMessage
+from readings.ingestion.batch import readings_ingest_batch
+from readings.ingestion.messages import TelemetryMessage
+from readings.ingestion.redelivery import untimed_key, untimed_record
 from readings.models import UntimedDelivery
-from readings.redelivery import untimed_key, untimed_record
-from readings.services import readings_ingest_batch
 from readings.stores import get_store
 from tests.factories import DeviceFactory
 from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures

@@ -79,7 +79,7 @@ def test_get_store_is_mongo_when_mongodb_uri_is_set(mongo_store, mongo_uri, sett
 
 @pytest.mark.mongo
 def test_mongo_readings_live_in_a_time_series_collection(mongo_store):
-    from readings.mongo_connection import readings_database
+    from readings.stores.mongo_connection import readings_database
 
     mongo_store.write_many([reading("meter-001", datetime(2025, 1, 1, tzinfo=UTC), 1.0)])
     database = readings_database()

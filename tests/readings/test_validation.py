@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from readings.ingestion.validation import FIELDS, DeviceInfo, Reason, Rejection, parse_telemetry
 from readings.types import Reading
-from readings.validation import FIELDS, DeviceInfo, Reason, Rejection, parse_telemetry
 
 NOW = datetime(2025, 3, 1, 10, 0, 0, 123456, tzinfo=UTC)
 TOPIC = "smartmeter/meter-001/telemetry"

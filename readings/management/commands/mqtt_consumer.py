@@ -5,8 +5,8 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from readings.consumer import ConsumerOptions, IngestConsumer
-from readings.mqtt import BrokerSettings, MqttConfigError
+from readings.ingestion.consumer import ConsumerOptions, IngestConsumer
+from readings.ingestion.mqtt import BrokerSettings, MqttConfigError
 
 
 def _positive_int(text: str) -> int:

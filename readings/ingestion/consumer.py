@@ -32,9 +32,10 @@ from django.db import close_old_connections, connection
 
 from ops import metrics
 from ops.services import heartbeat_record
-from readings.ingest import DeviceDirectory, Retrier, ShutdownRequested
-from readings.mqtt import BrokerSettings, InboundMessage, TelemetrySubscriber, broker_probe
-from readings.services import readings_ingest_batch
+from readings.ingestion.batch import readings_ingest_batch
+from readings.ingestion.directory import DeviceDirectory
+from readings.ingestion.mqtt import BrokerSettings, InboundMessage, TelemetrySubscriber, broker_probe
+from readings.ingestion.retry import Retrier, ShutdownRequested
 
 logger = logging.getLogger("smartmeter.consumer")
 

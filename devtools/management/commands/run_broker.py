@@ -14,8 +14,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from readings.broker import LOCAL_HOSTS, amqtt_run, mosquitto_binary, mosquitto_config_write
-from readings.mqtt import BrokerSettings, MqttConfigError, broker_probe
+from devtools.broker import LOCAL_HOSTS, amqtt_run, mosquitto_binary, mosquitto_config_write
+from readings.ingestion.mqtt import BrokerSettings, MqttConfigError, broker_probe
 
 
 class Command(BaseCommand):

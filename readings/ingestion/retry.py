@@ -1,12 +1,8 @@
-"""Plain building blocks of the ingestion pipeline, shared by the consumer and its tests.
+"""How a durable ingestion step is retried.
 
-- `TelemetryMessage`: one received message, free of any MQTT client type;
-- `DeviceDirectory`: the registered meters validation asks about, cached for a few
-  seconds and refreshed with one query per batch (never one per message);
-- `Retrier`: how a durable step is retried. Outages (lost connection, locked
-  database, broker of the store gone) are retried with back-off until they pass or
-  the process is asked to stop; errors caused by the data itself are reported at
-  once so the batch can be split and the culprit dead-lettered.
+Outages (lost connection, locked database, the store's server gone) are retried with
+back-off until they pass or the process is asked to stop; errors caused by the data
+itself are raised at once so the batch can be split and the culprit dead-lettered.
 """
 
 from __future__ import annotations
@@ -14,40 +10,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Protocol
 
 from django.db import DataError, IntegrityError
 
-from devices.models import Device
-from readings.validation import DeviceInfo
-
 logger = logging.getLogger("smartmeter.ingest")
-
-
-class ReceivedMessage(Protocol):
-    """What ingestion needs of a received message (the consumer passes its MQTT messages as they are).
-
-    MQTT messages also carry `mid` (packet id), `qos` and `redelivered` (the DUP flag);
-    ingestion reads them where present to recognise redelivered packets without a
-    timestamp (readings.redelivery).
-    """
-
-    topic: str | bytes
-    payload: bytes
-    received_at: datetime  # aware
-
-
-@dataclass(frozen=True, slots=True)
-class TelemetryMessage:
-    topic: str | bytes
-    payload: bytes
-    received_at: datetime  # aware
-    mid: int = 0  # MQTT packet id; 0 = none (QoS 0, or not from MQTT)
-    qos: int = 1
-    redelivered: bool = False
 
 
 class ShutdownRequested(Exception):  # noqa: N818 - a signal, not an error
@@ -138,49 +106,3 @@ def _reset_database_connection() -> None:
         connection.close()
     except Exception:  # noqa: BLE001 - closing a broken connection may itself fail; reopening fixes it
         logger.debug("closing the failed database connection raised", exc_info=True)
-
-
-class DeviceDirectory:
-    """Registered meters by public id, as validation needs them; entries live `ttl` seconds.
-
-    A meter registered or decommissioned while the consumer runs is seen within `ttl`.
-    Unknown ids are cached too (as absent), so a flood from an unregistered meter costs
-    no queries.
-    """
-
-    def __init__(self, *, ttl: float = 30.0, clock: Callable[[], float] = time.monotonic):
-        self.ttl = ttl
-        self._clock = clock
-        self._entries: dict[str, tuple[float, DeviceInfo | None]] = {}
-
-    def prefetch(self, device_ids: Iterable[str]) -> None:
-        """Load every id not cached (or expired) with a single query."""
-        now = self._clock()
-        wanted = {device_id for device_id in device_ids if self._expired(device_id, now)}
-        if not wanted:
-            return
-        found = {
-            device_id: DeviceInfo(device_id, decommissioned=status == Device.Status.DECOMMISSIONED, location=location)
-            for device_id, status, location in Device.objects.filter(device_id__in=wanted).values_list(
-                "device_id", "status", "location"
-            )
-        }
-        for device_id in wanted:
-            self._entries[device_id] = (now, found.get(device_id))
-        if len(self._entries) > 200_000:  # a flood of random ids must not grow memory without bound
-            self._entries = {key: value for key, value in self._entries.items() if value[1] is not None}
-
-    def lookup(self, device_id: str) -> DeviceInfo | None:
-        """The cached answer; only an id never seen is fetched here (call `prefetch` per batch)."""
-        entry = self._entries.get(device_id)
-        if entry is None:
-            self.prefetch([device_id])
-            entry = self._entries[device_id]
-        return entry[1]
-
-    def forget(self) -> None:
-        self._entries.clear()
-
-    def _expired(self, device_id: str, now: float) -> bool:
-        entry = self._entries.get(device_id)
-        return entry is None or now - entry[0] >= self.ttl

@@ -22,8 +22,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from devices.models import Device
-from readings.mqtt import BrokerSettings, MqttConfigError, TelemetryPublisher, broker_probe
-from readings.simulation import SimulatedMeter, backfill_instants, telemetry_topic
+from devtools.simulation import SimulatedMeter, backfill_instants, telemetry_topic
+from readings.ingestion.mqtt import BrokerSettings, MqttConfigError, TelemetryPublisher, broker_probe
 
 logger = logging.getLogger("smartmeter.simulator")
 

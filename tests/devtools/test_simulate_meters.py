@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import CommandError, call_command
 
-from readings.mqtt import BrokerSettings, InboundMessage, TelemetrySubscriber
-from readings.simulation import SimulatedMeter, backfill_instants, daily_load_factor
+from devtools.simulation import SimulatedMeter, backfill_instants, daily_load_factor
+from readings.ingestion.mqtt import BrokerSettings, InboundMessage, TelemetrySubscriber
+from readings.ingestion.validation import DeviceInfo, parse_telemetry
 from readings.stores import get_store
 from readings.types import Reading
-from readings.validation import DeviceInfo, parse_telemetry
 from tests.factories import DeviceFactory
 
 KOLKATA = ZoneInfo("Asia/Kolkata")

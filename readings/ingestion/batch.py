@@ -1,5 +1,8 @@
-"""Write use cases of ingestion: store a batch of telemetry, keep what cannot be stored,
-and keep each meter's liveness (last_seen / online / offline) current."""
+"""One batch of telemetry: validate, store, dead-letter what cannot be stored, mark meters seen.
+
+The consumer acknowledges a batch only after `readings_ingest_batch` returns. See
+docs/ingestion.md.
+"""
 
 from __future__ import annotations
 
@@ -10,34 +13,22 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db import transaction
 
-from devices.models import Device
+from devices.services import devices_mark_seen
 from ops import metrics
-from readings.ingest import DeviceDirectory, ReceivedMessage, ShutdownRequested, is_data_error, run_once
-from readings.models import DeadLetter
-from readings.redelivery import UntimedKey, earlier_instants, untimed_key, untimed_record
+from readings.ingestion.dead_letters import STORE_REJECTED, DeadLetterEntry, dead_letters_insert, excerpt, shorten
+from readings.ingestion.directory import DeviceDirectory
+from readings.ingestion.messages import ReceivedMessage
+from readings.ingestion.redelivery import UntimedKey, earlier_instants, untimed_key, untimed_record
+from readings.ingestion.retry import ShutdownRequested, is_data_error, run_once
+from readings.ingestion.validation import Rejection, parse_telemetry
 from readings.stores.buckets import stored_instant
 from readings.types import Reading
-from readings.validation import Rejection, parse_telemetry
 
 logger = logging.getLogger("smartmeter.ingest")
 
-STORE_REJECTED = "store_rejected"  # dead-letter reason: valid telemetry the store refused
-PAYLOAD_EXCERPT_CHARS = 4096  # every payload under the 4 KiB limit is kept whole
 MILLISECOND = timedelta(milliseconds=1)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetterEntry:
-    topic: str | bytes
-    payload: bytes
-    reason: str
-    detail: str
-    received_at: datetime
-    device_id: str = ""
 
 
 @dataclass
@@ -150,7 +141,7 @@ def readings_ingest_batch(
 @dataclass(frozen=True, slots=True)
 class _Source:
     message: ReceivedMessage
-    key: UntimedKey | None  # set when the payload had no timestamp (readings.redelivery)
+    key: UntimedKey | None  # set when the payload had no timestamp (readings.ingestion.redelivery)
 
 
 def _validate(
@@ -249,7 +240,7 @@ def _store_readings(store, readings: list[Reading], *, attempt: Callable) -> tup
                     exc,
                     extra={"device_id": chunk[0].device_id},
                 )
-                return 0, [(start, _shorten(f"{type(exc).__name__}: {exc}", 400))]
+                return 0, [(start, shorten(f"{type(exc).__name__}: {exc}", 400))]
             middle = (start + end) // 2
             left = write(start, middle)
             right = write(middle, end)
@@ -269,7 +260,7 @@ def _record_bookkeeping(
 ) -> None:
     with transaction.atomic():
         if dead_letters:
-            _dead_letters_insert(dead_letters)
+            dead_letters_insert(entries=dead_letters)
         devices_mark_seen(readings=accepted, received_at=received_at)
         untimed_record(untimed)
 
@@ -287,134 +278,5 @@ def _count(outcome: IngestOutcome, *, batch_size: int) -> None:
             entry.device_id or "?",
             entry.reason,
             entry.detail,
-            extra={"device_id": entry.device_id, "reason": entry.reason, "topic": _text(entry.topic, 255)},
+            extra={"device_id": entry.device_id, "reason": entry.reason, "topic": excerpt(entry.topic, 255)},
         )
-
-
-@transaction.atomic
-def dead_letter_record(*, entries: Sequence[DeadLetterEntry]) -> int:
-    """Keep messages that could never be stored, trimming the store to DEAD_LETTER_MAX_ROWS (oldest go first)."""
-    if not entries:
-        return 0
-    return _dead_letters_insert(entries)
-
-
-def _dead_letters_insert(entries: Sequence[DeadLetterEntry]) -> int:
-    DeadLetter.objects.bulk_create(
-        DeadLetter(
-            topic=_text(entry.topic, 255),
-            device_id=entry.device_id[:64],
-            reason=entry.reason[:64],
-            detail=_text(entry.detail, 500),
-            payload_excerpt=_text(entry.payload, PAYLOAD_EXCERPT_CHARS),
-            payload_size=len(entry.payload),
-            received_at=entry.received_at,
-        )
-        for entry in entries
-    )
-    _dead_letters_trim(settings.DEAD_LETTER_MAX_ROWS)
-    return len(entries)
-
-
-def _dead_letters_trim(max_rows: int) -> None:
-    newest_dropped = DeadLetter.objects.order_by("-id").values_list("id", flat=True)[max_rows : max_rows + 1]
-    newest_dropped = list(newest_dropped)
-    if newest_dropped:
-        DeadLetter.objects.filter(id__lte=newest_dropped[0]).delete()
-
-
-def devices_mark_seen(*, readings: Sequence[Reading], received_at: datetime) -> int:
-    """One UPDATE for the whole batch: `last_seen` moves forward to each meter's newest reading
-    (never past the receive time), and meters whose newest reading is recent become `online`.
-
-    A redelivered or backfilled old reading moves `last_seen` but does not bring an
-    offline meter back online.
-    """
-    newest: dict[str, datetime] = {}
-    for reading in readings:
-        seen_at = min(reading.timestamp, received_at)
-        current = newest.get(reading.device_id)
-        if current is None or seen_at > current:
-            newest[reading.device_id] = seen_at
-    if not newest:
-        return 0
-    fresh_after = timezone.now() - settings.DEVICE_OFFLINE_AFTER
-    items = list(newest.items())
-    changed = 0
-    for start in range(0, len(items), MARK_SEEN_CHUNK):
-        changed += _devices_mark_seen_sql(items[start : start + MARK_SEEN_CHUNK], fresh_after=fresh_after)
-    return changed
-
-
-MARK_SEEN_CHUNK = 1000  # meters per UPDATE: one statement per batch up to this many meters
-
-
-def _devices_mark_seen_sql(items: list[tuple[str, datetime]], *, fresh_after: datetime) -> int:
-    # Hand-written because it runs once per batch on the ingest hot path: the equivalent ORM
-    # Case/When expression costs more to build than the rest of the batch put together.
-    quote = connection.ops.quote_name
-    adapt = connection.ops.adapt_datetimefield_value
-    table, device_id, last_seen, status = (
-        quote(name) for name in (Device._meta.db_table, "device_id", "last_seen", "status")
-    )
-    when_sql = " ".join(["WHEN %s THEN %s"] * len(items))
-    when_params = [value for device, seen_at in items for value in (device, adapt(seen_at))]
-    newest_sql = f"CASE {device_id} {when_sql} END"
-    fresh = [device for device, seen_at in items if seen_at >= fresh_after]
-    ids_sql = ", ".join(["%s"] * len(items))
-    status_sql = (
-        f"CASE WHEN {device_id} IN ({', '.join(['%s'] * len(fresh))}) THEN %s ELSE {status} END" if fresh else status
-    )
-    sql = (
-        f"UPDATE {table} SET "  # noqa: S608 - quoted identifiers and placeholders only
-        f"{last_seen} = CASE WHEN {last_seen} IS NULL OR {last_seen} < ({newest_sql}) THEN ({newest_sql}) "
-        f"ELSE {last_seen} END, "
-        f"{status} = {status_sql} "
-        f"WHERE {device_id} IN ({ids_sql}) AND {status} <> %s"
-    )
-    params = [
-        *when_params,
-        *when_params,
-        *([*fresh, Device.Status.ONLINE.value] if fresh else []),
-        *[device for device, _ in items],
-        Device.Status.DECOMMISSIONED.value,
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.rowcount
-
-
-def devices_mark_offline(*, now: datetime | None = None, after: timedelta | None = None) -> list[str]:
-    """Mark `offline` every online meter not heard from for DEVICE_OFFLINE_AFTER; returns their ids.
-
-    Safe to run twice or concurrently: the UPDATE's condition re-checks each row.
-    """
-    now = now or timezone.now()
-    cutoff = now - (after if after is not None else settings.DEVICE_OFFLINE_AFTER)
-    stale = Device.objects.filter(status=Device.Status.ONLINE).filter(
-        Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True)
-    )
-    device_ids = list(stale.values_list("device_id", flat=True))
-    if not device_ids:
-        return []
-    changed = (
-        Device.objects.filter(device_id__in=device_ids, status=Device.Status.ONLINE)
-        .filter(Q(last_seen__lt=cutoff) | Q(last_seen__isnull=True))
-        .update(status=Device.Status.OFFLINE)
-    )
-    if changed:
-        logger.info(
-            "%d meter(s) went offline: %s", changed, ", ".join(device_ids[:20]), extra={"device_ids": device_ids[:100]}
-        )
-    return device_ids
-
-
-def _text(value: str | bytes, limit: int) -> str:
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value[: limit * 4]).decode("utf-8", errors="backslashreplace")
-    # PostgreSQL text cannot hold NUL; keep it visible instead.
-    return _shorten(value.replace("\x00", "\\x00"), limit)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from readings.broker import DEPLOY_CONFIG, amqtt_config, mosquitto_config_render
-from readings.mqtt import MQTT_V5, MQTT_V311, BrokerSettings, MqttConfigError, broker_probe
+from devtools.broker import DEPLOY_CONFIG, amqtt_config, mosquitto_config_render
+from readings.ingestion.mqtt import MQTT_V5, MQTT_V311, BrokerSettings, MqttConfigError, broker_probe
 from tests.conftest import free_port
 from tests.readings.ingest_helpers import BASE_DIR, PYTHON, process_env, require_mosquitto, wait_until
 
