@@ -70,8 +70,11 @@ test-postgres: dev-deps pdftools
 		echo "PostgreSQL is not reachable on 127.0.0.1:5432 and SMARTMETER_REQUIRE_SERVICES=1"; exit 1; \
 	else echo "PostgreSQL is not reachable on 127.0.0.1:5432: skipping the PostgreSQL run"; fi
 
+# Style, formatting, and the import contracts in pyproject.toml (docs/architecture.md#dependencies).
 lint: dev-deps
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -10,7 +10,9 @@ class EmailAlreadyRegistered(Exception):
 
 
 @transaction.atomic
-def user_register(*, email: str, password: str, name: str = "", is_staff: bool = False) -> User:
+def user_register(
+    *, email: str, password: str, name: str = "", is_staff: bool = False, is_superuser: bool = False
+) -> User:
     """Create a customer (or staff) account after Django's password validators agree."""
     email = User.objects.normalize_email(email).strip().lower()
     if User.objects.filter(email__iexact=email).exists():
@@ -22,6 +24,8 @@ def user_register(*, email: str, password: str, name: str = "", is_staff: bool =
         raise ValidationError({"password": exc.messages}) from exc
     try:
         with transaction.atomic():
-            return User.objects.create_user(email=email, password=password, name=name.strip(), is_staff=is_staff)
+            return User.objects.create_user(
+                email=email, password=password, name=name.strip(), is_staff=is_staff, is_superuser=is_superuser
+            )
     except IntegrityError as exc:  # a concurrent registration won the race
         raise EmailAlreadyRegistered(email) from exc

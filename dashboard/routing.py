@@ -3,7 +3,8 @@
 from django.urls import re_path
 
 from dashboard.consumers import LiveReadingsConsumer
+from devices.identity import DEVICE_ID_CHARS
 
 websocket_urlpatterns = [
-    re_path(r"^ws/devices/(?P<device_id>[A-Za-z0-9_-]{1,64})/live$", LiveReadingsConsumer.as_asgi()),
+    re_path(rf"^ws/devices/(?P<device_id>{DEVICE_ID_CHARS})/live$", LiveReadingsConsumer.as_asgi()),
 ]

@@ -2,10 +2,11 @@ from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 
-DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
+
 device_id_validator = RegexValidator(
     DEVICE_ID_PATTERN,
-    "Use 1 to 64 letters, digits, '-' or '_' (the id becomes an MQTT topic level).",
+    f"Use {DEVICE_ID_RULE} (the id becomes an MQTT topic level).",
 )
 
 

@@ -1,7 +1,8 @@
 from rest_framework import serializers
 
 from accounts.models import User
-from devices.models import DEVICE_ID_PATTERN, Device
+from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
+from devices.models import Device
 
 
 class DeviceListOutputSerializer(serializers.ModelSerializer):
@@ -38,7 +39,7 @@ class DeviceCreateInputSerializer(serializers.Serializer):
     device_id = serializers.RegexField(
         DEVICE_ID_PATTERN,
         max_length=64,
-        error_messages={"invalid": "Use 1 to 64 letters, digits, '-' or '_' (the id becomes an MQTT topic level)."},
+        error_messages={"invalid": f"Use {DEVICE_ID_RULE} (the id becomes an MQTT topic level)."},
     )
     name = serializers.CharField(max_length=120, required=False, allow_blank=True, default="")
     location = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")

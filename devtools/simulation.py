@@ -79,10 +79,6 @@ class SimulatedMeter:
         return json.dumps(self.reading_at(when, zone), separators=(",", ":")).encode()
 
 
-def telemetry_topic(device_id: str) -> str:
-    return f"smartmeter/{device_id}/telemetry"
-
-
 def backfill_instants(*, start: datetime, end: datetime, step: timedelta) -> Iterator[datetime]:
     """Instants on a grid of `step` (aligned to the epoch) from `start` up to, not including, `end`."""
     step_s = step.total_seconds()

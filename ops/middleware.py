@@ -18,7 +18,6 @@ from django.conf import settings
 
 from ops import metrics
 from ops.logging import request_id_var
-from ops.ratelimits import check_rate, too_many_requests
 
 access_logger = logging.getLogger("smartmeter.request")
 
@@ -118,19 +117,3 @@ class RequestMetricsMiddleware:
                 "user_id": user.pk if user is not None and getattr(user, "is_authenticated", False) else None,
             },
         )
-
-
-class PdfRateLimitMiddleware:
-    """RATELIMIT_PDF on invoice PDFs served by customer pages (outside /api/, where
-    the DRF PdfDownloadThrottle already applies). Sits after AuthenticationMiddleware."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        pattern = getattr(settings, "RATELIMIT_PDF_PATH_REGEX", "")
-        if pattern and not request.path.startswith("/api/") and re.search(pattern, request.path):
-            verdict = check_rate(request, scope="pdf")
-            if verdict.limited:
-                return too_many_requests(verdict.retry_after, html="text/html" in request.headers.get("Accept", ""))
-        return self.get_response(request)

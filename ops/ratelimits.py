@@ -7,18 +7,16 @@ spread over N processes gets up to N times the limit). Rates come from settings
 (RATELIMIT_LOGIN, RATELIMIT_REGISTER, RATELIMIT_API, RATELIMIT_PDF) and are read on
 every request, so tests and operators can change them without a restart of the code.
 
-Three ways in:
+Two ways in:
 - `rate_limit(scope=..., key=...)` decorates a function view or a DRF/Django view method;
 - `ApiUserRateThrottle` / `PdfDownloadThrottle` are DRF throttle classes (installed as
-  DEFAULT_THROTTLE_CLASSES, so every API view is limited per user, or per IP when anonymous);
-- `RateLimitedMixin` adds the scope check to any class-based Django view.
+  DEFAULT_THROTTLE_CLASSES, so every API view is limited per user, or per IP when anonymous).
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -124,19 +122,6 @@ def rate_limit(*, scope: str, key: str = "user_or_ip", methods: tuple[str, ...] 
     return decorator
 
 
-class RateLimitedMixin:
-    """For class-based Django views: set `ratelimit_scope` (and optionally `ratelimit_key`)."""
-
-    ratelimit_scope: str = "api"
-    ratelimit_key: str = "user_or_ip"
-
-    def dispatch(self, request, *args, **kwargs):
-        verdict = check_rate(request, scope=self.ratelimit_scope, key=self.ratelimit_key)
-        if verdict.limited:
-            return too_many_requests(verdict.retry_after, html=_wants_html(request))
-        return super().dispatch(request, *args, **kwargs)
-
-
 class _ScopeThrottle(BaseThrottle):
     """DRF throttle backed by django-ratelimit counters; DRF turns a refusal into
     429 with Retry-After, and smartmeter.errors gives it the {"detail"} body."""
@@ -170,19 +155,14 @@ class ApiUserRateThrottle(_ScopeThrottle):
 class PdfDownloadThrottle(_ScopeThrottle):
     """Invoice PDF downloads (rendering is expensive): RATELIMIT_PDF per user.
 
-    Applies to views that declare `ratelimit_scope = "pdf"`, and to any path matching
-    RATELIMIT_PDF_PATH_REGEX, so a PDF view is covered without knowing about this class.
+    Applies to views that declare `ratelimit_scope = "pdf"`.
     """
 
     scope = "pdf"
 
     def applies(self, request, view) -> bool:
-        if getattr(view, "ratelimit_scope", None) == "pdf":
-            return True
-        pattern = getattr(settings, "RATELIMIT_PDF_PATH_REGEX", "")
-        return bool(pattern) and re.search(pattern, request.path) is not None
+        return getattr(view, "ratelimit_scope", None) == "pdf"
 
 
 login_rate_limit = rate_limit(scope="login", key="ip", methods=("POST",))
 register_rate_limit = rate_limit(scope="register", key="ip", methods=("POST",))
-pdf_rate_limit = rate_limit(scope="pdf", key="user_or_ip")

@@ -24,7 +24,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from devices.models import DEVICE_ID_PATTERN
+from devices.identity import is_device_id
 from devices.selectors import device_get_visible
 from readings.selectors import reading_latest, readings_series
 from readings.stores import AGGREGATIONS
@@ -43,7 +43,6 @@ BUCKET_LENGTH = {
     "week": timedelta(days=7) - timedelta(hours=1),
     "month": timedelta(days=28) - timedelta(hours=1),
 }
-DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 EPOCH_PATTERN = re.compile(r"^-?\d{1,12}(\.\d{1,9})?$")
 # A '+' in a query string arrives as a space unless the client encoded it.
 SPACE_OFFSET = re.compile(r" (\d{2}(:?\d{2})?)$")
@@ -113,7 +112,7 @@ def parse_series_query(params, *, now: datetime) -> SeriesQuery:
 
 def _visible_device(request, device_id: str):
     # An id no meter can have (e.g. with a NUL byte, which PostgreSQL refuses) is simply absent.
-    device = device_get_visible(user=request.user, device_id=device_id) if DEVICE_ID.match(device_id) else None
+    device = device_get_visible(user=request.user, device_id=device_id) if is_device_id(device_id) else None
     if device is None:
         raise NotFound(f"No meter '{device_id}'.")
     return device

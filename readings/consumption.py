@@ -202,29 +202,18 @@ def _walk_intervals(intervals, before, after):
         yield run, unrounded
 
 
-def consumption_per_interval(
-    device_id: str,
-    intervals: Sequence[tuple[datetime, datetime, RegisterRun]],
-    *,
-    before: RegisterPoint | None,
-    after: RegisterPoint | None,
-) -> list[Consumption]:
-    """Consumption of each of several non-empty intervals in time order (series buckets).
-
-    Readings between intervals do not exist by construction, so each interval's
-    neighbours are the last reading of the previous interval and the first of
-    the next one; `before`/`after` bracket the whole sequence.
-    """
-    return [_consumption(device_id, run, unrounded) for run, unrounded in _walk_intervals(intervals, before, after)]
-
-
 def energy_per_interval(
     intervals: Sequence[tuple[datetime, datetime, RegisterRun]],
     *,
     before: RegisterPoint | None,
     after: RegisterPoint | None,
 ) -> list[Decimal]:
-    """Just the rounded energies of `consumption_per_interval` (the series hot path)."""
+    """The energy of each of several non-empty intervals in time order (series buckets).
+
+    Readings between intervals do not exist by construction, so each interval's
+    neighbours are the last reading of the previous interval and the first of
+    the next one; `before`/`after` bracket the whole sequence.
+    """
     return [quantize_kwh(unrounded[0]) for _, unrounded in _walk_intervals(intervals, before, after)]
 
 

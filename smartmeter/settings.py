@@ -79,7 +79,6 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "ops.middleware.PdfRateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -256,7 +255,6 @@ RATELIMIT_LOGIN = env.str("RATELIMIT_LOGIN", default="10/m")  # per client IP
 RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/m")  # per client IP
 RATELIMIT_API = env.str("RATELIMIT_API", default="600/m")  # per user (per IP when anonymous)
 RATELIMIT_PDF = env.str("RATELIMIT_PDF", default="30/m")  # invoice PDF downloads per user
-RATELIMIT_PDF_PATH_REGEX = r"/invoices/[^/]+/pdf/?$"
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)  # a cache outage lets requests through
 # Behind a proxy the client address is in a header the proxy sets (e.g. HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
@@ -279,7 +277,6 @@ MQTT_CA_FILE = env.str("MQTT_CA_FILE", default="")
 MQTT_CLIENT_CERT = env.str("MQTT_CLIENT_CERT", default="")
 MQTT_CLIENT_KEY = env.str("MQTT_CLIENT_KEY", default="")
 MQTT_CLIENT_ID = env.str("MQTT_CLIENT_ID", default="smartmeter-consumer")
-MQTT_TOPIC = "smartmeter/+/telemetry"
 MQTT_SHARED_GROUP = env.str("MQTT_SHARED_GROUP", default="")
 # Web processes subscribe to the meters their browsers watch. With a shared (Redis) channel
 # layer they join one shared subscription, so each reading is fanned out once, not once per process.

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 
+from devices.identity import device_id_from_topic
 from devices.services import devices_mark_seen
 from ops import metrics
 from readings.ingestion.dead_letters import STORE_REJECTED, DeadLetterEntry, dead_letters_insert, excerpt, shorten
@@ -210,9 +211,9 @@ def _validate(
 def _topic_device_ids(messages: Sequence[ReceivedMessage]) -> set[str]:
     device_ids = set()
     for message in messages:
-        topic = message.topic
-        if isinstance(topic, str) and topic.startswith("smartmeter/") and topic.endswith("/telemetry"):
-            device_ids.add(topic[len("smartmeter/") : -len("/telemetry")])
+        device_id = device_id_from_topic(message.topic)
+        if device_id is not None:
+            device_ids.add(device_id)
     return device_ids
 
 

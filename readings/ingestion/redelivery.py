@@ -23,10 +23,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from devices.identity import device_id_from_topic
 from readings.models import UntimedDelivery
 
 TIMESTAMP_KEY = b'"timestamp"'
-TOPIC_PREFIX, TOPIC_SUFFIX = "smartmeter/", "/telemetry"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +47,9 @@ def untimed_key(message) -> UntimedKey | None:
     payload = bytes(message.payload)
     if TIMESTAMP_KEY in payload:
         return None
-    topic = message.topic
-    if not (isinstance(topic, str) and topic.startswith(TOPIC_PREFIX) and topic.endswith(TOPIC_SUFFIX)):
+    device_id = device_id_from_topic(message.topic)
+    if device_id is None:
         return None
-    device_id = topic[len(TOPIC_PREFIX) : -len(TOPIC_SUFFIX)]
     return UntimedKey(device_id=device_id, packet_id=packet_id, digest=hashlib.sha256(payload).hexdigest())
 
 

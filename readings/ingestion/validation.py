@@ -40,20 +40,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from devices.identity import DEVICE_ID_RULE, TELEMETRY_TOPIC_TEMPLATE, device_id_from_topic
 from readings.types import Reading
 
 MAX_PAYLOAD_BYTES = 4096
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 DEFAULT_BACKFILL = timedelta(days=35)
-
-TOPIC_PATTERN = re.compile(r"smartmeter/([A-Za-z0-9_-]{1,64})/telemetry")
-DEVICE_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class Reason(StrEnum):
@@ -173,14 +170,14 @@ def _device_id_from_topic(topic: str | bytes) -> str:
             raise _Reject(Reason.BAD_TOPIC, "topic is not valid UTF-8") from None
     if not isinstance(topic, str):
         raise _Reject(Reason.BAD_TOPIC, "topic is not text")
-    match = TOPIC_PATTERN.fullmatch(topic)
-    if match is None:
+    device_id = device_id_from_topic(topic)
+    if device_id is None:
         shown = repr(_shorten(topic, 80))
         raise _Reject(
             Reason.BAD_TOPIC,
-            f"topic {shown} is not smartmeter/<device_id>/telemetry (device_id: 1-64 letters, digits, '-' or '_')",
+            f"topic {shown} is not {TELEMETRY_TOPIC_TEMPLATE} (device_id: {DEVICE_ID_RULE})",
         )
-    return match.group(1)
+    return device_id
 
 
 def _as_bytes(payload: bytes | bytearray | memoryview | str) -> bytes:

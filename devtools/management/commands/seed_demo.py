@@ -1,4 +1,4 @@
-"""Create a demo staff account, a demo customer and a few meters (idempotent).
+"""python manage.py seed_demo: a demo staff account, a demo customer, a few meters and a tariff (idempotent).
 
 Passwords are generated on first run and written to var/demo-logins.txt
 (never to the repository); later runs print the same logins again.
@@ -13,9 +13,11 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from accounts.models import User
+from accounts.services import user_register
 from billing.models import Tariff
 from billing.services import tariff_create
 from devices.models import Device
+from devices.services import device_register
 
 # The seed's domestic tariff, in force from 2020 so any month with demo readings can be billed.
 DEMO_TARIFF = {
@@ -47,9 +49,8 @@ class Command(BaseCommand):
             staff, staff_password = self._user("staff@smartmeter.example", "Utility Staff", is_staff=True)
             customer, customer_password = self._user("customer@smartmeter.example", "Asha Rao", is_staff=False)
             for device_id, name, location in DEMO_METERS:
-                Device.objects.get_or_create(
-                    device_id=device_id, defaults={"name": name, "location": location, "owner": customer}
-                )
+                if not Device.objects.filter(device_id=device_id).exists():
+                    device_register(device_id=device_id, owner=customer, name=name, location=location)
             if not Tariff.objects.exists():
                 tariff_create(**DEMO_TARIFF, actor=staff)
         if staff_password or customer_password:
@@ -65,8 +66,5 @@ class Command(BaseCommand):
         if user is not None:
             return user, None
         password = secrets.token_urlsafe(12)
-        user = User.objects.create_user(email=email, password=password, name=name, is_staff=is_staff)
-        if is_staff:
-            user.is_superuser = True
-            user.save(update_fields=["is_superuser"])
+        user = user_register(email=email, password=password, name=name, is_staff=is_staff, is_superuser=is_staff)
         return user, password

@@ -21,8 +21,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devices.identity import telemetry_topic
 from devices.models import Device
-from devtools.simulation import SimulatedMeter, backfill_instants, telemetry_topic
+from devtools.simulation import SimulatedMeter, backfill_instants
 from readings.ingestion.mqtt import BrokerSettings, MqttConfigError, TelemetryPublisher, broker_probe
 
 logger = logging.getLogger("smartmeter.simulator")

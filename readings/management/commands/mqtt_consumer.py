@@ -5,6 +5,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devices.identity import TELEMETRY_TOPIC_FILTER
 from readings.ingestion.consumer import ConsumerOptions, IngestConsumer
 from readings.ingestion.mqtt import BrokerSettings, MqttConfigError
 
@@ -70,7 +71,7 @@ class Command(BaseCommand):
             broker=broker,
             options=ConsumerOptions(
                 client_id=options["client_id"],
-                topic=settings.MQTT_TOPIC,
+                topic=TELEMETRY_TOPIC_FILTER,
                 shared_group=options["group"],
                 batch_size=options["batch_size"],
                 batch_max_age=options["batch_age"],
