@@ -1,7 +1,7 @@
 """A meter's public id and its MQTT telemetry topic, defined once for every part of the product.
 
 Pure (no Django): the telemetry validator, the simulator, the live view, routing and the
-models all import these. docs/ingestion.md#topic-and-payload describes the topic.
+models all import these. docs/ingestion.md#message-format describes the topic.
 """
 
 import re

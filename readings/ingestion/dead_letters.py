@@ -1,6 +1,6 @@
 """Dead letters: telemetry that can never be stored, kept (bounded) for staff to see.
 
-See docs/ingestion.md#dead-letters.
+See docs/ingestion.md#rejection-reasons.
 """
 
 from __future__ import annotations
