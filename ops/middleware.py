@@ -1,5 +1,4 @@
-"""Request plumbing: request ids, health probes, request metrics and access lines,
-and the PDF rate limit for customer pages.
+"""Request plumbing: request ids, health probes, request metrics and access lines.
 
 Order in settings.MIDDLEWARE: RequestIdMiddleware and HealthProbeMiddleware come
 first (before SecurityMiddleware), so load-balancer probes of /health are answered
