@@ -27,16 +27,25 @@ SENSITIVE_KEY = re.compile(
     r"pass(word|wd|phrase)?|secret|token|api[_-]?key|authorization|cookie|session[_-]?id|credential|private[_-]?key",
     re.IGNORECASE,
 )
-# key=value, key: value, "key": "value" (JSON) and ?key=value (query strings).
-_KEY_VALUE = re.compile(
-    r"""(?P<key>["']?[\w-]*(?:pass(?:word|wd|phrase)?|secret|token|api[_-]?key|authorization|cookie|sessionid|credential)[\w-]*["']?)"""
-    r"""(?P<sep>\s*[:=]\s*)"""
-    r"""(?P<value>"[^"]*"|'[^']*'|(?:Bearer|Basic)\s+[^\s,;&"']+|[^\s,;&"'}\]]+)""",
+# Every pattern below runs in time linear in the text (a request path is attacker-controlled and
+# every access line goes through here): a key may only start where a word starts (lookbehind),
+# words are matched possessively, and quoted or URL-embedded values have a length bound.
+# key=value, key: value, "key": "value" (JSON) and ?key=value (query strings): the key and
+# separator are found first, and the value is matched only after a sensitive key.
+_KEY_SEP = re.compile(r"""(?<![\w"'-])(?P<key>["']?[\w-]++["']?)(?P<sep>\s*+[:=]\s*+)""")
+_SENSITIVE_IN_KEY = re.compile(
+    r"pass(?:word|wd|phrase)?|secret|token|api[_-]?key|authorization|cookie|sessionid|credential", re.IGNORECASE
+)
+_VALUE = re.compile(
+    r"""(?P<value>"[^"\n]{0,1024}"|'[^'\n]{0,1024}'|(?:Bearer|Basic)\s++[^\s,;&"']++|[^\s,;&"'}\]]++)""",
     re.IGNORECASE,
 )
 # scheme://user:password@host
-_URL_CREDENTIALS = re.compile(r"(?P<prefix>\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s/]+)(?=@)", re.IGNORECASE)
-_BEARER = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/]+=*", re.IGNORECASE)
+_URL_CREDENTIALS = re.compile(
+    r"(?P<prefix>(?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^:/@\s]{0,256}:)(?P<password>[^@\s/]{1,256})(?=@)",
+    re.IGNORECASE,
+)
+_BEARER = re.compile(r"\b(Bearer|Basic)\s++[A-Za-z0-9\-._~+/]++=*+", re.IGNORECASE)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 RESERVED_ATTRS = frozenset(
@@ -45,18 +54,35 @@ RESERVED_ATTRS = frozenset(
 
 
 def redact_text(text: str) -> str:
-    """Mask secrets inside free text (log messages, tracebacks, URLs)."""
+    """Mask secrets inside free text (log messages, tracebacks, URLs), in linear time."""
     if not text:
         return text
-
-    def _mask(match: re.Match) -> str:
-        value = match.group("value")
-        quote = value[0] if value[:1] in {'"', "'"} else ""
-        return f"{match.group('key')}{match.group('sep')}{quote}{REDACTED}{quote}"
-
     text = _URL_CREDENTIALS.sub(lambda m: m.group("prefix") + REDACTED, text)
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
-    return _KEY_VALUE.sub(_mask, text)
+    return _mask_key_values(text)
+
+
+def _mask_key_values(text: str) -> str:
+    parts: list[str] = []
+    done = 0  # text[:done] is already in parts
+    position = 0
+    while (found := _KEY_SEP.search(text, position)) is not None:
+        position = found.end()
+        if _SENSITIVE_IN_KEY.search(found.group("key")) is None:
+            position = found.start("sep") or position  # the value may itself be a key: look again from there
+            continue
+        value = _VALUE.match(text, found.end())
+        if value is None:
+            continue
+        raw = value.group("value")
+        quote = raw[0] if raw[:1] in {'"', "'"} else ""
+        parts.append(text[done : found.end()])
+        parts.append(f"{quote}{REDACTED}{quote}")
+        done = position = value.end()
+    if not parts:
+        return text
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def redact_value(value, *, depth: int = 0):

@@ -3,13 +3,16 @@ import io
 import json
 import logging
 import logging.config
+import re
 import threading
+import time
 
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 
 from ops.audit import audit_log
+from ops.logging import redact_text
 from tests.factories import DEFAULT_PASSWORD, DeviceFactory
 
 SECRETS = ["hunter2-secret", "s3cr3t-broker-pass", "eyJhbGciOiJIUzI1NiJ9.payload.sig", "tok-123456", "k3y-abcdef"]
@@ -200,3 +203,40 @@ def test_session_sign_in_is_audited(client, customer, log_lines):
     audit = [line for line in log_lines() if line.get("action") == "auth.login"]
     assert audit
     assert audit[-1]["actor"] == customer.email
+
+
+# Inputs that made the earlier patterns backtrack quadratically (one 12 KB request path
+# held a web process for 50 s), at 1 MB each.
+HOSTILE_TEXTS = {
+    "one long word": "a" * 1_000_000,
+    "dotted words": "a." * 500_000,
+    "unterminated quotes": 'password="' * 100_000,
+    "schemes without a host": "x://u:" * 166_666,
+    "keys without values": "a=" * 500_000,
+    "a long path": "GET /" + "a/" * 500_000,
+}
+
+
+def _best_time(function, text: str, *, rounds: int = 3) -> float:
+    timings = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        function(text)
+        timings.append(time.perf_counter() - started)
+    return min(timings)
+
+
+def test_redaction_takes_time_linear_in_its_input():
+    plain_scan = re.compile(r"[\w-]+|\s+|.", re.DOTALL).findall  # touches every character once
+    slowest_scan = max(_best_time(plain_scan, text) for text in HOSTILE_TEXTS.values())
+    for name, text in HOSTILE_TEXTS.items():
+        whole = _best_time(redact_text, text)
+        tenth = _best_time(redact_text, text[: len(text) // 10])
+        assert whole <= 20 * slowest_scan, f"{name}: {whole:.3f} s against a plain scan's {slowest_scan:.3f} s"
+        assert whole <= 30 * max(tenth, 0.001), f"{name}: 10x the input took {whole / tenth:.0f}x the time"
+
+
+def test_redaction_still_masks_after_a_non_secret_key_and_keeps_the_rest():
+    assert redact_text("foo=password=x&page=2") == "foo=password=[REDACTED]&page=2"
+    assert redact_text("a=b password: 'x y' z") == "a=b password: '[REDACTED]' z"
+    assert redact_text("secret_key=abc,token=def;voltage=230") == "secret_key=[REDACTED],token=[REDACTED];voltage=230"
