@@ -1,3 +1,5 @@
+"""Admin for user accounts, customers and staff alike, listing how many meters each user has."""
+
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 

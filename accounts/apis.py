@@ -1,3 +1,5 @@
+"""Account API under /api/auth/: register, log in and refresh with JWTs, and `me` for the signed-in user."""
+
 from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema
 from rest_framework import status

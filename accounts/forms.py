@@ -1,3 +1,5 @@
+"""The login form of the customer site, asking for an email instead of a user name."""
+
 from django.contrib.auth.forms import AuthenticationForm
 from django.forms import EmailField, EmailInput
 

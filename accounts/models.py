@@ -1,3 +1,5 @@
+"""The user model: a customer or a member of the utility's staff, who signs in with an email."""
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone

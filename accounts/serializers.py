@@ -1,3 +1,5 @@
+"""Input and output shapes of the account API (register, login, refresh, the user)."""
+
 from rest_framework import serializers
 
 from accounts.models import User

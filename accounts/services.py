@@ -1,3 +1,5 @@
+"""Write use cases of accounts: registering a user."""
+
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction

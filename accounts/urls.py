@@ -1,3 +1,5 @@
+"""Account API routes, mounted under /api/auth/."""
+
 from django.urls import path
 
 from accounts.apis import LoginApi, MeApi, RefreshApi, RegisterApi

@@ -1,3 +1,6 @@
+"""Back-office admin for tariff versions with their slabs, invoices (mark paid, resend the email,
+regenerate the PDF) and billing runs."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError

@@ -1,3 +1,5 @@
+"""Billing API: tariffs (read, and staff writes), a meter's bill preview, its invoices and an invoice's PDF."""
+
 from functools import partial
 
 from django.http import HttpResponse

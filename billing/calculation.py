@@ -1,15 +1,8 @@
 """Tariff validation and bill arithmetic: pure functions over Decimal.
 
-No ORM, settings or I/O here, so every rule can be tested exactly and cheaply.
-
-Slabs follow the tariff schedule's own notation: ``0-100, 101-300, 301+`` bills
-the first 100 kWh at the first rate, the next 200 kWh at the second and the rest
-at the third. A slab written ``a-b`` after the first one covers the units above
-``a - 1`` up to ``b``; fractions of a kWh fall in the slab whose band holds them
-(100.5 kWh = 100 in the first slab + 0.5 in the second).
-
-Rounding: each slab's charge, the tax and the total are rounded half-up to
-0.01 (the paisa). Tax applies to the energy charges plus the fixed charge.
+No ORM, settings or I/O here, so every rule can be tested exactly and cheaply. Slab
+semantics and validation: docs/billing.md#tariffs; rounding and the worked example:
+docs/billing.md#the-bill.
 """
 
 from __future__ import annotations

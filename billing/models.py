@@ -1,3 +1,5 @@
+"""Billing tables: tariff versions and their slabs, invoices (what was billed, frozen at issue) and billing runs."""
+
 from decimal import Decimal
 
 from django.conf import settings

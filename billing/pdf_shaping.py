@@ -1,17 +1,8 @@
 """Indic text on invoices: shaped with HarfBuzz and drawn as outlines, since xhtml2pdf does no shaping.
 
-xhtml2pdf lays text out one glyph per character from the font's character map. That
-is right for Latin, Greek and Cyrillic text and the ₹ sign (DejaVu Sans, the invoice
-font), and wrong for the Indic scripts: their letters join into conjuncts and their
-vowel signs move around the consonant, which takes a shaping engine. So a name, an
-address or a meter location written in one of those scripts is shaped here with
-HarfBuzz (uharfbuzz), in the Noto Sans font for its script (shipped under
-static/fonts/ with its licence), and its glyph outlines go into the invoice as a small
-SVG picture, which xhtml2pdf draws as vectors (sharp at any zoom, printed alike
-everywhere). Latin words in the same text are drawn from DejaVu Sans, as the rest of
-the invoice is.
-
-Such text is drawn, not typed: it cannot be selected or searched in the PDF.
+Text in the scripts of India is shaped in the Noto Sans font for its script and placed as
+an inline SVG of glyph outlines; Latin words beside it come from DejaVu Sans. Which scripts,
+and the cost (drawn text cannot be selected or searched): docs/billing.md#the-pdf.
 """
 
 from __future__ import annotations

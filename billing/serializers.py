@@ -1,3 +1,5 @@
+"""Input and output shapes of the billing API: tariffs, the month query and invoice lists."""
+
 from rest_framework import serializers
 
 from billing.models import Invoice, Tariff

@@ -1,3 +1,5 @@
+"""Titles and layout of the Django admin as the utility's staff back office."""
+
 from django.contrib import admin
 
 # The back office is where utility staff run the utility from.

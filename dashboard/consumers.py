@@ -1,18 +1,8 @@
 """WebSocket endpoint for a meter's live power: /ws/devices/<device_id>/live.
 
-Only the meter's owner or staff may open it. Everyone else is refused during the
-handshake, before anything is accepted, with an application close code:
-
-- 4401: not signed in;
-- 4404: no such meter, or another customer's (the same answer, so the socket
-  never reveals which meters exist).
-
-Messages to the browser are JSON objects:
-
-- ``{"type": "status", "live": true|false}`` once the subscription is in place
-  (false while the broker is unreachable; readings resume when it returns);
-- ``{"type": "reading", "reading": {...}, "latest": bool}``: ``latest`` marks the
-  newest stored reading sent on connect, so the number is never blank.
+Only the meter's owner or staff get in; everyone else is refused during the handshake with
+close code 4401 or 4404. The close codes and the messages sent to the browser:
+docs/dashboard.md#live-power-from-the-meter-to-the-browser.
 """
 
 from __future__ import annotations

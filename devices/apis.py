@@ -1,3 +1,5 @@
+"""Meter API: list and register meters (/api/devices), read or decommission one (/api/devices/<device_id>)."""
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, PermissionDenied

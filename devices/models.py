@@ -1,3 +1,5 @@
+"""The meter (`Device`): its public id, owner, location, status and last contact."""
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models

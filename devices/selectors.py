@@ -1,3 +1,5 @@
+"""Reads of meters as a given user may see them (own meters, or every meter for staff)."""
+
 from django.db.models import QuerySet
 
 from accounts.models import User

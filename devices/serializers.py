@@ -1,3 +1,5 @@
+"""Input and output shapes of the meter API."""
+
 from rest_framework import serializers
 
 from accounts.models import User

@@ -1,10 +1,8 @@
 """Running a local MQTT broker for the one-command run, tests and benchmarks.
 
-Production runs its own Mosquitto with deploy/mosquitto.conf (or the TLS variant in
-deploy/mosquitto-tls.md). Locally, `run_broker` starts that same configuration on the
-port MQTT_URL names, with its files under var/; machines without Mosquitto get the
-pip-installed amqtt broker instead (MQTT 3.1.1, in memory: good for a demo, not for
-production, since it keeps nothing across restarts).
+Mosquitto with the shipped deploy/mosquitto.conf moved to MQTT_URL's port, or the
+in-memory amqtt broker where Mosquitto is not installed (a demo, not production):
+docs/ingestion.md#broker-configuration.
 """
 
 from __future__ import annotations

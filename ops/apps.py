@@ -1,3 +1,6 @@
+"""The operations app: notes the process start for /health's uptime, and at start-up connects the
+sign-in and admin audit and the OpenAPI schema extensions."""
+
 import time
 
 from django.apps import AppConfig

@@ -1,10 +1,8 @@
 """Audit trail of billing and staff actions, on the "smartmeter.audit" logger.
 
-Call `audit_log(actor=request.user, action="invoice.mark_paid", invoice_id=..., ...)`
-from the service that performs the action. Every change staff make in the Django
-admin is also audited (ops.apps connects LogEntry creation), as are sign-ins.
-Fields travel as structured log fields (JSON keys in production); secrets are
-masked by the logging filters like everywhere else.
+Call `audit_log(actor=..., action=..., **fields)` from the service that performs the action;
+admin changes and sign-ins are audited through ops.receivers. What is recorded:
+docs/operations.md#audit-trail.
 """
 
 from __future__ import annotations

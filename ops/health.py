@@ -1,14 +1,8 @@
 """What /health reports: each dependency asked directly, cheaply, with a time bound.
 
-- database: one `SELECT 1` on the default connection;
-- readings store: the store chosen by readings.stores.get_store() answers a count of
-  readings since now (an index probe: no rows) — MongoDB when MONGODB_URI is set,
-  else the SQL store; a Mongo probe runs under HEALTH_CHECK_TIMEOUT so an unreachable
-  cluster cannot hold the request for pymongo's 30 s server selection;
-- MQTT: the consumer's heartbeat (ops.ServiceHeartbeat "mqtt_consumer*") says connected
-  and is younger than HEALTH_CONSUMER_MAX_AGE seconds.
-Failures are logged with their cause; the JSON only says which dependency failed, so
-no host name or credential leaks to an unauthenticated caller.
+The database, the readings store and the MQTT consumer's heartbeat. Causes are logged and
+never put in the answer, which any caller may read. Checks and thresholds:
+docs/operations.md#get-health.
 """
 
 from __future__ import annotations

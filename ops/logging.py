@@ -1,14 +1,8 @@
 """Log plumbing: request ids on every line, secrets never written, JSON or plain output.
 
-Settings wire these as handler filters (so records propagated from any logger pass
-through them) and formatters:
-- `RequestIdFilter` stamps `request_id` from a context variable the request-id
-  middleware sets (works for sync and async views; "-" outside a request);
-- `RedactSecretsFilter` masks values of password/token/secret-like keys in the message,
-  its arguments, extra fields and tracebacks, and passwords inside URLs;
-- `JsonFormatter` (production) writes one JSON object per line with every extra field
-  (`device_id` on ingest lines, `actor`/`action` on audit lines);
-- `PlainFormatter` (development) appends extra fields as key=value.
+Settings install `RequestIdFilter` and `RedactSecretsFilter` as handler filters (so records
+from every logger pass through them) and `JsonFormatter` or `PlainFormatter`. What a line
+carries and what is redacted: docs/operations.md#logs.
 """
 
 from __future__ import annotations

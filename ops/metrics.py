@@ -1,13 +1,8 @@
 """Prometheus metrics shared by the web process, the consumer and the worker.
 
-Every process records into these objects; /metrics exposes them (ops owns the
-exposition and the cross-process collection).
-
-Multi-process mode: settings export PROMETHEUS_MULTIPROC_DIR (var/prometheus by
-default) before anything imports prometheus_client, so the web, consumer and worker
-processes each write their samples to files there and /metrics sums them. Files are
-named by host and pid, so containers sharing one metrics volume never collide.
-`make run` empties the directory on start.
+Every process records into these objects and writes its samples under
+PROMETHEUS_MULTIPROC_DIR (settings export it before prometheus_client is imported);
+/metrics sums them. The metrics and the multi-process setup: docs/operations.md#get-metrics.
 """
 
 import os

@@ -1,3 +1,5 @@
+"""Heartbeats of long-running processes, which /health reads."""
+
 from django.db import models
 
 

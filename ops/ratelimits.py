@@ -1,16 +1,8 @@
 """Rate limits on top of django-ratelimit, answering 429 JSON with Retry-After.
 
-Counters live in the cache named by RATELIMIT_USE_CACHE ("ratelimit"): Redis when
-REDIS_URL is set, so every web process shares them; otherwise a per-process
-in-memory cache, so in the embedded run each process counts on its own (a client
-spread over N processes gets up to N times the limit). Rates come from settings
-(RATELIMIT_LOGIN, RATELIMIT_REGISTER, RATELIMIT_API, RATELIMIT_PDF) and are read on
-every request, so tests and operators can change them without a restart of the code.
-
-Two ways in:
-- `rate_limit(scope=..., key=...)` decorates a function view or a DRF/Django view method;
-- `ApiUserRateThrottle` / `PdfDownloadThrottle` are DRF throttle classes (installed as
-  DEFAULT_THROTTLE_CLASSES, so every API view is limited per user, or per IP when anonymous).
+`rate_limit(scope=..., key=...)` decorates function views and view methods;
+`ApiUserRateThrottle` and `PdfDownloadThrottle` are the DRF throttles. Scopes, defaults
+and where the counters live: docs/operations.md#rate-limits.
 """
 
 from __future__ import annotations
@@ -48,6 +40,7 @@ def scope_rate(scope: str) -> str | None:
     setting = SCOPE_SETTINGS.get(scope)
     if setting is None:
         raise ValueError(f"Unknown rate-limit scope {scope!r}")
+    # Read on every request, so a changed setting (override_settings in tests) applies at once.
     rate = getattr(settings, setting, None)
     return rate or None  # an empty rate switches the scope off
 

@@ -1,3 +1,5 @@
+"""Write use cases of ops: recording a process's heartbeat."""
+
 from django.utils import timezone
 
 from ops.models import ServiceHeartbeat

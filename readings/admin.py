@@ -1,3 +1,5 @@
+"""Admin for the dead-letter store: telemetry that could not be stored, with its reason, read-only."""
+
 from django.contrib import admin
 from django.utils.html import format_html
 

@@ -1,12 +1,8 @@
 """Readings API: a meter's readings over a range, raw or aggregated, and its latest reading.
 
-GET /api/readings/<device_id>?from=&to=&agg=&tz=   (also /api/devices/<device_id>/readings)
-GET /api/readings/<device_id>/latest               (also /api/devices/<device_id>/readings/latest)
-
-Owner or staff only; anyone else gets the same 404 as for a meter that does not
-exist. Limits (docs/readings.md): raw output covers at most RAW_MAX_RANGE and
-RAW_MAX_ROWS readings, aggregated output at most MAX_BUCKETS buckets; a request
-beyond them is refused with a 400 that says which limit and what to do instead.
+GET /api/readings/<device_id>?from=&to=&agg=&tz= and GET /api/readings/<device_id>/latest
+(also under /api/devices/<device_id>/readings). Permissions, parameters, limits and
+responses: docs/readings.md#the-readings-api.
 """
 
 import re

@@ -1,3 +1,6 @@
+"""The readings app: enlarges SQLite's page cache on each new connection and registers the
+readings store's probe with /health."""
+
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
 

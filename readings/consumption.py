@@ -1,26 +1,8 @@
 """Energy used between two instants, read off a meter's cumulative register.
 
-Pure functions: no ORM, settings or I/O. Billing, the readings stores and the
-series buckets all go through `consumption_from_run`, so every figure the
-product shows for "energy used" follows one rule:
-
-- Readings are sorted by time; several readings at one instant count once
-  (the highest register wins, so the answer does not depend on arrival order).
-- Periods are half-open, [start, end). A reading exactly at `end` belongs to the
-  next period but still fixes the register at `end`.
-- The register at each boundary is interpolated linearly in time between the
-  readings that bracket it. Without a reading on the far side of a boundary the
-  nearest reading inside the period stands in for it (nothing is extrapolated).
-- Consumption is the sum of the positive steps between consecutive values.
-- A drop in the register (a reset or a replaced meter) is taken to happen right
-  after the higher reading: the register restarts at zero, so the new value is
-  what was consumed since the reset, and `resets` counts the drop in the period
-  holding the reading before it. Interpolating across such a drop starts from zero.
-- Energy and registers are rounded half-up to 0.001 kWh only at the end.
-
-This makes consumption additive: for any start <= middle <= end, the energy of
-[start, middle) plus that of [middle, end) equals the energy of [start, end)
-(to the rounding), and so do the resets.
+Pure functions (no ORM, settings or I/O). Billing, both readings stores and the series
+buckets all go through `consumption_from_run`, so every "energy used" figure the product
+shows follows one rule: docs/readings.md#the-consumption-rule.
 """
 
 from bisect import bisect_left

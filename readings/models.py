@@ -1,3 +1,5 @@
+"""Readings tables: the SQL store's readings, dead letters and the instants given to untimed deliveries."""
+
 from django.db import models
 
 

@@ -1,3 +1,5 @@
+"""Top-level routes: the admin and staff overview, the API under /api/, /health and /metrics, and the customer site."""
+
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView

@@ -1,22 +1,8 @@
 """The ingestion consumer: broker -> bounded queue -> writer thread -> store -> ack.
 
-Threads and why:
-
-- paho's network thread receives messages and only puts them on a bounded queue
-  (`on_message` must never wait on a database: it would starve keepalives). When the
-  writer falls behind, the queue fills, the network thread waits, TCP pushes back and
-  the broker holds the rest in the session: memory stays flat whatever the backlog.
-- the writer thread takes batches (flushed by size or by age, never larger than the
-  Receive Maximum, or a full batch could never arrive), stores them through
-  `readings_ingest_batch`, and only then acknowledges every message of the batch.
-- the main thread handles SIGTERM/SIGINT and writes the heartbeat (on connect,
-  disconnect, and every `heartbeat_every` seconds).
-
-Stopping finishes the batch in hand and acknowledges it; messages still queued are
-left unacknowledged and the broker delivers them again to the next consumer. A batch
-that cannot be written (store outage) is retried with back-off and never acknowledged;
-when asked to stop during an outage the consumer gives up after a grace period, still
-without acknowledging, so nothing is lost either way.
+paho's network thread only enqueues; the writer thread stores each batch, then acknowledges
+it; the main thread handles SIGTERM/SIGINT and the heartbeat. Why, and what stopping
+guarantees: docs/ingestion.md#batching-and-backpressure, docs/ingestion.md#running-it.
 """
 
 from __future__ import annotations

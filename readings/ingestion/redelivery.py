@@ -1,16 +1,8 @@
 """Recognising a redelivered telemetry message that carried no timestamp.
 
-A reading is unique by (meter, instant), so a redelivered message that names its
-instant is a duplicate the store ignores. A message without a `timestamp` is given its
-receive time instead, and a redelivery of it (the consumer stopped after storing it,
-before its acknowledgement reached the broker) would be given another one and stored
-twice. The broker resends such a packet with its packet id and the DUP flag set, so the
-consumer keeps, per meter and packet id, the payload's digest and the instant it was
-given (readings.models.UntimedDelivery, written in the batch's transaction). A DUP
-packet with the same meter, packet id and digest gets the same instant back.
-
-Only QoS 1/2 packets have packet ids. A row older than the broker session expiry can
-never be matched again and is pruned.
+Such a message is stored at its receive time, so its redelivery would be stored again at
+another. Per meter and packet id the consumer records the payload's digest and the instant
+given, and a matching DUP packet gets that instant back: docs/ingestion.md#delivery-guarantees.
 """
 
 from __future__ import annotations

@@ -1,39 +1,8 @@
 """Telemetry validation: one MQTT message in, a `Reading` or a `Rejection` out.
 
-A pure function (no ORM, settings, clock or I/O): the caller passes the receive time,
-the limits and a callable that answers "is this meter registered, and is it retired?".
-It never raises on any input; every refusal carries a reason code (used as a metric
-label and in the dead-letter store) and a sentence for a human.
-
-Accepted payload (JSON object, UTF-8, at most 4 KiB)::
-
-    {"voltage": 231.4, "current": 4.2, "power_w": 912.0, "energy_kwh": 10234.512,
-     "power_factor": 0.94, "rssi": -61,
-     "timestamp": "2025-03-01T10:15:00+05:30",   # optional; or epoch seconds; default: receive time
-     "device_id": "meter-001"}                    # optional; must equal the topic's
-
-Aliases: ``power`` for ``power_w``, ``energy`` for ``energy_kwh``, ``pf`` for
-``power_factor``; when both spellings are present the full name wins. Unknown keys are
-ignored. Timestamps are stored in UTC, truncated to the millisecond (the precision both
-readings stores keep, so a redelivered message always maps to the same reading).
-
-Physical ranges (inclusive; a value outside is a faulty sensor or a corrupted frame):
-
-=============  ====================  =============================================
-field          range                 why
-=============  ====================  =============================================
-voltage        0 .. 500 V            230 V single phase / 415 V three phase line,
-                                     plus surge headroom; 0 during an outage
-current        0 .. 200 A            RMS current; whole-current meters top out at
-                                     100 A, CT-connected commercial meters higher
-power_w        -100,000 .. 100,000 W active power; negative while exporting
-                                     (net-metered solar)
-energy_kwh     0 .. 1,000,000,000    cumulative import register (9 digits)
-power_factor   -1 .. 1               signed by some meters for leading/export
-rssi           -130 .. 0 dBm         radio signal strength, a whole number
-=============  ====================  =============================================
-
-Booleans are not numbers here (``true`` is not 1 V), and strings are never coerced.
+A pure function that never raises: the caller passes the receive time, the limits and the
+meter lookup. Payload format, aliases, ranges and rejection reasons:
+docs/ingestion.md#message-format and docs/ingestion.md#validation-rules.
 """
 
 from __future__ import annotations

@@ -1,14 +1,8 @@
 """Wall-clock buckets shared by both stores.
 
-A bucket is keyed by its start in local wall-clock time of the requested zone
-(a naive datetime). The databases compute that key close to the data; here the
-keys become aware labels, bucket ends and rows with per-bucket energy.
-
-Neither SQLite nor the MongoDB emulator used in tests can truncate dates in a
-named zone, so both stores shift timestamps by the zone's UTC offset and
-truncate in UTC. `offset_periods` lists the offsets in force over a range (from
-the IANA database), so a range crossing a daylight-saving change is still
-bucketed by local wall-clock time.
+The databases key a bucket by its naive local start; here those keys become aware labels,
+bucket ends and rows with per-bucket energy, and `offset_periods` lists the UTC offsets in
+force over a range. docs/readings.md#aggregated-series
 """
 
 from datetime import UTC, datetime, timedelta

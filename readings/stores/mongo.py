@@ -1,20 +1,8 @@
 """The MongoDB readings store: a MongoEngine document in a time-series collection.
 
-Used whenever MONGODB_URI is set. The collection is created on first use as a
-time-series collection (timeField `timestamp`, metaField `metadata` holding
-`device_id` and `location`, granularity `minutes`) with an index on
-(metadata.device_id, timestamp).
-
-Time-series collections cannot have unique indexes, so `write_many` looks up
-which (device_id, timestamp) pairs of the batch are already stored and inserts
-only the others: redelivering a batch never creates a second reading.
-
-Aggregations are pipelines: `$dateTrunc` for the buckets and `$setWindowFields`
-($shift) for the register steps, grouped per meter and bucket on the server.
-The bucket key truncates the timestamp shifted by the zone's UTC offset
-(a `$switch` over the offsets in force, see readings.stores.buckets) rather than
-passing `timezone` to `$dateTrunc`: the wall-clock buckets are the same, and the
-pipeline also runs on the emulator the test suite uses, which rejects that argument.
+Used whenever MONGODB_URI is set. `write_many` filters duplicates itself (time-series
+collections have no unique indexes); series are aggregation pipelines. The collection,
+the pipelines and why `$dateTrunc` gets no `timezone`: docs/readings.md#the-mongodb-store.
 """
 
 from collections.abc import Iterable, Sequence

@@ -1,19 +1,8 @@
 """The SQL readings store: the SqlReading model on the default database.
 
-Used when MONGODB_URI is unset (SQLite for the embedded run, PostgreSQL in
-production). Unique on (device_id, timestamp), so writes are idempotent.
-
-Aggregation stays in the database: one GROUP BY per request computes the
-bucket key (PostgreSQL's date_trunc in the zone; on SQLite, which has no time
-zones, integer arithmetic on unixepoch() shifted by the zone's offsets), counts,
-averages and extremes. The register-based energy needs each reading's register
-in time order; it is read as one narrow column straight from the covering index,
-and reduced in Python (faster on SQLite than a window function, and the same
-rule everywhere). Every statement is bounded per call: per 500 meters, never
-per meter or per reading.
-
-The statements are assembled from identifiers quoted by the backend and from
-placeholders; every value (meter ids, instants, zone names) is a bound parameter.
+Used when MONGODB_URI is unset (SQLite for the embedded run, PostgreSQL in production).
+Writes are idempotent, statements are bounded per 500 meters and every value is a bound
+parameter. The statements and why they take this shape: docs/readings.md#the-sql-store.
 """
 
 from collections.abc import Iterable, Iterator, Sequence
