@@ -6,17 +6,20 @@ ALLOWED_HOSTS and DEBUG=False; unsafe combinations refuse to start.
 """
 
 import os
+import secrets
 from datetime import timedelta
 from email.utils import formataddr
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
-DEFAULT_SECRET_KEY = "insecure-development-key-change-me"  # noqa: S105 - refused when DEBUG=False
+# Keys that were published (a default of earlier versions): refused in production whoever sets them.
+PUBLISHED_SECRET_KEYS = frozenset({"insecure-development-key-change-me"})
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
@@ -24,9 +27,29 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 # --- Core -----------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 VERSION = env.str("SMARTMETER_VERSION", default="0.1.0")
+
+
+def local_secret_key(path: Path) -> str:
+    """The key of this checkout for local runs: made once, at random, into `path` (mode 0600), then reused.
+
+    Written to a temporary file and linked into place, so processes starting together
+    (`make run` starts several) all end up with the one key that won.
+    """
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(50))
+        try:
+            os.link(scratch, path)
+        except FileExistsError:
+            pass  # another process made it first: use theirs
+        finally:
+            scratch.unlink()
+    return path.read_text().strip()
 
 
 def check_production_safety(*, debug: bool, secret_key: str, allowed_hosts: list[str]) -> None:
@@ -34,7 +57,7 @@ def check_production_safety(*, debug: bool, secret_key: str, allowed_hosts: list
     if debug:
         return
     problems = []
-    if not secret_key or secret_key == DEFAULT_SECRET_KEY or len(secret_key) < 32:
+    if not secret_key or secret_key in PUBLISHED_SECRET_KEYS or len(secret_key) < 32:
         problems.append("SECRET_KEY must be set to a unique value of at least 32 characters")
     if not allowed_hosts:
         problems.append("ALLOWED_HOSTS must list the host names this site is served under")
@@ -42,7 +65,10 @@ def check_production_safety(*, debug: bool, secret_key: str, allowed_hosts: list
         raise ImproperlyConfigured("Refusing to start with DEBUG=False: " + "; ".join(problems) + ".")
 
 
+SECRET_KEY = env.str("SECRET_KEY", default="")
 check_production_safety(debug=DEBUG, secret_key=SECRET_KEY, allowed_hosts=ALLOWED_HOSTS)
+if not SECRET_KEY:  # development only (production refused above): never a key from the repository
+    SECRET_KEY = local_secret_key(Path(env.str("SECRET_KEY_FILE", default=str(VAR_DIR / "secret-key"))))
 
 INSTALLED_APPS = [
     "daphne",
@@ -81,6 +107,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "smartmeter.urls"
@@ -368,6 +395,20 @@ LOGGING = {
 
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Every page: scripts, styles, images and sockets from this site only; no inline script or style,
+# no plugins, no framing (docs/deployment.md#content-security-policy).
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from smartmeter.settings import DEFAULT_SECRET_KEY, check_production_safety
+from smartmeter.settings import PUBLISHED_SECRET_KEYS, check_production_safety
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_SECRET = secrets.token_urlsafe(60)
+PUBLISHED_SECRET = next(iter(PUBLISHED_SECRET_KEYS))
 
 
 def _production_env(tmp_path, **overrides) -> dict:
@@ -65,9 +66,9 @@ def _python(tmp_path, script: str, **env_overrides) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def test_debug_false_with_the_default_secret_is_refused():
+def test_debug_false_with_a_published_secret_is_refused():
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
-        check_production_safety(debug=False, secret_key=DEFAULT_SECRET_KEY, allowed_hosts=["meters.example.com"])
+        check_production_safety(debug=False, secret_key=PUBLISHED_SECRET, allowed_hosts=["meters.example.com"])
 
 
 def test_debug_false_with_a_short_or_empty_secret_is_refused():
@@ -83,18 +84,18 @@ def test_debug_false_without_allowed_hosts_is_refused():
 
 def test_every_problem_is_named_in_one_message():
     with pytest.raises(ImproperlyConfigured) as excinfo:
-        check_production_safety(debug=False, secret_key=DEFAULT_SECRET_KEY, allowed_hosts=[])
+        check_production_safety(debug=False, secret_key=PUBLISHED_SECRET, allowed_hosts=[])
     assert "SECRET_KEY" in str(excinfo.value)
     assert "ALLOWED_HOSTS" in str(excinfo.value)
     assert str(excinfo.value).startswith("Refusing to start with DEBUG=False")
 
 
 def test_debug_true_accepts_the_development_defaults():
-    check_production_safety(debug=True, secret_key=DEFAULT_SECRET_KEY, allowed_hosts=[])
+    check_production_safety(debug=True, secret_key=PUBLISHED_SECRET, allowed_hosts=[])
 
 
-def test_the_process_refuses_to_start_with_the_default_secret(tmp_path):
-    result = _manage(tmp_path, "check", SECRET_KEY=DEFAULT_SECRET_KEY)
+def test_the_process_refuses_to_start_with_a_published_secret(tmp_path):
+    result = _manage(tmp_path, "check", SECRET_KEY=PUBLISHED_SECRET)
     assert result.returncode != 0
     assert "Refusing to start with DEBUG=False" in result.stderr
     assert "SECRET_KEY must be set" in result.stderr
@@ -155,3 +156,40 @@ def test_a_sqlite_commit_is_on_disk_before_it_returns(tmp_path):
         "print(cursor.execute('PRAGMA journal_mode').fetchone()[0], cursor.execute('PRAGMA synchronous').fetchone()[0])"
     )
     assert _python(tmp_path, script).split() == ["wal", "2"]  # 2 = FULL
+
+
+def test_the_process_refuses_to_start_without_a_secret(tmp_path):
+    environment = _production_env(tmp_path)
+    del environment["SECRET_KEY"]
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_without_a_secret_a_development_run_makes_one_at_random_and_keeps_it(tmp_path):
+    key_file = tmp_path / "var" / "secret-key"
+    script = "import django; django.setup(); from django.conf import settings as s; print(s.SECRET_KEY)"
+    development = {"DEBUG": "True", "SECRET_KEY": "", "SECRET_KEY_FILE": str(key_file)}
+    first = _python(tmp_path, script, **development)
+    second = _python(tmp_path, script, **development)
+    assert first == second == key_file.read_text().strip()
+    assert len(first) >= 50
+    assert first not in PUBLISHED_SECRET_KEYS
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    other_checkout = _python(tmp_path, script, **{**development, "SECRET_KEY_FILE": str(tmp_path / "other")})
+    assert other_checkout != first
+
+
+def test_processes_starting_together_agree_on_the_generated_secret(tmp_path):
+    key_file = tmp_path / "secret-key"
+    script = "import django; django.setup(); from django.conf import settings as s; print(s.SECRET_KEY)"
+    environment = _production_env(tmp_path, DEBUG="True", SECRET_KEY="", SECRET_KEY_FILE=str(key_file))
+    processes = [
+        subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=environment, stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    keys = {process.communicate(timeout=120)[0].strip().splitlines()[-1] for process in processes}
+    assert keys == {key_file.read_text().strip()}
+    assert [path.name for path in tmp_path.iterdir() if path.name.startswith(".secret-key")] == []
