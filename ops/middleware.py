@@ -1,13 +1,14 @@
 """Request plumbing: request ids, health probes, request metrics and access lines.
 
-Order in settings.MIDDLEWARE: RequestIdMiddleware and HealthProbeMiddleware come
-first (before SecurityMiddleware), so load-balancer probes of /health are answered
-whatever Host header they send and are never redirected to HTTPS;
-RequestMetricsMiddleware next, so it times everything below it.
+Order in settings.MIDDLEWARE: ClientAddressMiddleware first, so everything below sees the
+trusted client address; RequestIdMiddleware and HealthProbeMiddleware before
+SecurityMiddleware, so /health probes pass whatever their Host and are never redirected;
+RequestMetricsMiddleware next, so it times everything below it (docs/operations.md).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -27,6 +28,40 @@ _QUIET_PATHS = ("/health", "/metrics")
 def _request_id_from(request) -> str:
     incoming = request.headers.get("X-Request-ID", "")
     return incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+
+
+def client_address(*, peer: str, forwarded_for: str, trusted_proxies: int) -> str:
+    """The client's address, as far as it can be trusted (docs/deployment.md#client-addresses).
+
+    `peer` is the socket's remote address. With `trusted_proxies` = N proxies in front,
+    each appending the address it received from to X-Forwarded-For, the client is the
+    N-th entry from the right of (X-Forwarded-For + peer): entries further left were
+    written by the client itself and are ignored. Anything that is not an IP address
+    falls back to the peer.
+    """
+    if trusted_proxies <= 0:
+        return peer
+    chain = [entry.strip() for entry in forwarded_for.split(",") if entry.strip()] + [peer]
+    candidate = chain[max(0, len(chain) - 1 - trusted_proxies)]
+    try:
+        return str(ipaddress.ip_address(candidate))
+    except ValueError:
+        return peer
+
+
+class ClientAddressMiddleware:
+    """Set REMOTE_ADDR to the trusted client address, for rate limits, audit lines and logs."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request.META["REMOTE_ADDR"] = client_address(
+            peer=request.META.get("REMOTE_ADDR", ""),
+            forwarded_for=request.META.get("HTTP_X_FORWARDED_FOR", ""),
+            trusted_proxies=settings.TRUSTED_PROXY_COUNT,
+        )
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:

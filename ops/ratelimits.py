@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 # Scope -> the setting holding its rate ("10/m", "600/m", "30/h", ...).
 SCOPE_SETTINGS = {
     "login": "RATELIMIT_LOGIN",
+    "login_account": "RATELIMIT_LOGIN_ACCOUNT",
     "register": "RATELIMIT_REGISTER",
     "api": "RATELIMIT_API",
     "pdf": "RATELIMIT_PDF",
@@ -92,10 +94,12 @@ def _find_request(args) -> HttpRequest | Request:
     raise TypeError("rate_limit() decorates views whose first or second argument is the request")
 
 
-def rate_limit(*, scope: str, key: str = "user_or_ip", methods: tuple[str, ...] | None = None):
+def rate_limit(*, scope: str, key: str | Callable = "user_or_ip", methods: tuple[str, ...] | None = None):
     """Limit a view (function or method) by `scope`'s rate, keyed by `key`.
 
-    `key` is any django-ratelimit key: "ip", "user", "user_or_ip", "header:x-device", ...
+    `key` is any django-ratelimit key: "ip", "user", "user_or_ip", "header:x-device", ...,
+    or a callable (group, request) -> str; a callable's empty answer counts nothing (a
+    sign-in naming no account is limited by address alone).
     `methods` restricts counting to those HTTP methods (default: all).
     """
 
@@ -103,7 +107,10 @@ def rate_limit(*, scope: str, key: str = "user_or_ip", methods: tuple[str, ...] 
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
             request = _find_request(args)
-            if methods is None or request.method in methods:
+            counted = methods is None or request.method in methods
+            if counted and callable(key):
+                counted = bool(key(f"smartmeter.{scope}", request))
+            if counted:
                 verdict = check_rate(request, scope=scope, key=key)
                 if verdict.limited:
                     logger.info("Rate limit hit: scope=%s path=%s", scope, request.path)
@@ -157,5 +164,26 @@ class PdfDownloadThrottle(_ScopeThrottle):
         return getattr(view, "ratelimit_scope", None) == "pdf"
 
 
-login_rate_limit = rate_limit(scope="login", key="ip", methods=("POST",))
+def submitted_account(group: str, request) -> str:
+    """The account a sign-in names (its email, as typed), whether or not such an account exists."""
+    data = getattr(request, "data", None)  # DRF parses JSON and forms alike
+    if data is None:
+        data = request.POST
+    try:
+        account = data.get("email") or data.get("username") or ""
+    except AttributeError:  # a JSON body that is not an object
+        account = ""
+    return str(account).strip().lower()[:254]
+
+
+def _both(first, second):
+    return lambda view: first(second(view))
+
+
+# Sign-in surfaces: per client address, and per account tried from any address. The 429
+# reads the same whether the account exists or not.
+login_rate_limit = _both(
+    rate_limit(scope="login", key="ip", methods=("POST",)),
+    rate_limit(scope="login_account", key=submitted_account, methods=("POST",)),
+)
 register_rate_limit = rate_limit(scope="register", key="ip", methods=("POST",))

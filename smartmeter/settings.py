@@ -95,6 +95,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ops.middleware.ClientAddressMiddleware",
     "ops.middleware.RequestIdMiddleware",
     "ops.middleware.HealthProbeMiddleware",
     "ops.middleware.RequestMetricsMiddleware",
@@ -279,12 +280,16 @@ else:
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_LOGIN = env.str("RATELIMIT_LOGIN", default="10/m")  # per client IP
+RATELIMIT_LOGIN_ACCOUNT = env.str("RATELIMIT_LOGIN_ACCOUNT", default="10/15m")  # per email tried, from any address
 RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/m")  # per client IP
 RATELIMIT_API = env.str("RATELIMIT_API", default="600/m")  # per user (per IP when anonymous)
 RATELIMIT_PDF = env.str("RATELIMIT_PDF", default="30/m")  # invoice PDF downloads per user
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)  # a cache outage lets requests through
 # Behind a proxy the client address is in a header the proxy sets (e.g. HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None
+# How many proxies in front of the web processes append to X-Forwarded-For (0: the socket peer
+# is the client). Never count one that is not there: the client writes the entries to its left.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 Q_CLUSTER = {
     "name": "smartmeter",

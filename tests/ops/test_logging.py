@@ -240,3 +240,16 @@ def test_redaction_still_masks_after_a_non_secret_key_and_keeps_the_rest():
     assert redact_text("foo=password=x&page=2") == "foo=password=[REDACTED]&page=2"
     assert redact_text("a=b password: 'x y' z") == "a=b password: '[REDACTED]' z"
     assert redact_text("secret_key=abc,token=def;voltage=230") == "secret_key=[REDACTED],token=[REDACTED];voltage=230"
+
+
+@pytest.mark.django_db
+def test_audit_lines_carry_the_trusted_address(client, customer, settings, log_lines):
+    settings.TRUSTED_PROXY_COUNT = 1
+    client.post(
+        "/login/",
+        {"username": customer.email, "password": DEFAULT_PASSWORD},
+        REMOTE_ADDR="10.0.0.2",
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.30",
+    )
+    sign_in = [line for line in log_lines() if line.get("action") == "auth.login"][-1]
+    assert sign_in["ip"] == "198.51.100.30"

@@ -103,6 +103,7 @@ def test_anonymous_api_calls_are_limited_per_address(api, rate_limits):
 @pytest.mark.django_db
 def test_rates_come_from_settings_and_an_empty_rate_switches_a_scope_off(api, rate_limits):
     rate_limits.RATELIMIT_LOGIN = ""
+    rate_limits.RATELIMIT_LOGIN_ACCOUNT = ""
     client = api()
     for _ in range(15):
         assert _login(client).status_code == 401
@@ -205,3 +206,85 @@ def test_with_redis_the_login_limit_holds_across_two_processes(tmp_path, redis_u
 def test_without_redis_each_process_counts_on_its_own(tmp_path):
     codes = _run_two_processes(tmp_path, redis_url="", requests_each=8)
     assert codes == [400] * 16  # documented: the embedded run limits per process
+
+
+@pytest.mark.django_db
+def test_staff_sign_in_to_the_admin_is_limited_and_the_right_password_waits_too(client, rate_limits, staff):
+    rate_limits.RATELIMIT_LOGIN = "5/m"
+    for attempt in range(5):
+        response = client.post(
+            "/admin/login/", {"username": staff.email, "password": f"guess-{attempt}"}, REMOTE_ADDR="192.0.2.60"
+        )
+        assert response.status_code == 200  # the form again, with its error
+    refused = client.post(
+        "/admin/login/", {"username": staff.email, "password": DEFAULT_PASSWORD}, REMOTE_ADDR="192.0.2.60"
+    )
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) >= 1
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("surface", "field"), [("/api/auth/login", "email"), ("/login/", "username"), ("/admin/login/", "username")]
+)
+def test_an_account_is_limited_across_addresses_and_the_answer_does_not_say_whether_it_exists(
+    client, rate_limits, customer, surface, field
+):
+    rate_limits.RATELIMIT_LOGIN = "100/m"
+    rate_limits.RATELIMIT_LOGIN_ACCOUNT = "3/m"
+
+    def attempt(account: str, n: int):
+        body = {field: account, "password": f"wrong-{n}"}
+        if surface.startswith("/api/"):
+            return client.post(surface, body, content_type="application/json", REMOTE_ADDR=f"198.51.100.{n}")
+        return client.post(surface, body, REMOTE_ADDR=f"198.51.100.{n}", HTTP_ACCEPT="text/html")
+
+    answers = {}
+    for account in (customer.email, "nobody-here@example.com"):
+        for n in range(3):
+            assert attempt(account, n).status_code in (200, 401)
+        refused = attempt(account.upper(), 9)  # the same account however it is typed, from a fourth address
+        assert refused.status_code == 429
+        answers[account] = refused.content.decode().replace(refused["Retry-After"], "N")
+    assert answers[customer.email] == answers["nobody-here@example.com"]
+    assert attempt("someone-else@example.com", 10).status_code in (200, 401)  # other accounts are not locked
+
+
+@pytest.mark.django_db
+def test_a_forged_forwarded_for_does_not_buy_more_attempts(api, rate_limits):
+    rate_limits.RATELIMIT_LOGIN = "3/m"
+    rate_limits.RATELIMIT_LOGIN_ACCOUNT = "100/m"
+    client = api()
+    for n in range(3):
+        assert _login(client, email=f"a{n}@example.com", ip="203.0.113.9").status_code == 401
+    forged = client.post(
+        "/api/auth/login",
+        {"email": "z@example.com", "password": "wrong"},
+        format="json",
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_X_FORWARDED_FOR="198.51.100.77",
+    )
+    _assert_429(forged)
+
+
+@pytest.mark.django_db
+def test_behind_one_trusted_proxy_the_rightmost_forwarded_address_is_the_client(api, rate_limits, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    rate_limits.RATELIMIT_LOGIN = "3/m"
+    rate_limits.RATELIMIT_LOGIN_ACCOUNT = "100/m"
+    client = api()
+
+    def through_proxy(client_address: str, forged: str, n: int):
+        return client.post(
+            "/api/auth/login",
+            {"email": f"p{n}@example.com", "password": "wrong"},
+            format="json",
+            REMOTE_ADDR="10.0.0.2",  # the proxy
+            HTTP_X_FORWARDED_FOR=f"{forged}, {client_address}",
+        )
+
+    for n in range(3):
+        assert through_proxy("198.51.100.20", f"192.0.2.{n}", n).status_code == 401
+    _assert_429(through_proxy("198.51.100.20", "192.0.2.99", 3))  # a new forged entry changes nothing
+    assert through_proxy("198.51.100.21", "192.0.2.1", 4).status_code == 401  # another client behind the proxy
