@@ -1,13 +1,10 @@
-"""The billing jobs django-q2 runs on a clock, created by a migration (so every install has them).
+"""The billing jobs django-q2 runs on a clock, as the app expects them to be scheduled.
 
-Cron expressions are read in the billing time zone: settings sets Q_CLUSTER's
-``time_zone`` to BILLING_TIME_ZONE, and the first run computed here uses it too.
+Migrations create them, each writing its data out literally (billing 0002), so a
+change here needs a new migration; tests check the migrated database holds every
+schedule listed here. Cron expressions are read in the billing time zone (settings
+set Q_CLUSTER's ``time_zone`` to BILLING_TIME_ZONE); see docs/billing.md#schedule.
 """
-
-from datetime import datetime
-from zoneinfo import ZoneInfo
-
-from croniter import croniter
 
 SCHEDULES = [
     {
@@ -21,23 +18,3 @@ SCHEDULES = [
         "cron": "30 0 * * *",  # daily at 00:30
     },
 ]
-
-
-def next_run_after(cron: str, now: datetime, tz: ZoneInfo) -> datetime:
-    return croniter(cron, now.astimezone(tz)).get_next(datetime)
-
-
-def ensure_schedules(schedule_model, *, now: datetime, tz: ZoneInfo) -> None:
-    """Create the schedules, or bring existing ones back to the shipped func and cron (idempotent)."""
-    for spec in SCHEDULES:
-        schedule = schedule_model.objects.filter(name=spec["name"]).first()
-        if schedule is None:
-            schedule = schedule_model(name=spec["name"])
-        if schedule.func == spec["func"] and schedule.cron == spec["cron"] and schedule.schedule_type == "C":
-            continue
-        schedule.func = spec["func"]
-        schedule.schedule_type = "C"  # Schedule.CRON
-        schedule.cron = spec["cron"]
-        schedule.repeats = -1
-        schedule.next_run = next_run_after(spec["cron"], now, tz)
-        schedule.save()

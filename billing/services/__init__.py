@@ -10,7 +10,8 @@ from billing.services.invoices import (
     invoice_regenerate_pdf,
     invoices_mark_overdue,
 )
-from billing.services.runs import BillingRunRefused, RunOutcome, RunProgress, billing_run
+from billing.services.run_record import RunProgress
+from billing.services.runs import BillingRunRefused, RunOutcome, billing_run
 from billing.services.tariffs import TariffConflict, tariff_check_effective_from, tariff_create, tariff_replace
 
 __all__ = [

@@ -164,6 +164,17 @@ def test_the_migration_schedules_billing_at_00_05_on_the_1st_in_the_billing_time
     assert "billing: monthly run" in admin_client.get("/admin/django_q/schedule/").content.decode()
 
 
+def test_the_migrated_schedules_are_the_ones_billing_declares(db):
+    for spec in SCHEDULES:
+        schedule = Schedule.objects.get(name=spec["name"])
+        assert (schedule.func, schedule.schedule_type, schedule.cron, schedule.repeats) == (
+            spec["func"],
+            Schedule.CRON,
+            spec["cron"],
+            -1,
+        )
+
+
 def test_django_q_computes_the_following_runs_in_the_billing_time_zone(settings):
     from django_q.conf import Conf
 

@@ -190,6 +190,21 @@ def test_dry_run_shows_the_bills_and_writes_and_sends_nothing(meters):
     assert mail.outbox == []
 
 
+def test_a_dry_run_lists_the_unsent_invoice_emails_the_next_run_would_send_and_sends_none(meters, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", 9, 2  # nothing listens
+    run("--month", "2025-01")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    number = Invoice.objects.get(device__device_id="meter-001").number
+    output = run("--month", "2025-01", "--dry-run")
+    assert f"would resend the unsent email of meter-001's invoice {number}" in output
+    assert "would bill meter" not in output
+    assert "already billed: 3" in output
+    assert mail.outbox == []
+    assert Invoice.objects.filter(emailed_at__isnull=True).count() == 3
+    assert BillingRun.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

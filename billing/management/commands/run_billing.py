@@ -15,6 +15,7 @@ from billing.models import BillingRun
 from billing.months import MonthInvalid, last_complete_month, month_label, parse_month
 from billing.selectors import billing_tz
 from billing.services import BillingRunRefused, RunProgress, billing_run
+from billing.services.run_plan import IssueInvoice, ResendInvoiceEmail
 
 
 class Command(BaseCommand):
@@ -23,7 +24,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--month", help="YYYY-MM to bill (default: the previous month in BILLING_TIME_ZONE).")
         parser.add_argument("--device", help="Bill only this meter (its device_id).")
-        parser.add_argument("--dry-run", action="store_true", help="Show what would be billed; write and send nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print the plan (what would be billed or emailed); do none of it."
+        )
         parser.add_argument("--chunk-size", type=int, default=500, help="Meters whose consumption is read at once.")
 
     def handle(self, *args, month=None, device=None, dry_run=False, chunk_size=500, **options):
@@ -74,13 +77,20 @@ class Command(BaseCommand):
             f"  skipped {p.skipped}  failed {p.failed}  ({rate:.1f} invoices/s)"
         )
 
+    def _plan(self, planned):
+        """The work a real run would do; meters with nothing to do, skipped or failing show in the summary."""
+        for action in planned:
+            match action:
+                case IssueInvoice(device_id=device_id, bill=bill):
+                    note = "  (no readings)" if action.no_readings else ""
+                    self.stdout.write(f"  would bill {device_id}: {bill.energy_kwh} kWh, total {bill.total}{note}")
+                case ResendInvoiceEmail(device_id=device_id, invoice_number=number):
+                    self.stdout.write(f"  would resend the unsent email of {device_id}'s invoice {number}")
+
     def _summary(self, outcome):
         run = outcome.run
         if outcome.dry_run:
-            for plan in outcome.planned:
-                if plan.action == "bill":
-                    note = "  (no readings)" if plan.no_readings else ""
-                    self.stdout.write(f"  would bill {plan.device_id}: {plan.energy_kwh} kWh, total {plan.total}{note}")
+            self._plan(outcome.planned)
         title = "Dry run summary" if outcome.dry_run else f"Billing run #{run.pk} {run.get_status_display().lower()}"
         verb = "would bill" if outcome.dry_run else "billed"
         self.stdout.write(self.style.SUCCESS(f"{title} for {month_label(run.month)}:"))
