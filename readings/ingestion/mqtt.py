@@ -1,12 +1,15 @@
-"""The broker seam: the only module of the ingestion side that imports paho-mqtt.
+"""The broker seam: the only module that imports paho-mqtt.
 
 It turns ``MQTT_URL`` (+ ``MQTT_CA_FILE``, ``MQTT_CLIENT_CERT``, ``MQTT_CLIENT_KEY``) into
-a connected client and offers three things, all speaking plain Python values:
+a connected client and offers four things, all speaking plain Python values:
 
 - `TelemetrySubscriber`: a persistent-session QoS 1 subscription with manual acks,
   for the ingestion consumer;
 - `TelemetryPublisher`: QoS 1 publishing with a bounded in-flight window, for the
   meter simulator and benchmarks;
+- `TelemetryWatcher`: best-effort QoS 0 subscriptions to chosen meters' telemetry,
+  confirmed by the broker, for the web process's live view
+  (docs/dashboard.md#live-power-from-the-meter-to-the-browser);
 - `broker_probe`: "does a broker answer at this address, and which protocol?".
 
 The session rules that keep telemetry from being lost (DESIGN decision 3):
@@ -34,6 +37,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -360,6 +364,217 @@ class TelemetrySubscriber:
                 bool(message.dup),
             )
         )
+
+
+def telemetry_topic(device_id: str) -> str:
+    """The topic a meter publishes its telemetry on (validation.TOPIC_PATTERN parses it)."""
+    return f"smartmeter/{device_id}/telemetry"
+
+
+class WatchedMessage(NamedTuple):
+    """One message on a watched meter's topic."""
+
+    topic: str | bytes  # bytes only when the topic is not valid UTF-8
+    payload: bytes
+    received_at: datetime
+
+
+class TelemetryWatcher:
+    """Best-effort subscriptions to the telemetry of just the meters being watched.
+
+    QoS 0 and a throwaway session: nothing is queued while away. `watch` and `unwatch` may
+    be called from any thread, before or after `start`. The watched meters are subscribed
+    again whenever the connection comes back. `on_message` and `on_state(connected, detail)`
+    run on paho's network thread and must return quickly.
+    """
+
+    PROBE_TIMEOUT_SECONDS = 2.0
+
+    def __init__(
+        self,
+        broker: BrokerSettings,
+        *,
+        client_id: str,
+        on_message: Callable[[WatchedMessage], None],
+        on_state: Callable[[bool, str], None] | None = None,
+        shared_group: str = "",
+        protocol: int | None = None,
+    ):
+        self.broker = broker
+        self.client_id = client_id
+        self.shared_group = shared_group
+        self.protocol = protocol
+        self._on_message = on_message
+        self._on_state = on_state or (lambda connected, detail: None)
+        self._lock = threading.Lock()
+        self._watched: set[str] = set()
+        self._connected = False
+        # Confirmations not yet answered: those waiting for a connection, and those waiting
+        # for the SUBACK of a SUBSCRIBE (by its packet id, with the filters it carried, in order).
+        self._awaiting_connection: list[tuple[str, Future[bool]]] = []
+        self._in_flight: dict[int, tuple[list[str], list[tuple[str, Future[bool]]]]] = {}
+        self._client: paho.Client | None = None
+        self._stopped = False
+
+    # -- any thread -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background; paho's thread reconnects with back-off after a drop.
+
+        Blocks for a moment to ask the broker which protocol it speaks (unless given):
+        MQTT 5 where it can, 3.1.1 with the embedded amqtt broker. Raises MqttConfigError
+        when the credentials or TLS files are refused, which waiting cannot fix.
+        """
+        protocol = self.protocol or broker_probe(self.broker, timeout=self.PROBE_TIMEOUT_SECONDS) or MQTT_V5
+        client = mqtt_client(self.broker, client_id=self.client_id, protocol=protocol, persistent=False)
+        client.on_connect = self._handle_connect
+        client.on_disconnect = self._handle_disconnect
+        client.on_subscribe = self._handle_subscribe
+        client.on_message = self._handle_message
+        with self._lock:
+            if self._stopped:  # stopped while the probe ran
+                return
+            self._client = client
+            if protocol == MQTT_V5:
+                client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS, clean_start=True)
+            else:
+                client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS)
+            client.loop_start()
+
+    def stop(self) -> None:
+        """Disconnect for good; confirmations still waiting answer False."""
+        with self._lock:
+            client, self._client = self._client, None
+            self._stopped = True
+            self._connected = False
+            self._watched.clear()
+            waiting = self._awaiting_connection + [each for _, entries in self._in_flight.values() for each in entries]
+            self._awaiting_connection, self._in_flight = [], {}
+        for _, confirmation in waiting:
+            _settle(confirmation, False)
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def watched(self) -> set[str]:
+        with self._lock:
+            return set(self._watched)
+
+    def watch(self, device_id: str) -> Future[bool]:
+        """Subscribe to a meter's telemetry; the future answers True once the broker confirmed it.
+
+        Connecting is not subscribing: a reading published before the broker has the
+        subscription is missed. So the answer waits for the SUBACK of a SUBSCRIBE carrying
+        this meter on the current connection: at once when connected, else the one sent as
+        the connection comes up. False when the broker refuses the subscription, or when the
+        meter is unwatched or the watcher stopped before it was subscribed. Subscribing again to a watched meter
+        only renews the subscription.
+        """
+        topic_filter = self._topic_filter(device_id)
+        confirmation: Future[bool] = Future()
+        with self._lock:
+            if self._stopped:
+                confirmation.set_result(False)
+                return confirmation
+            self._watched.add(device_id)
+            if not self._subscribe_locked([topic_filter], [(topic_filter, confirmation)]):
+                self._awaiting_connection.append((topic_filter, confirmation))
+        return confirmation
+
+    def unwatch(self, device_id: str) -> None:
+        """Unsubscribe from a meter's telemetry (without waiting for the broker's answer)."""
+        topic_filter = self._topic_filter(device_id)
+        with self._lock:
+            self._watched.discard(device_id)
+            dropped = [each for each in self._awaiting_connection if each[0] == topic_filter]
+            self._awaiting_connection = [each for each in self._awaiting_connection if each[0] != topic_filter]
+            if self._connected and self._client is not None:
+                self._client.unsubscribe(topic_filter)
+        for _, confirmation in dropped:
+            _settle(confirmation, False)
+
+    def _topic_filter(self, device_id: str) -> str:
+        topic = telemetry_topic(device_id)
+        return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
+
+    def _subscribe_locked(self, topic_filters: list[str], waiting: list[tuple[str, Future[bool]]]) -> bool:
+        """Send one SUBSCRIBE and remember who waits for its SUBACK; False when not connected.
+
+        The lock is held across the call so the SUBACK cannot be handled before it is expected.
+        """
+        if not self._connected or self._client is None:
+            return False
+        result, mid = self._client.subscribe([(topic_filter, 0) for topic_filter in topic_filters])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        self._in_flight[mid] = (topic_filters, waiting)
+        return True
+
+    # -- paho's network thread --------------------------------------------------------
+
+    def _handle_connect(self, _client, _userdata, _flags, reason_code, _properties):
+        if reason_code.is_failure:
+            detail = f"broker {self.broker.describe()} refused the connection: {reason_code}"
+            logger.warning(detail)
+            self._on_state(False, detail)
+            return
+        with self._lock:
+            # paho reconnects without reporting the drop when the socket breaks oddly: then
+            # the SUBACKs awaited from the old connection will not come either.
+            lost_silently, self._connected = self._connected, True
+            for _, waiting in self._in_flight.values():
+                self._awaiting_connection.extend(waiting)
+            self._in_flight.clear()
+            topic_filters = [self._topic_filter(device_id) for device_id in sorted(self._watched)]
+            waiting, self._awaiting_connection = self._awaiting_connection, []
+            if topic_filters and not self._subscribe_locked(topic_filters, waiting):
+                self._awaiting_connection = waiting  # the connection is already gone: next time
+        logger.info("connected to %s; subscribing %d watched meters", self.broker.describe(), len(topic_filters))
+        if lost_silently:
+            self._on_state(False, "connection lost")
+        self._on_state(True, f"connected to {self.broker.describe()} as {self.client_id}")
+
+    def _handle_subscribe(self, _client, _userdata, mid, reason_codes, _properties):
+        with self._lock:
+            topic_filters, waiting = self._in_flight.pop(mid, ([], []))
+        refused = {
+            topic_filter: code
+            for topic_filter, code in zip(topic_filters, reason_codes, strict=False)
+            if code.is_failure
+        }
+        for topic_filter, code in refused.items():
+            logger.warning("broker refused the subscription to %s: %s", topic_filter, code)
+        for topic_filter, confirmation in waiting:
+            _settle(confirmation, topic_filter not in refused)
+
+    def _handle_disconnect(self, _client, _userdata, _flags, reason_code, _properties):
+        with self._lock:
+            was_connected, self._connected = self._connected, False
+            # A SUBACK cannot come any more: the resubscription on reconnect answers instead.
+            for _, waiting in self._in_flight.values():
+                self._awaiting_connection.extend(waiting)
+            self._in_flight.clear()
+        if was_connected:
+            logger.info("watcher disconnected from %s: %s; reconnecting", self.broker.describe(), reason_code)
+        self._on_state(False, f"disconnected: {reason_code}")
+
+    def _handle_message(self, _client, _userdata, message: paho.MQTTMessage):
+        try:
+            topic: str | bytes = message.topic
+        except UnicodeDecodeError:
+            topic = bytes(message._topic)
+        self._on_message(WatchedMessage(topic, message.payload, datetime.now(UTC)))
+
+
+def _settle(confirmation: Future[bool], answer: bool) -> None:
+    try:
+        confirmation.set_result(answer)
+    except InvalidStateError:
+        pass  # already answered, or the caller stopped waiting (cancelled)
 
 
 class TelemetryPublisher:

@@ -14,6 +14,7 @@ from channels.layers import get_channel_layer
 from dashboard.live import LiveFanout, live_group_name
 from tests.conftest import free_port, port_open
 from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
+from tests.readings.ingest_helpers import sever_connection
 
 pytestmark = pytest.mark.broker
 
@@ -192,8 +193,7 @@ def test_subscriptions_come_back_after_the_connection_drops(mosquitto, in_memory
     async def scenario():
         channel = await _listen(in_memory_layer, device_id)
         await live.watch(device_id)
-        # Drop the TCP connection under paho, as a broker restart would.
-        live._client.socket().close()
+        sever_connection(live._watcher)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and live.connected.is_set():
             await asyncio.sleep(0.05)

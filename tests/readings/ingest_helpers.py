@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from django.conf import settings
 
 from bench.harness import wait_until
 from devtools.broker import mosquitto_binary, mosquitto_config_write
-from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher, broker_probe
+from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher, TelemetryWatcher, broker_probe
 from tests.conftest import REQUIRE_SERVICES, free_port
 
 BASE_DIR = Path(settings.BASE_DIR)
@@ -80,8 +81,6 @@ class LocalBroker:
     def _listening(self) -> bool:
         if self.process.poll() is not None:
             raise AssertionError(f"mosquitto exited: {(self.directory / 'mosquitto.log').read_text()[-2000:]}")
-        import socket
-
         try:
             with socket.create_connection((self.bind, self.port), timeout=0.2):
                 return True
@@ -260,3 +259,11 @@ def publisher_for(url: str, **kwargs) -> TelemetryPublisher:
 
 def broker_answers(url: str, **kwargs) -> bool:
     return broker_probe(BrokerSettings.from_url(url, **kwargs), timeout=2) is not None
+
+
+def sever_connection(watcher: TelemetryWatcher) -> None:
+    """Cut a watcher's TCP connection, as a broker restart would: both ends see it closed.
+
+    (Closing the socket object under paho instead makes it reconnect without reporting the drop.)
+    """
+    watcher._client.socket().shutdown(socket.SHUT_RDWR)
