@@ -1,4 +1,4 @@
-"""Live readings for the browsers watching a meter (DESIGN decision 7).
+"""Live readings for the browsers watching a meter.
 
 Each web process watches just the meters its WebSockets show, through the broker seam's
 `TelemetryWatcher`, and sends every reading that passes validation to the channel group

@@ -1,32 +1,9 @@
-"""The broker seam: the only module that imports paho-mqtt.
+"""The broker seam: the only module that imports paho-mqtt; callers see plain Python values.
 
-It turns ``MQTT_URL`` (+ ``MQTT_CA_FILE``, ``MQTT_CLIENT_CERT``, ``MQTT_CLIENT_KEY``) into
-a connected client and offers four things, all speaking plain Python values:
-
-- `TelemetrySubscriber`: a persistent-session QoS 1 subscription with manual acks,
-  for the ingestion consumer;
-- `TelemetryPublisher`: QoS 1 publishing with a bounded in-flight window, for the
-  meter simulator and benchmarks;
-- `TelemetryWatcher`: best-effort QoS 0 subscriptions to chosen meters' telemetry,
-  confirmed by the broker, for the web process's live view
-  (docs/dashboard.md#live-power-from-the-meter-to-the-browser);
-- `broker_probe`: "does a broker answer at this address, and which protocol?".
-
-The session rules that keep telemetry from being lost (DESIGN decision 3):
-
-- MQTT v5, a stable client id, ``clean_start=False`` on *every* connect (paho's default
-  wipes the session each time the process starts) and a session expiry, so the broker
-  keeps queueing while the consumer is away;
-- a Receive Maximum, so the broker keeps that many unacknowledged messages in flight
-  (without it Mosquitto stops at 20);
-- subscribe again whenever the broker answers without a session (expired or lost), and
-  on a resumed session too (harmless, and it repairs a subscription that was refused);
-- an ack is sent only on the connection that delivered the message. After a reconnect
-  the broker redelivers everything unacknowledged under the same packet ids, and a
-  late ack for the old delivery could acknowledge a newer message that reused the id.
-
-A broker that only speaks MQTT 3.1.1 (the pip ``amqtt`` broker used on machines
-without Mosquitto) gets a 3.1.1 persistent session (``clean_session=False``) instead.
+`TelemetrySubscriber` (the consumer's persistent QoS 1 session with manual acks),
+`TelemetryPublisher` (simulator, benchmarks), `TelemetryWatcher` (the live view's confirmed
+subscriptions to chosen meters) and `broker_probe`. The session rules that keep telemetry
+from being lost: docs/ingestion.md#delivery-guarantees.
 """
 
 from __future__ import annotations
@@ -48,6 +25,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from devices.identity import telemetry_topic
 
 logger = logging.getLogger("smartmeter.mqtt")
 
@@ -364,11 +343,6 @@ class TelemetrySubscriber:
                 bool(message.dup),
             )
         )
-
-
-def telemetry_topic(device_id: str) -> str:
-    """The topic a meter publishes its telemetry on (validation.TOPIC_PATTERN parses it)."""
-    return f"smartmeter/{device_id}/telemetry"
 
 
 class WatchedMessage(NamedTuple):
