@@ -21,6 +21,7 @@ from billing import selectors as billing_selectors
 from billing.models import Invoice
 from billing.months import month_bounds, month_containing
 from billing.selectors import BillEstimate
+from billing.zone import billing_zone
 from devices.models import Device
 from readings import selectors as readings_selectors
 from readings.models import DeadLetter
@@ -78,7 +79,7 @@ def meter_summary(*, device: Device, now: datetime | None = None) -> MeterSummar
 
 def meter_summaries(*, devices: list[Device], now: datetime | None = None) -> list[MeterSummary]:
     now = now or timezone.now()
-    month = month_containing(now, ZoneInfo(settings.BILLING_TIME_ZONE))
+    month = month_containing(now, billing_zone())
     newest = latest_readings(device_ids=[device.device_id for device in devices])
     summaries = []
     for device in devices:
@@ -206,7 +207,7 @@ class StaffOverview:
 
 def staff_overview(*, now: datetime | None = None) -> StaffOverview:
     now = now or timezone.now()
-    billing_tz = ZoneInfo(settings.BILLING_TIME_ZONE)
+    billing_tz = billing_zone()
 
     by_status = dict(Device.objects.values_list("status").annotate(n=Count("pk")).order_by())
     meters_by_status = {status: by_status.get(status, 0) for status, _ in Device.Status.choices}
