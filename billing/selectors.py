@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
@@ -279,7 +279,7 @@ def bill_estimate(*, device: Device, month: date | None = None, now: datetime | 
 
 def invoice_list(*, device: Device, user: User) -> QuerySet[Invoice]:
     """A meter's invoices; a customer sees those issued to them (a reassigned meter's older bills stay private)."""
-    invoices = Invoice.objects.filter(device=device)
+    invoices = Invoice.objects.filter(device=device).select_related("device")
     if not user.is_staff:
         invoices = invoices.filter(customer=user)
     return invoices.order_by("-month")
@@ -296,3 +296,31 @@ def invoice_get_visible(*, user: User, number: str) -> Invoice | None:
     if not user.is_staff:
         invoices = invoices.filter(customer=user)
     return invoices.filter(number=number).first()
+
+
+@dataclass(frozen=True)
+class InvoiceTally:
+    status: str
+    label: str
+    count: int
+    amount: Decimal
+
+
+def invoice_tallies(*, created_from: datetime, created_until: datetime) -> list[InvoiceTally]:
+    """Invoices created in [created_from, created_until), counted and summed per status (every status), in one query."""
+    totals = Invoice.objects.filter(created_at__gte=created_from, created_at__lt=created_until).aggregate(
+        **{
+            f"{status}_{what}": aggregate(value, filter=Q(status=status))
+            for status, _ in Invoice.Status.choices
+            for what, aggregate, value in (("count", Count, "pk"), ("amount", Sum, "total"))
+        }
+    )
+    return [
+        InvoiceTally(
+            status=status,
+            label=label,
+            count=totals[f"{status}_count"] or 0,
+            amount=totals[f"{status}_amount"] or Decimal("0.00"),
+        )
+        for status, label in Invoice.Status.choices
+    ]

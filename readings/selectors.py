@@ -9,7 +9,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Count
 
+from readings.models import DeadLetter
 from readings.stores import get_store
 from readings.types import Consumption, Reading
 
@@ -20,8 +22,11 @@ def reading_latest(device_id: str) -> Reading | None:
 
 
 def readings_latest_many(*, device_ids: Iterable[str]) -> dict[str, Reading]:
-    """The newest reading of each listed meter that has one (bounded number of queries)."""
-    return get_store().latest_many(list(device_ids))
+    """The newest reading of each listed meter that has one (bounded number of queries; none for no meters)."""
+    device_ids = list(device_ids)
+    if not device_ids:
+        return {}
+    return get_store().latest_many(device_ids)
 
 
 def readings_series(
@@ -52,3 +57,19 @@ def devices_consumption(*, device_ids: Iterable[str], start: datetime, end: date
 def readings_count(*, device_id: str | None = None, since: datetime | None = None) -> int:
     """Readings stored, optionally for one meter and/or with a timestamp at or after `since`."""
     return get_store().count(device_id, since=since)
+
+
+def dead_letters_count_by_reason(*, since: datetime) -> list[tuple[str, int]]:
+    """Telemetry rejected at or after ``since``, per reason, most frequent first."""
+    rejected = (
+        DeadLetter.objects.filter(received_at__gte=since)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "reason")
+    )
+    return [(reason, n) for reason, n in rejected]
+
+
+def dead_letters_count() -> int:
+    """Dead letters kept (the consumer trims the table to DEAD_LETTER_MAX_ROWS)."""
+    return DeadLetter.objects.count()
