@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -33,8 +32,6 @@ if TYPE_CHECKING:  # names for annotations only; every read goes through a selec
     from devices.models import Device
 
 ROLLING_WINDOW = timedelta(minutes=5)
-# Two days of one reading every few seconds; the admin asks for shorter ranges beyond that.
-RAW_ROWS_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -85,7 +82,7 @@ def meter_summary(*, device: Device, now: datetime | None = None) -> MeterSummar
 def meter_summaries(*, devices: list[Device], now: datetime | None = None) -> list[MeterSummary]:
     now = now or timezone.now()
     month = month_containing(now, billing_zone())
-    newest = latest_readings(device_ids=[device.device_id for device in devices])
+    newest = readings_selectors.readings_latest_many(device_ids=[device.device_id for device in devices])
     summaries = []
     for device in devices:
         latest = newest.get(device.device_id)
@@ -119,51 +116,6 @@ def _days_before(local_midnight: datetime, days: int, tz: ZoneInfo) -> datetime:
     # Calendar arithmetic on the date, then midnight again: correct across DST changes.
     day = local_midnight.date() - timedelta(days=days)
     return datetime(day.year, day.month, day.day, tzinfo=tz)
-
-
-def latest_readings(*, device_ids: list[str]) -> dict[str, Reading]:
-    """The newest reading of each meter, read in one go (admin pages list a hundred meters at a time)."""
-    if not device_ids:
-        return {}
-    return readings_selectors.readings_latest_many(device_ids=device_ids)
-
-
-def device_series(*, device_id: str, start: datetime, end: datetime, agg: str) -> list[dict]:
-    """A meter's readings for the back office, in the display time zone, one shape for raw and buckets.
-
-    Each row: ``at`` plus power_w, voltage, current, power_factor; raw rows add
-    register_kwh and rssi, aggregated rows add power_w_max, energy_kwh and count.
-    """
-    tz = ZoneInfo(settings.TIME_ZONE)
-    rows = readings_selectors.readings_series(
-        device_id=device_id, start=start, end=end, agg=agg, tz=tz, limit=RAW_ROWS_LIMIT if agg == "raw" else None
-    )
-    if agg == "raw":
-        return [
-            {
-                "at": row["timestamp"],
-                "power_w": row["power_w"],
-                "voltage": row["voltage"],
-                "current": row["current"],
-                "power_factor": row["power_factor"],
-                "register_kwh": row["energy_kwh"],
-                "rssi": row["rssi"],
-            }
-            for row in rows
-        ]
-    return [
-        {
-            "at": row["bucket"],
-            "power_w": row["power_w_avg"],
-            "power_w_max": row["power_w_max"],
-            "voltage": row["voltage_avg"],
-            "current": row["current_avg"],
-            "power_factor": row["power_factor_avg"],
-            "energy_kwh": float(row["energy_kwh"]) if row["energy_kwh"] is not None else None,
-            "count": row["count"],
-        }
-        for row in rows
-    ]
 
 
 def customer_invoices(*, user: User, device: Device | None = None) -> list[Invoice]:

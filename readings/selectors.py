@@ -43,6 +43,46 @@ def readings_series(
     return get_store().series(device_id, start=start, end=end, agg=agg, tz=tz or settings.TIME_ZONE, limit=limit)
 
 
+# Two days of one reading every few seconds; the back office asks for shorter ranges beyond that.
+TABLE_RAW_ROWS_LIMIT = 50_000
+
+
+def readings_table(*, device_id: str, start: datetime, end: datetime, agg: str) -> list[dict]:
+    """A meter's readings as the back office lists them, in settings.TIME_ZONE, one shape for raw and buckets.
+
+    Each row: ``at`` plus power_w, voltage, current, power_factor; raw rows add
+    register_kwh and rssi, aggregated rows add power_w_max, energy_kwh and count.
+    """
+    limit = TABLE_RAW_ROWS_LIMIT if agg == "raw" else None
+    rows = readings_series(device_id=device_id, start=start, end=end, agg=agg, limit=limit)
+    if agg == "raw":
+        return [
+            {
+                "at": row["timestamp"],
+                "power_w": row["power_w"],
+                "voltage": row["voltage"],
+                "current": row["current"],
+                "power_factor": row["power_factor"],
+                "register_kwh": row["energy_kwh"],
+                "rssi": row["rssi"],
+            }
+            for row in rows
+        ]
+    return [
+        {
+            "at": row["bucket"],
+            "power_w": row["power_w_avg"],
+            "power_w_max": row["power_w_max"],
+            "voltage": row["voltage_avg"],
+            "current": row["current_avg"],
+            "power_factor": row["power_factor_avg"],
+            "energy_kwh": float(row["energy_kwh"]) if row["energy_kwh"] is not None else None,
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
 def device_consumption(*, device_id: str, start: datetime, end: datetime) -> Consumption:
     """Energy used by one meter over [start, end), by the register rule (docs/readings.md)."""
     return get_store().consumption(device_id, start=start, end=end)
