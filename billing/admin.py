@@ -1,5 +1,9 @@
-"""Back-office admin for tariff versions with their slabs, invoices (mark paid, resend the email,
-regenerate the PDF) and billing runs."""
+"""Back office for billing: tariffs, invoices, billing runs, and the meter admin's invoices link.
+
+Billing extends the meter admin registered by readings (the app below it) with an
+"Invoices" link, so neither devices nor readings needs to know billing exists.
+See docs/billing.md#admin.
+"""
 
 from django import forms
 from django.contrib import admin, messages
@@ -24,6 +28,8 @@ from billing.services import (
     tariff_check_effective_from,
     tariff_create,
 )
+from devices.models import Device
+from readings.admin import DeviceReadingsAdmin
 
 
 class TariffAdminForm(forms.ModelForm):
@@ -332,3 +338,15 @@ class BillingRunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class DeviceBillingAdmin(DeviceReadingsAdmin):
+    """The meter admin with a link to the meter's invoices."""
+
+    def related_links(self, obj) -> list[tuple[str, str]]:
+        invoices = reverse("admin:billing_invoice_changelist")
+        return [*super().related_links(obj), (f"{invoices}?device__id__exact={obj.pk}", "Invoices")]
+
+
+admin.site.unregister(Device)
+admin.site.register(Device, DeviceBillingAdmin)

@@ -19,7 +19,6 @@ from billing.selectors import (
     NoTariff,
     bill_preview,
     billing_today,
-    billing_tz,
     invoice_get_visible,
     invoice_list,
     month_containing,
@@ -33,6 +32,7 @@ from billing.serializers import (
     TariffOutputSerializer,
 )
 from billing.services import TariffConflict, invoice_pdf_bytes, tariff_create, tariff_replace
+from billing.zone import billing_zone
 from devices.selectors import device_get_visible
 from smartmeter.pagination import paginate
 
@@ -131,7 +131,7 @@ class BillPreviewApi(APIView):
         device = device_get_visible(user=request.user, device_id=device_id)
         if device is None:
             raise NotFound(f"No meter '{device_id}'.")
-        month = query.validated_data.get("month") or month_containing(timezone.now(), billing_tz())
+        month = query.validated_data.get("month") or month_containing(timezone.now(), billing_zone())
         if month_is_future(month):
             raise ValidationError({"month": [f"{month:%Y-%m} is in the future; there is nothing to bill yet."]})
         try:

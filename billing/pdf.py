@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
@@ -19,6 +18,7 @@ from django.template.loader import render_to_string
 from xhtml2pdf import pisa
 
 from billing.months import month_bounds, next_month
+from billing.zone import billing_zone
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,7 @@ def _link_callback(uri: str, rel: str) -> str:
 
 
 def invoice_pdf_context(invoice) -> dict:
-    tz = ZoneInfo(settings.BILLING_TIME_ZONE)
-    period_start, period_end = month_bounds(invoice.month, tz)
+    period_start, period_end = month_bounds(invoice.month, billing_zone())
     last_day = next_month(invoice.month).toordinal() - 1
     return {
         "invoice": invoice,
@@ -70,7 +69,7 @@ def invoice_pdf_context(invoice) -> dict:
         "period_start": period_start,
         "period_last_day": invoice.month.fromordinal(last_day),
         "period_end": period_end,
-        "billing_time_zone": settings.BILLING_TIME_ZONE,
+        "billing_time_zone": billing_zone().key,
         "slabs": invoice.slab_rows(),
         "tax_percent": (invoice.tax_rate * 100).normalize(),
         "fonts": FONT_FILES,

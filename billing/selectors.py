@@ -5,32 +5,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
 from billing.models import Invoice, Tariff, TariffSlab
 from billing.months import month_bounds, month_containing
+from billing.zone import billing_zone
 from devices.models import Device
 from readings import selectors as readings_selectors  # billing reads consumption here only, never from a store
 from readings.types import Consumption
 
 
-def billing_tz() -> ZoneInfo:
-    return ZoneInfo(settings.BILLING_TIME_ZONE)
-
-
 def billing_today() -> date:
-    return timezone.now().astimezone(billing_tz()).date()
+    return timezone.now().astimezone(billing_zone()).date()
 
 
 def month_period(month: date) -> tuple[datetime, datetime]:
     """The billed month as [start, end) instants in the billing time zone."""
-    return month_bounds(month, billing_tz())
+    return month_bounds(month, billing_zone())
 
 
 def month_has_ended(month: date, *, now: datetime | None = None) -> bool:
@@ -38,7 +33,7 @@ def month_has_ended(month: date, *, now: datetime | None = None) -> bool:
 
 
 def month_is_future(month: date, *, now: datetime | None = None) -> bool:
-    return month > month_containing(now or timezone.now(), billing_tz())
+    return month > month_containing(now or timezone.now(), billing_zone())
 
 
 # --- Tariffs ----------------------------------------------------------------
@@ -253,7 +248,7 @@ def bill_estimate(*, device: Device, month: date | None = None, now: datetime | 
     it) is extrapolated linearly over the rest of the month.
     """
     now = now or timezone.now()
-    month = month or month_containing(now, billing_tz())
+    month = month or month_containing(now, billing_zone())
     start, end = month_period(month)
     consumption = month_consumption(device_id=device.device_id, month=month, until=now)
     since = max(start, consumption.first_reading_at) if consumption.first_reading_at else start
@@ -284,7 +279,7 @@ def bill_estimate(*, device: Device, month: date | None = None, now: datetime | 
 
 def invoice_list(*, device: Device, user: User) -> QuerySet[Invoice]:
     """A meter's invoices; a customer sees those issued to them (a reassigned meter's older bills stay private)."""
-    invoices = Invoice.objects.filter(device=device)
+    invoices = Invoice.objects.filter(device=device).select_related("device")
     if not user.is_staff:
         invoices = invoices.filter(customer=user)
     return invoices.order_by("-month")
@@ -301,3 +296,31 @@ def invoice_get_visible(*, user: User, number: str) -> Invoice | None:
     if not user.is_staff:
         invoices = invoices.filter(customer=user)
     return invoices.filter(number=number).first()
+
+
+@dataclass(frozen=True)
+class InvoiceTally:
+    status: str
+    label: str
+    count: int
+    amount: Decimal
+
+
+def invoice_tallies(*, created_from: datetime, created_until: datetime) -> list[InvoiceTally]:
+    """Invoices created in [created_from, created_until), counted and summed per status (every status), in one query."""
+    totals = Invoice.objects.filter(created_at__gte=created_from, created_at__lt=created_until).aggregate(
+        **{
+            f"{status}_{what}": aggregate(value, filter=Q(status=status))
+            for status, _ in Invoice.Status.choices
+            for what, aggregate, value in (("count", Count, "pk"), ("amount", Sum, "total"))
+        }
+    )
+    return [
+        InvoiceTally(
+            status=status,
+            label=label,
+            count=totals[f"{status}_count"] or 0,
+            amount=totals[f"{status}_amount"] or Decimal("0.00"),
+        )
+        for status, label in Invoice.Status.choices
+    ]

@@ -6,8 +6,8 @@ from django.utils import timezone
 
 from billing.models import BillingRun
 from billing.months import last_complete_month
-from billing.selectors import billing_tz
 from billing.services import billing_run, invoices_mark_overdue
+from billing.zone import billing_zone
 from ops.metrics import TASK_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 def run_monthly_billing() -> dict:
     """Scheduled at 00:05 on the 1st (billing time zone): bill the month that just ended."""
-    month = last_complete_month(timezone.now(), billing_tz())
+    month = last_complete_month(timezone.now(), billing_zone())
     try:
         outcome = billing_run(month=month, trigger=BillingRun.Trigger.SCHEDULE, actor="schedule")
     except Exception:

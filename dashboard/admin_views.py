@@ -1,58 +1,17 @@
-"""Staff pages inside the admin: a meter's readings (any range) and the utility overview.
+"""The staff overview inside the admin: meters per status, readings, rejected telemetry, this month's invoices.
 
-Both read through selectors, so staff see the same readings whichever store
-holds them (MongoDB or SQL).
+It reads through dashboard.selectors.staff_overview. A meter's readings page is
+registered by the readings app (readings.admin). See docs/dashboard.md#staff-back-office-admin.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
-
-from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 
-from dashboard.selectors import device_series, staff_overview
-
-AGGREGATIONS = [
-    ("raw", "Every reading"),
-    ("minute", "Per minute"),
-    ("hour", "Per hour"),
-    ("day", "Per day"),
-    ("month", "Per month"),
-]
-# A table of every reading stays readable (and the page fast) over a couple of days.
-RAW_MAX_SPAN = timedelta(days=2)
-MAX_SPAN = timedelta(days=800)
-
-
-class ReadingsRangeForm(forms.Form):
-    start = forms.DateTimeField(
-        label="From", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-    )
-    end = forms.DateTimeField(
-        label="To", widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
-    )
-    agg = forms.ChoiceField(label="Show", choices=AGGREGATIONS)
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end, agg = cleaned.get("start"), cleaned.get("end"), cleaned.get("agg")
-        if start and end:
-            if start >= end:
-                raise forms.ValidationError("'From' must be before 'To'.")
-            if agg == "raw" and end - start > RAW_MAX_SPAN:
-                raise forms.ValidationError(
-                    "Every reading is shown for at most 2 days at a time: shorten the range or choose per minute/hour."
-                )
-            if end - start > MAX_SPAN:
-                raise forms.ValidationError("Choose a range of at most 800 days.")
-        return cleaned
+from dashboard.selectors import staff_overview
 
 
 def _admin_url(name: str) -> str | None:
@@ -60,64 +19,6 @@ def _admin_url(name: str) -> str | None:
         return reverse(name)
     except NoReverseMatch:  # that part's admin is not registered
         return None
-
-
-def _display_tz() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def device_readings_view(request, *, device, admin_site, model_admin):
-    now = timezone.now()
-    initial = {
-        "start": timezone.localtime(now - timedelta(hours=24)).replace(second=0, microsecond=0, tzinfo=None),
-        "end": timezone.localtime(now).replace(second=0, microsecond=0, tzinfo=None),
-        "agg": "hour",
-    }
-    form = ReadingsRangeForm(request.GET or None, initial=initial)
-    if request.GET:
-        valid = form.is_valid()
-        start, end, agg = (form.cleaned_data.get(key) for key in ("start", "end", "agg")) if valid else (None,) * 3
-    else:
-        valid = True
-        tz = _display_tz()
-        start = initial["start"].replace(tzinfo=tz)
-        end = initial["end"].replace(tzinfo=tz)
-        agg = initial["agg"]
-    rows = device_series(device_id=device.device_id, start=start, end=end, agg=agg) if valid else []
-    chart = {
-        "labels": [_label(row["at"], agg) for row in rows],
-        "power": [row["power_w"] for row in rows],
-        "energy": [row.get("energy_kwh") for row in rows],
-        "agg": agg,
-    }
-    context = {
-        **admin_site.each_context(request),
-        "title": f"Readings of {device}",
-        "opts": model_admin.model._meta,
-        "original": device,
-        "device": device,
-        "form": form,
-        "rows": rows,
-        "chart": chart,
-        "agg": agg,
-        "start": start,
-        "end": end,
-        "raw": agg == "raw",
-    }
-    return TemplateResponse(request, "admin/devices/device/readings.html", context)
-
-
-LABEL_FORMATS = {
-    "raw": "%d %b %H:%M:%S",
-    "minute": "%d %b %H:%M",
-    "hour": "%d %b %H:%M",
-    "day": "%d %b %Y",
-    "month": "%b %Y",
-}
-
-
-def _label(moment: datetime, agg: str) -> str:
-    return moment.astimezone(_display_tz()).strftime(LABEL_FORMATS[agg])
 
 
 @staff_member_required

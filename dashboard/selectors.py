@@ -1,7 +1,8 @@
 """Reads for the customer pages and the staff overview.
 
-Only public selectors of the other apps are called here (readings.selectors,
-billing.selectors, devices.selectors); no readings store, no paho, no PDF code.
+Every read goes through the other apps' public selectors (readings.selectors,
+billing.selectors, devices.selectors); besides those only their pure helpers and
+types are used here: no model query, no readings store, no paho, no PDF code.
 """
 
 from __future__ import annotations
@@ -9,26 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import User
 from billing import selectors as billing_selectors
-from billing.models import Invoice
 from billing.months import month_bounds, month_containing
-from billing.selectors import BillEstimate
-from devices.models import Device
+from billing.selectors import BillEstimate, InvoiceTally
+from billing.zone import billing_zone
+from devices import selectors as devices_selectors
 from readings import selectors as readings_selectors
-from readings.models import DeadLetter
 from readings.types import Reading
 
+if TYPE_CHECKING:  # names for annotations only; every read goes through a selector above
+    from django.db.models import QuerySet
+
+    from accounts.models import User
+    from billing.models import Invoice
+    from devices.models import Device
+
 ROLLING_WINDOW = timedelta(minutes=5)
-# Two days of one reading every few seconds; the admin asks for shorter ranges beyond that.
-RAW_ROWS_LIMIT = 50_000
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class ProjectedBill:
 
 def customer_meters(*, user: User) -> QuerySet[Device]:
     """The meters registered to this person (staff included: "My meters" is personal; the admin lists all)."""
-    return Device.objects.filter(owner=user).select_related("owner").order_by("name", "device_id")
+    return devices_selectors.device_list_owned(owner=user)
 
 
 def meter_summary(*, device: Device, now: datetime | None = None) -> MeterSummary:
@@ -78,8 +81,8 @@ def meter_summary(*, device: Device, now: datetime | None = None) -> MeterSummar
 
 def meter_summaries(*, devices: list[Device], now: datetime | None = None) -> list[MeterSummary]:
     now = now or timezone.now()
-    month = month_containing(now, ZoneInfo(settings.BILLING_TIME_ZONE))
-    newest = latest_readings(device_ids=[device.device_id for device in devices])
+    month = month_containing(now, billing_zone())
+    newest = readings_selectors.readings_latest_many(device_ids=[device.device_id for device in devices])
     summaries = []
     for device in devices:
         latest = newest.get(device.device_id)
@@ -115,56 +118,11 @@ def _days_before(local_midnight: datetime, days: int, tz: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=tz)
 
 
-def latest_readings(*, device_ids: list[str]) -> dict[str, Reading]:
-    """The newest reading of each meter, read in one go (admin pages list a hundred meters at a time)."""
-    if not device_ids:
-        return {}
-    return readings_selectors.readings_latest_many(device_ids=device_ids)
-
-
-def device_series(*, device_id: str, start: datetime, end: datetime, agg: str) -> list[dict]:
-    """A meter's readings for the back office, in the display time zone, one shape for raw and buckets.
-
-    Each row: ``at`` plus power_w, voltage, current, power_factor; raw rows add
-    register_kwh and rssi, aggregated rows add power_w_max, energy_kwh and count.
-    """
-    tz = ZoneInfo(settings.TIME_ZONE)
-    rows = readings_selectors.readings_series(
-        device_id=device_id, start=start, end=end, agg=agg, tz=tz, limit=RAW_ROWS_LIMIT if agg == "raw" else None
-    )
-    if agg == "raw":
-        return [
-            {
-                "at": row["timestamp"],
-                "power_w": row["power_w"],
-                "voltage": row["voltage"],
-                "current": row["current"],
-                "power_factor": row["power_factor"],
-                "register_kwh": row["energy_kwh"],
-                "rssi": row["rssi"],
-            }
-            for row in rows
-        ]
-    return [
-        {
-            "at": row["bucket"],
-            "power_w": row["power_w_avg"],
-            "power_w_max": row["power_w_max"],
-            "voltage": row["voltage_avg"],
-            "current": row["current_avg"],
-            "power_factor": row["power_factor_avg"],
-            "energy_kwh": float(row["energy_kwh"]) if row["energy_kwh"] is not None else None,
-            "count": row["count"],
-        }
-        for row in rows
-    ]
-
-
 def customer_invoices(*, user: User, device: Device | None = None) -> list[Invoice]:
     """Invoices issued to the person (one meter's, or all, including meters since reassigned),
     newest first, each with ``pdf_url`` for the download link."""
     if device is not None:
-        invoices = list(billing_selectors.invoice_list(device=device, user=user).select_related("device"))
+        invoices = list(billing_selectors.invoice_list(device=device, user=user))
     else:
         invoices = list(billing_selectors.invoice_list_for_customer(user=user))
     for invoice in invoices:
@@ -177,14 +135,6 @@ def invoice_pdf_url(invoice: Invoice) -> str:
 
 
 # --- Staff overview ------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class InvoiceTally:
-    status: str
-    label: str
-    count: int
-    amount: Decimal
 
 
 @dataclass(frozen=True)
@@ -206,52 +156,22 @@ class StaffOverview:
 
 def staff_overview(*, now: datetime | None = None) -> StaffOverview:
     now = now or timezone.now()
-    billing_tz = ZoneInfo(settings.BILLING_TIME_ZONE)
-
-    by_status = dict(Device.objects.values_list("status").annotate(n=Count("pk")).order_by())
-    meters_by_status = {status: by_status.get(status, 0) for status, _ in Device.Status.choices}
-    stale_online = Device.objects.filter(
-        status=Device.Status.ONLINE, last_seen__lt=now - settings.DEVICE_OFFLINE_AFTER
-    ).count()
-
+    meters_by_status = devices_selectors.devices_count_by_status()
     rejected_since = now - timedelta(hours=24)
-    rejected = (
-        DeadLetter.objects.filter(received_at__gte=rejected_since)
-        .values_list("reason")
-        .annotate(n=Count("pk"))
-        .order_by("-n", "reason")
-    )
-    rejected_by_reason = [(reason, n) for reason, n in rejected]
-
-    month = month_containing(now, billing_tz)
-    month_start, month_end = month_bounds(month, billing_tz)
-    issued_this_month = Invoice.objects.filter(created_at__gte=month_start, created_at__lt=month_end)
-    totals = issued_this_month.aggregate(
-        **{
-            f"{status}_{what}": aggregate(value, filter=Q(status=status))
-            for status, _ in Invoice.Status.choices
-            for what, aggregate, value in (("count", Count, "pk"), ("amount", Sum, "total"))
-        }
-    )
-    invoices = [
-        InvoiceTally(
-            status=status,
-            label=label,
-            count=totals[f"{status}_count"] or 0,
-            amount=totals[f"{status}_amount"] or Decimal("0.00"),
-        )
-        for status, label in Invoice.Status.choices
-    ]
+    rejected_by_reason = readings_selectors.dead_letters_count_by_reason(since=rejected_since)
+    month = month_containing(now, billing_zone())
+    month_start, month_end = billing_selectors.month_period(month)
+    invoices = billing_selectors.invoice_tallies(created_from=month_start, created_until=month_end)
     return StaffOverview(
         generated_at=now,
         meters_by_status=meters_by_status,
         meters_total=sum(meters_by_status.values()),
-        stale_online=stale_online,
+        stale_online=devices_selectors.devices_count_stale_online(now=now),
         readings_last_hour=readings_selectors.readings_count(since=now - timedelta(hours=1)),
         rejected_since=rejected_since,
         rejected_by_reason=rejected_by_reason,
         rejected_total=sum(n for _, n in rejected_by_reason),
-        dead_letters_kept=DeadLetter.objects.count(),
+        dead_letters_kept=readings_selectors.dead_letters_count(),
         month=month,
         invoices=invoices,
         invoices_total_count=sum(tally.count for tally in invoices),

@@ -1,25 +1,21 @@
-"""Back office for meters: who owns them, whether they report, their readings and invoices.
+"""Back office for meters: who owns them, whether they report; decommission and reassign.
 
-Readings are not always in the Django database (the Mongo store keeps them in
-MongoDB), so the latest-reading column and the readings page go through the
-readings selectors, never a model.
+The apps above add their own parts by subclassing DeviceAdmin and registering it
+again (readings: the latest-reading column and the readings page; billing: the
+invoices link), so this module imports none of them.
+See docs/dashboard.md#staff-back-office-admin.
 """
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
-from dashboard.admin_views import device_readings_view
-from dashboard.selectors import latest_readings
-from dashboard.templatetags.dashboard_format import power
 from devices.models import Device
 from devices.services import device_decommission, device_reassign
 
@@ -41,32 +37,22 @@ class DeviceAdmin(admin.ModelAdmin):
         "owner_link",
         "status_badge",
         "last_seen_short",
-        "latest_reading",
         "links",
     ]
     list_filter = ["status", "firmware_version"]
     search_fields = ["device_id", "name", "location", "owner__email", "owner__name"]
     autocomplete_fields = ["owner"]
-    readonly_fields = ["created_at", "last_seen", "decommissioned_at", "latest_reading", "links"]
+    readonly_fields = ["created_at", "last_seen", "decommissioned_at", "links"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     actions = ["decommission_selected", "reassign_owner"]
     fieldsets = [
         (None, {"fields": ["device_id", "name", "location", "owner"]}),
-        ("State", {"fields": ["status", "last_seen", "latest_reading", "links", "decommissioned_at"]}),
+        ("State", {"fields": ["status", "last_seen", "links", "decommissioned_at"]}),
         ("Hardware", {"fields": ["wifi_ssid", "firmware_version", "created_at"]}),
     ]
 
     # --- list columns -----------------------------------------------------------
-
-    def get_changelist_instance(self, request):
-        changelist = super().get_changelist_instance(request)
-        # One read for the whole page, not one per row; the page's objects carry their reading.
-        page = list(changelist.result_list)
-        found = latest_readings(device_ids=[device.device_id for device in page])
-        for device in page:
-            device.latest_reading_cached = found.get(device.device_id)
-        return changelist
 
     @admin.display(description="Owner", ordering="owner__email")
     def owner_link(self, obj):
@@ -87,57 +73,16 @@ class DeviceAdmin(admin.ModelAdmin):
             timezone.localtime(obj.last_seen).strftime("%d %b %Y %H:%M"),
         )
 
-    @admin.display(description="Latest reading")
-    def latest_reading(self, obj):
-        if obj.pk is None:
-            return "–"
-        if hasattr(obj, "latest_reading_cached"):
-            reading = obj.latest_reading_cached
-        else:
-            reading = latest_readings(device_ids=[obj.device_id]).get(obj.device_id)
-        if reading is None:
-            return "no readings yet"
-        when = timezone.localtime(reading.timestamp).strftime("%d %b %Y %H:%M:%S")
-        return format_html(
-            "{} · {} V<br><small><time datetime='{}'>{}</time></small>",
-            power(reading.power_w),
-            f"{reading.voltage:.1f}",
-            reading.timestamp.isoformat(),
-            when,
-        )
-
     @admin.display(description="Open")
     def links(self, obj):
-        if obj.pk is None:
+        items = self.related_links(obj) if obj.pk is not None else []
+        if not items:
             return "–"
-        items = [(reverse("admin:devices_device_readings", args=[obj.pk]), "Readings")]
-        try:
-            invoices = reverse("admin:billing_invoice_changelist")
-        except NoReverseMatch:  # billing admin not installed
-            invoices = None
-        if invoices:
-            items.append((f"{invoices}?device__id__exact={obj.pk}", "Invoices"))
         return format_html_join(" · ", '<a href="{}">{}</a>', items)
 
-    # --- extra pages ------------------------------------------------------------
-
-    def get_urls(self):
-        urls = [
-            path(
-                "<path:object_id>/readings/",
-                self.admin_site.admin_view(self.readings_view),
-                name="devices_device_readings",
-            ),
-        ]
-        return urls + super().get_urls()
-
-    def readings_view(self, request, object_id):
-        device = self.get_object(request, object_id)
-        if device is None:
-            raise Http404("No such meter.")
-        if not self.has_view_permission(request, device):
-            raise PermissionDenied
-        return device_readings_view(request, device=device, admin_site=self.admin_site, model_admin=self)
+    def related_links(self, obj) -> list[tuple[str, str]]:
+        """(url, label) pairs for the "Open" column; apps above extend this in their subclass."""
+        return []
 
     # --- actions ----------------------------------------------------------------
 

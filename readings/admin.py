@@ -1,9 +1,30 @@
-"""Admin for the dead-letter store: telemetry that could not be stored, with its reason, read-only."""
+"""Back office for readings: the dead-letter record, and the meter admin's readings parts.
+
+Readings extends the meter admin of devices (the app below it) instead of devices
+importing upwards: DeviceReadingsAdmin adds the latest-reading column and the
+readings page, and registers itself in DeviceAdmin's place.
+See docs/dashboard.md#staff-back-office-admin.
+"""
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
+from devices.admin import DeviceAdmin
+from devices.models import Device
+from readings.admin_views import device_readings_view
+from readings.formatting import format_power
 from readings.models import DeadLetter
+from readings.selectors import readings_latest_many
+
+
+def _before(names: list[str], name: str, *, before: str) -> list[str]:
+    """``names`` with ``name`` inserted just ahead of ``before``."""
+    at = names.index(before)
+    return [*names[:at], name, *names[at:]]
 
 
 @admin.register(DeadLetter)
@@ -33,3 +54,73 @@ class DeadLetterAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class DeviceReadingsAdmin(DeviceAdmin):
+    """The meter admin with its readings: a latest-reading column and a ``<pk>/readings/`` page.
+
+    Readings are not always in the Django database (the Mongo store keeps them in
+    MongoDB), so both go through readings.selectors, never a model.
+    """
+
+    list_display = _before(DeviceAdmin.list_display, "latest_reading", before="links")
+    readonly_fields = _before(DeviceAdmin.readonly_fields, "latest_reading", before="links")
+    fieldsets = [
+        (title, {**options, "fields": _before(options["fields"], "latest_reading", before="links")})
+        if "links" in options["fields"]
+        else (title, options)
+        for title, options in DeviceAdmin.fieldsets
+    ]
+
+    def get_changelist_instance(self, request):
+        changelist = super().get_changelist_instance(request)
+        # One read for the whole page, not one per row; the page's objects carry their reading.
+        page = list(changelist.result_list)
+        found = readings_latest_many(device_ids=[device.device_id for device in page])
+        for device in page:
+            device.latest_reading_cached = found.get(device.device_id)
+        return changelist
+
+    @admin.display(description="Latest reading")
+    def latest_reading(self, obj):
+        if obj.pk is None:
+            return "–"
+        if hasattr(obj, "latest_reading_cached"):
+            reading = obj.latest_reading_cached
+        else:
+            reading = readings_latest_many(device_ids=[obj.device_id]).get(obj.device_id)
+        if reading is None:
+            return "no readings yet"
+        when = timezone.localtime(reading.timestamp).strftime("%d %b %Y %H:%M:%S")
+        return format_html(
+            "{} · {} V<br><small><time datetime='{}'>{}</time></small>",
+            format_power(reading.power_w),
+            f"{reading.voltage:.1f}",
+            reading.timestamp.isoformat(),
+            when,
+        )
+
+    def related_links(self, obj) -> list[tuple[str, str]]:
+        return [(reverse("admin:devices_device_readings", args=[obj.pk]), "Readings"), *super().related_links(obj)]
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/readings/",
+                self.admin_site.admin_view(self.readings_view),
+                name="devices_device_readings",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def readings_view(self, request, object_id):
+        device = self.get_object(request, object_id)
+        if device is None:
+            raise Http404("No such meter.")
+        if not self.has_view_permission(request, device):
+            raise PermissionDenied
+        return device_readings_view(request, device=device, model_admin=self)
+
+
+admin.site.unregister(Device)
+admin.site.register(Device, DeviceReadingsAdmin)

@@ -9,7 +9,9 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.db.models import Count
 
+from readings.models import DeadLetter
 from readings.stores import get_store
 from readings.types import Consumption, Reading
 
@@ -20,8 +22,11 @@ def reading_latest(device_id: str) -> Reading | None:
 
 
 def readings_latest_many(*, device_ids: Iterable[str]) -> dict[str, Reading]:
-    """The newest reading of each listed meter that has one (bounded number of queries)."""
-    return get_store().latest_many(list(device_ids))
+    """The newest reading of each listed meter that has one (bounded number of queries; none for no meters)."""
+    device_ids = list(device_ids)
+    if not device_ids:
+        return {}
+    return get_store().latest_many(device_ids)
 
 
 def readings_series(
@@ -38,6 +43,46 @@ def readings_series(
     return get_store().series(device_id, start=start, end=end, agg=agg, tz=tz or settings.TIME_ZONE, limit=limit)
 
 
+# Two days of one reading every few seconds; the back office asks for shorter ranges beyond that.
+TABLE_RAW_ROWS_LIMIT = 50_000
+
+
+def readings_table(*, device_id: str, start: datetime, end: datetime, agg: str) -> list[dict]:
+    """A meter's readings as the back office lists them, in settings.TIME_ZONE, one shape for raw and buckets.
+
+    Each row: ``at`` plus power_w, voltage, current, power_factor; raw rows add
+    register_kwh and rssi, aggregated rows add power_w_max, energy_kwh and count.
+    """
+    limit = TABLE_RAW_ROWS_LIMIT if agg == "raw" else None
+    rows = readings_series(device_id=device_id, start=start, end=end, agg=agg, limit=limit)
+    if agg == "raw":
+        return [
+            {
+                "at": row["timestamp"],
+                "power_w": row["power_w"],
+                "voltage": row["voltage"],
+                "current": row["current"],
+                "power_factor": row["power_factor"],
+                "register_kwh": row["energy_kwh"],
+                "rssi": row["rssi"],
+            }
+            for row in rows
+        ]
+    return [
+        {
+            "at": row["bucket"],
+            "power_w": row["power_w_avg"],
+            "power_w_max": row["power_w_max"],
+            "voltage": row["voltage_avg"],
+            "current": row["current_avg"],
+            "power_factor": row["power_factor_avg"],
+            "energy_kwh": float(row["energy_kwh"]) if row["energy_kwh"] is not None else None,
+            "count": row["count"],
+        }
+        for row in rows
+    ]
+
+
 def device_consumption(*, device_id: str, start: datetime, end: datetime) -> Consumption:
     """Energy used by one meter over [start, end), by the register rule (docs/readings.md)."""
     return get_store().consumption(device_id, start=start, end=end)
@@ -52,3 +97,19 @@ def devices_consumption(*, device_ids: Iterable[str], start: datetime, end: date
 def readings_count(*, device_id: str | None = None, since: datetime | None = None) -> int:
     """Readings stored, optionally for one meter and/or with a timestamp at or after `since`."""
     return get_store().count(device_id, since=since)
+
+
+def dead_letters_count_by_reason(*, since: datetime) -> list[tuple[str, int]]:
+    """Telemetry rejected at or after ``since``, per reason, most frequent first."""
+    rejected = (
+        DeadLetter.objects.filter(received_at__gte=since)
+        .values_list("reason")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "reason")
+    )
+    return [(reason, n) for reason, n in rejected]
+
+
+def dead_letters_count() -> int:
+    """Dead letters kept (the consumer trims the table to DEAD_LETTER_MAX_ROWS)."""
+    return DeadLetter.objects.count()

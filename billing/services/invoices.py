@@ -17,7 +17,8 @@ from billing.calculation import TariffTerms, calculate_bill
 from billing.models import BillingRun, Invoice, Tariff
 from billing.months import month_label
 from billing.pdf import render_invoice_pdf
-from billing.selectors import bill_fields, billed_energy, billing_today, billing_tz
+from billing.selectors import bill_fields, billed_energy, billing_today
+from billing.zone import billing_zone
 from devices.models import Device
 from ops.audit import audit_log
 from ops.metrics import INVOICES_ISSUED, TASK_FAILURES
@@ -48,7 +49,7 @@ def invoice_build(
     issued_at = issued_at or timezone.now()
     bill = calculate_bill(billed_energy(consumption), terms or tariff.terms())
     owner = device.owner
-    issue_day = issued_at.astimezone(billing_tz()).date()
+    issue_day = issued_at.astimezone(billing_zone()).date()
     return Invoice(
         number=invoice_number(device=device, month=month),
         device=device,

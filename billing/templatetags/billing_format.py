@@ -1,4 +1,7 @@
-"""Money and energy formatting for invoices and emails (Indian digit grouping: ₹1,23,456.78)."""
+"""Money and energy formatting for invoices and emails (Indian digit grouping: ₹1,23,456.78).
+
+The grouping itself is readings.formatting.group_indian, the one home of number formats.
+"""
 
 from decimal import Decimal, InvalidOperation
 
@@ -6,22 +9,9 @@ from django import template
 from django.utils.safestring import mark_safe
 
 from billing.calculation import round_money
+from readings.formatting import group_indian
 
 register = template.Library()
-
-
-def group_indian(digits: str) -> str:
-    """'1234567' -> '12,34,567': the last three digits, then pairs."""
-    if len(digits) <= 3:
-        return digits
-    head, tail = digits[:-3], digits[-3:]
-    pairs = []
-    while len(head) > 2:
-        pairs.insert(0, head[-2:])
-        head = head[:-2]
-    if head:
-        pairs.insert(0, head)
-    return ",".join([*pairs, tail])
 
 
 def format_inr(value) -> str:

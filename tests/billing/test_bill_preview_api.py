@@ -7,8 +7,9 @@ import pytest
 from django.utils import timezone
 
 from billing.months import month_containing, next_month
-from billing.selectors import bill_estimate, billing_tz
+from billing.selectors import bill_estimate
 from billing.services import tariff_create
+from billing.zone import billing_zone
 from tests.billing.conftest import SEED_SLABS, ist, write_registers
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +75,7 @@ def test_a_malformed_month_is_a_400(api, customer, january, month):
 
 
 def test_a_month_in_the_future_is_a_400(api, customer, january):
-    future = next_month(month_containing(timezone.now(), billing_tz()))
+    future = next_month(month_containing(timezone.now(), billing_zone()))
     response = api(customer).get(f"/api/billing/meter-001?month={future:%Y-%m}")
     assert response.status_code == 400
     assert "in the future" in response.json()["detail"]
@@ -84,7 +85,7 @@ def test_the_current_month_previews_the_bill_so_far(api, customer, device, seed_
     now = timezone.now()
     write_registers("meter-001", [(now - timedelta(minutes=30), "100"), (now - timedelta(minutes=1), "101.5")])
     body = api(customer).get("/api/billing/meter-001").json()
-    assert body["month"] == f"{month_containing(now, billing_tz()):%Y-%m}"
+    assert body["month"] == f"{month_containing(now, billing_zone()):%Y-%m}"
     assert body["month_complete"] is False
     assert Decimal(body["energy_kwh"]) == Decimal("1.500")
 

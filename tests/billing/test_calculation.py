@@ -16,7 +16,7 @@ from billing.calculation import (
     slab_units,
     validate_tariff,
 )
-from billing.templatetags.billing_format import format_inr, group_indian
+from billing.templatetags.billing_format import format_inr
 
 D = Decimal
 
@@ -261,9 +261,3 @@ def test_a_part_month_is_extrapolated_linearly_and_never_scaled_down():
 )
 def test_rupee_amounts_use_indian_digit_grouping(value, text):
     assert format_inr(D(value)) == text
-
-
-def test_digit_grouping_in_lakhs_and_crores():
-    assert group_indian("1") == "1"
-    assert group_indian("100000") == "1,00,000"
-    assert group_indian("10000000") == "1,00,00,000"

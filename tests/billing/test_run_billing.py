@@ -265,10 +265,11 @@ def test_a_run_sends_all_its_emails_over_one_smtp_session(meters, smtp_server):
 
 def test_the_scheduled_task_bills_the_month_that_just_ended(customer, seed_tariff):
     from billing.months import last_complete_month
-    from billing.selectors import billing_tz, month_period
+    from billing.selectors import month_period
     from billing.tasks import mark_overdue_invoices, run_monthly_billing
+    from billing.zone import billing_zone
 
-    month = last_complete_month(timezone.now(), billing_tz())
+    month = last_complete_month(timezone.now(), billing_zone())
     start, end = month_period(month)
     DeviceFactory(device_id="meter-sched", owner=customer)
     Device.objects.update(created_at=start - timedelta(days=10))

@@ -45,9 +45,9 @@ def seed(device_id: str) -> dict:
     from accounts.models import User
     from billing.models import Invoice
     from billing.months import month_containing
-    from billing.selectors import billing_tz
     from billing.services.runs import billing_run
     from billing.services.tariffs import tariff_create
+    from billing.zone import billing_zone
     from devices.models import Device
     from readings.stores import get_store
     from tests.factories import DEFAULT_PASSWORD
@@ -87,7 +87,7 @@ def seed(device_id: str) -> dict:
         tax_rate="0.18",
         effective_from=date(2020, 1, 1),
     )
-    this_month = month_containing(now, billing_tz())
+    this_month = month_containing(now, billing_zone())
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     billing_run(month=last_month, device_id=device_id)
     invoice = Invoice.objects.get(device=device, month=last_month)

@@ -45,6 +45,16 @@ def test_meter_list_shows_owner_status_latest_reading_and_links(staff_client, de
     assert f"/admin/devices/device/{quiet.pk}/readings/" in html
 
 
+def test_meter_page_shows_the_latest_reading_and_links_that_the_apps_above_devices_add(staff_client, device):
+    write_hourly(device.device_id, start=timezone.now() - timedelta(hours=2), hours=2, power_w=950.0)
+
+    html = staff_client.get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+
+    assert "950 W · 230.0 V<br>" in html  # readings adds the column
+    assert f'href="/admin/devices/device/{device.pk}/readings/">Readings</a> · ' in html
+    assert f'href="/admin/billing/invoice/?device__id__exact={device.pk}">Invoices</a>' in html  # billing adds it
+
+
 def test_meter_list_reads_latest_readings_in_one_go_not_per_row(staff_client, django_assert_max_num_queries):
     for n in range(30):
         device = DeviceFactory(device_id=f"many-{n:02d}")

@@ -13,9 +13,9 @@ from django.utils import timezone
 
 from billing.models import BillingRun
 from billing.months import MonthInvalid, last_complete_month, month_label, parse_month
-from billing.selectors import billing_tz
 from billing.services import BillingRunRefused, RunProgress, billing_run
 from billing.services.run_plan import IssueInvoice, ResendInvoiceEmail
+from billing.zone import billing_zone
 
 
 class Command(BaseCommand):
@@ -31,7 +31,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, month=None, device=None, dry_run=False, chunk_size=500, **options):
         try:
-            billed_month = parse_month(month) if month else last_complete_month(timezone.now(), billing_tz())
+            billed_month = parse_month(month) if month else last_complete_month(timezone.now(), billing_zone())
         except MonthInvalid as exc:
             raise CommandError(str(exc)) from None
         if chunk_size < 1:
