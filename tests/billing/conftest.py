@@ -10,7 +10,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from billing.services import tariff_create
-from tests.conftest import free_port
+from tests.support.network import free_port
 
 IST = ZoneInfo("Asia/Kolkata")
 
