@@ -51,7 +51,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import free_port  # noqa: E402
+from tests.support.network import free_port  # noqa: E402
 
 MONTH = date(2025, 1, 1)
 INTERVAL_MINUTES = 15

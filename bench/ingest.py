@@ -47,7 +47,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import free_port  # noqa: E402
+from tests.support.network import free_port  # noqa: E402
 
 PYTHON = sys.executable
 TOPIC = "smartmeter/+/telemetry"

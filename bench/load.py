@@ -2,7 +2,7 @@
 consumer ingests telemetry as fast as it can; /health polled throughout.
 
 Everything runs locally and stops by itself: a private PostgreSQL and Mosquitto (the
-lab from bench/faults.py), `manage.py mqtt_consumer`, one daphne process serving the
+lab from tests/support/faults.py), `manage.py mqtt_consumer`, one daphne process serving the
 app with production settings (DEBUG=False, JSON logs, default rate limits), an
 unpaced publisher, and wrk (Debian package `wrk`: `apt-get install wrk`).
 
@@ -32,12 +32,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-import faults  # noqa: E402 - sets up Django and the lab machinery
-
-ROOT = faults.ROOT
-PYTHON = faults.PYTHON
+import bench.faults  # noqa: E402, F401 - sets up Django for the lab below
+from devtools.broker import mosquitto_binary  # noqa: E402
+from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher  # noqa: E402
+from tests.support.faults import PYTHON, Lab, postgres_available, telemetry_stream  # noqa: E402
+from tests.support.network import free_port, wait_until  # noqa: E402
 
 WRK_SCRIPT = r"""
 -- Rotates bearer tokens (one per request), counts statuses, prints JSON at the end.
@@ -195,14 +197,14 @@ class Firehose(threading.Thread):
         self._stop = threading.Event()
 
     def run(self):
-        publisher = faults.TelemetryPublisher(
-            faults.BrokerSettings.from_url(self.url), client_id=f"load-firehose-{time.monotonic_ns()}"
+        publisher = TelemetryPublisher(
+            BrokerSettings.from_url(self.url), client_id=f"load-firehose-{time.monotonic_ns()}"
         )
         publisher.connect(timeout=10)
         offset = 0
         try:
             while not self._stop.is_set():
-                for topic, payload in faults.telemetry_stream(1000, offset=offset):
+                for topic, payload in telemetry_stream(1000, offset=offset):
                     publisher.publish(topic, payload)
                 offset += 1000
                 self.published = offset
@@ -225,13 +227,13 @@ def main(argv=None) -> int:
     if shutil.which("wrk") is None:
         print("wrk is not installed (Debian: apt-get install wrk)", file=sys.stderr)
         return 2
-    if not faults.postgres_available() or faults.mosquitto_binary() is None:
+    if not postgres_available() or mosquitto_binary() is None:
         print("needs PostgreSQL server binaries (initdb, pg_ctl) and mosquitto", file=sys.stderr)
         return 2
 
     report: dict = {}
     secret_key = secrets.token_urlsafe(50)  # the tokens minted below must verify in the web process
-    with faults.Lab(keep=options.keep) as lab:
+    with Lab(keep=options.keep) as lab:
         print(f"lab in {lab.root}", flush=True)
         seeded = subprocess.run(
             [PYTHON, "manage.py", "shell", "-c", SEED],
@@ -250,7 +252,7 @@ def main(argv=None) -> int:
         one_token_file = lab.root / "one-token.txt"
         one_token_file.write_text(f"{tokens[0]}\n")
 
-        port = faults.free_port()
+        port = free_port()
         web_env = lab.env(
             DEBUG="False",
             SECRET_KEY=secret_key,
@@ -270,9 +272,7 @@ def main(argv=None) -> int:
         try:
             consumer = lab.consumer().start()
             consumer.wait_subscribed()
-            faults.wait_until(
-                lambda: _status(f"{base}/health") == 200, timeout=60, interval=0.5, what="/health to answer 200"
-            )
+            wait_until(lambda: _status(f"{base}/health") == 200, timeout=60, interval=0.5, what="/health to answer 200")
             health = HealthPoller(f"{base}/health")
             health.start()
             firehose = Firehose(lab.broker.url)
@@ -319,7 +319,7 @@ def main(argv=None) -> int:
                 "statuses": health.statuses,
                 "slowest_ms": round(health.slowest_ms, 1),
             }
-            faults.wait_until(
+            wait_until(
                 lambda: lab.stored() - stored_before >= firehose.published,
                 timeout=300,
                 interval=0.5,

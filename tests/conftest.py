@@ -1,35 +1,12 @@
-"""Shared fixtures. Services are real; a missing one skips its tests, except
-under CI (SMARTMETER_REQUIRE_SERVICES=1), where a missing one fails them."""
-
-import os
-import socket
+"""Shared fixtures. Services are real; a missing one skips its tests, except under CI
+(SMARTMETER_REQUIRE_SERVICES=1), where a missing one fails them (tests/support/services.py)."""
 
 import pytest
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
-from bench.harness import free_port  # noqa: F401 - the tests' servers take their ports from here
 from tests.factories import DeviceFactory, UserFactory
-
-REQUIRE_SERVICES = os.environ.get("SMARTMETER_REQUIRE_SERVICES") == "1"
-
-
-def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def require_service(name: str, host: str, port: int) -> None:
-    """Skip (or, under CI, fail) when a service the test needs is not listening."""
-    if port_open(host, port):
-        return
-    message = f"{name} is not reachable on {host}:{port}"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
-    pytest.skip(message)
+from tests.support.services import require_service
 
 
 @pytest.fixture(autouse=True)

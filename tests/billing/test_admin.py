@@ -10,6 +10,7 @@ from django_q.models import Schedule
 
 from billing.models import BillingRun, Invoice, Tariff
 from billing.schedules import SCHEDULES
+from tests.factories import BillingRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -144,7 +145,7 @@ def test_customers_cannot_reach_the_billing_admin(client, customer, invoice_fact
 
 
 def test_billing_runs_are_visible_and_read_only(admin_client):
-    run = BillingRun.objects.create(month=date(2025, 1, 1), status=BillingRun.Status.FINISHED, billed=3)
+    run = BillingRunFactory(month=date(2025, 1, 1), status=BillingRun.Status.FINISHED, billed=3)
     assert admin_client.get("/admin/billing/billingrun/").status_code == 200
     assert admin_client.get(f"/admin/billing/billingrun/{run.pk}/change/").status_code == 200
     assert admin_client.get("/admin/billing/billingrun/add/").status_code == 403

@@ -8,9 +8,9 @@ from django.utils import timezone
 
 from billing.months import month_containing, next_month
 from billing.selectors import bill_estimate
-from billing.services import tariff_create
 from billing.zone import billing_zone
-from tests.billing.conftest import SEED_SLABS, ist, write_registers
+from tests.factories import TariffFactory
+from tests.support.readings import ist, write_registers
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +98,7 @@ def test_a_meter_with_no_readings_previews_the_fixed_charge_only(api, customer, 
 
 
 def test_without_a_tariff_for_the_month_the_preview_says_so(api, customer, device):
-    tariff_create(slabs=SEED_SLABS, fixed_charge="50", tax_rate="0.18", effective_from=date(2025, 6, 1))
+    TariffFactory(fixed_charge="50", effective_from=date(2025, 6, 1))
     response = api(customer).get("/api/billing/meter-001?month=2025-01")
     assert response.status_code == 409
     assert response.json()["detail"] == "No tariff is in force for 2025-01. Staff must add a tariff version first."
@@ -108,7 +108,7 @@ def test_an_invoiced_month_shows_the_invoice_even_after_the_tariff_changes(api, 
     from billing.services import billing_run
 
     billing_run(month=date(2025, 1, 1))
-    tariff_create(slabs=SEED_SLABS, fixed_charge="80", tax_rate="0.18", effective_from=date(2025, 1, 2))
+    TariffFactory(fixed_charge="80", effective_from=date(2025, 1, 2))
     body = api(customer).get("/api/billing/meter-001?month=2025-01").json()
     assert body["total"] == "1268.50"
     assert body["invoice_id"] == f"INV-202501-{customer.devices.get().pk:06d}"

@@ -9,8 +9,8 @@ from django.db import transaction
 from billing.models import Invoice
 from billing.services import invoice_email_issued, invoice_issue, invoices_mark_overdue
 from billing.services.invoices import invoice_email_resend
-from tests.billing.conftest import consumption
-from tests.conftest import free_port
+from tests.support.network import free_port
+from tests.support.readings import consumption
 
 pytestmark = pytest.mark.django_db
 

@@ -106,7 +106,7 @@ def test_a_reassigned_meters_earlier_invoices_stay_with_the_customer_billed(
 def test_a_customer_only_lists_their_own_meters_invoices(api, customer, other_customer, invoice_factory):
     other_meter = DeviceFactory(device_id="meter-002", owner=other_customer)
     invoice_factory()
-    invoice_factory(meter=other_meter)
+    invoice_factory(device=other_meter)
     assert Invoice.objects.count() == 2
     assert len(api(customer).get("/api/invoices/meter-001").json()) == 1
     assert api(customer).get("/api/invoices/meter-002").status_code == 404

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from billing.selectors import month_consumption, month_period, months_consumption
-from tests.billing.conftest import ist, write_registers
+from tests.factories import DeviceFactory
+from tests.support.readings import ist, write_registers
 
 pytestmark = pytest.mark.django_db
 
@@ -119,8 +120,6 @@ def test_a_month_without_readings_inside_takes_its_share_from_the_readings_eithe
 
 
 def test_many_meters_are_read_together_and_missing_ones_come_back_empty(device, customer):
-    from tests.factories import DeviceFactory
-
     DeviceFactory(device_id="meter-002", owner=customer)
     write_registers("meter-001", [(ist(2025, 1, 1), "10"), (ist(2025, 2, 1), "60")])
     write_registers("meter-002", [(ist(2025, 1, 1), "0"), (ist(2025, 2, 1), "7.25")])

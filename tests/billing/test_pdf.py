@@ -70,7 +70,7 @@ def test_customer_names_in_other_scripts_render(invoice_factory, customer, tmp_p
 
 
 def test_a_no_readings_invoice_says_so(invoice_factory, tmp_path):
-    invoice = invoice_factory(energy_kwh="0", readings=0)
+    invoice = invoice_factory(energy_kwh="0", reading_count=0)
     text = " ".join(pdf_text(render_invoice_pdf(invoice), tmp_path).split())
     assert "No readings were received from this meter" in text
     assert "Total due ₹59.00" in text

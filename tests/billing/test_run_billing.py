@@ -20,8 +20,8 @@ from billing.services import invoices as invoice_services
 from billing.services import runs as run_services
 from devices.models import Device
 from ops.metrics import INVOICES_ISSUED
-from tests.billing.conftest import ist, write_registers
 from tests.factories import DeviceFactory
+from tests.support.readings import ist, write_registers
 
 # The email goes out when the invoice commits: these tests run with real commits.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,8 +8,7 @@ import pytest
 
 from billing.models import Tariff
 from billing.selectors import billing_today, tariff_for_month
-from billing.services import tariff_create
-from tests.billing.conftest import SEED_SLABS
+from tests.factories import SEED_SLABS, TariffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -44,7 +43,7 @@ def test_put_tariff_permissions(api, seed_tariff, customer, other_customer, staf
 
 
 def test_get_returns_the_tariff_in_force_in_the_seed_shape(api, customer, seed_tariff):
-    tariff_create(slabs=SEED_SLABS, fixed_charge="99.00", tax_rate="0.18", effective_from=date(2099, 1, 1))
+    TariffFactory(fixed_charge="99.00", effective_from=date(2099, 1, 1))
     body = api(customer).get("/api/tariffs").json()
     assert body["effective_from"] == "2020-01-01"
     assert body["slabs"] == [
@@ -154,9 +153,9 @@ def test_a_version_used_by_invoices_is_never_changed(api, staff, seed_tariff, in
 
 
 def test_tariff_versions_across_a_month_boundary_bill_each_month_with_its_own(db):
-    old = tariff_create(slabs=SEED_SLABS, fixed_charge="50", tax_rate="0.18", effective_from=date(2024, 1, 1))
-    mid = tariff_create(slabs=SEED_SLABS, fixed_charge="55", tax_rate="0.18", effective_from=date(2024, 3, 15))
-    new = tariff_create(slabs=SEED_SLABS, fixed_charge="60", tax_rate="0.18", effective_from=date(2024, 5, 1))
+    old = TariffFactory(fixed_charge="50", effective_from=date(2024, 1, 1))
+    mid = TariffFactory(fixed_charge="55", effective_from=date(2024, 3, 15))
+    new = TariffFactory(fixed_charge="60", effective_from=date(2024, 5, 1))
     assert tariff_for_month(month=date(2023, 12, 1)) is None
     assert tariff_for_month(month=date(2024, 3, 1)).pk == old.pk  # mid-month version waits for the next month
     assert tariff_for_month(month=date(2024, 4, 1)).pk == mid.pk

@@ -1,16 +1,16 @@
 """Data for the browser tests, written into the live server's own database.
 
 Run as ``python -m tests.dashboard.e2e_seed <device_id>`` with the server's
-environment (DATABASE_URL etc.); prints the logins and ids as JSON. Everything
-goes through the product's own code: users and meters through the models'
-managers, readings through the readings store, the invoice through a real
-billing run (so the PDF is the one customers get).
+environment (DATABASE_URL etc.); prints the logins and ids as JSON. Users, meters and
+the tariff come from the test factories (tests/factories/, which use the models' managers
+and billing's tariff service), readings go through the readings store, and the invoice
+comes from a real billing run (so the PDF is the one customers get).
 """
 
 import json
 import math
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 
 def _readings(device_id: str, *, now: datetime):
@@ -42,23 +42,19 @@ def _readings(device_id: str, *, now: datetime):
 
 
 def seed(device_id: str) -> dict:
-    from accounts.models import User
     from billing.models import Invoice
     from billing.months import month_containing
     from billing.services.runs import billing_run
-    from billing.services.tariffs import tariff_create
     from billing.zone import billing_zone
     from devices.models import Device
     from readings.stores import get_store
-    from tests.factories import DEFAULT_PASSWORD
+    from tests.factories import DEFAULT_PASSWORD, DeviceFactory, TariffFactory, UserFactory
 
     now = datetime.now(UTC)
-    customer = User.objects.create_user(email="asha@example.com", password=DEFAULT_PASSWORD, name="Asha Rao")
-    other = User.objects.create_user(email="ravi@example.com", password=DEFAULT_PASSWORD, name="Ravi Kumar")
-    staff = User.objects.create_user(email="staff@example.com", password=DEFAULT_PASSWORD, name="Staff", is_staff=True)
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
-    device = Device.objects.create(
+    customer = UserFactory(email="asha@example.com", name="Asha Rao")
+    other = UserFactory(email="ravi@example.com", name="Ravi Kumar")
+    staff = UserFactory(email="staff@example.com", name="Staff", is_staff=True, is_superuser=True)
+    device = DeviceFactory(
         device_id=device_id,
         owner=customer,
         name="Home",
@@ -67,26 +63,15 @@ def seed(device_id: str) -> dict:
         status=Device.Status.ONLINE,
         last_seen=now,
     )
-    Device.objects.create(
-        device_id=f"{device_id}-pump", owner=customer, name="Farm pump", location="Hoskote", wifi_ssid="farm"
-    )
-    Device.objects.create(device_id=f"{device_id}-ravi", owner=other, name="Ravi's flat")
+    DeviceFactory(device_id=f"{device_id}-pump", owner=customer, name="Farm pump", location="Hoskote", wifi_ssid="farm")
+    DeviceFactory(device_id=f"{device_id}-ravi", owner=other, name="Ravi's flat")
 
     store = get_store()
     batch = list(_readings(device_id, now=now))
     for index in range(0, len(batch), 2000):
         store.write_many(batch[index : index + 2000])
 
-    tariff_create(
-        slabs=[
-            {"range_start": 0, "range_end": 100, "rate": "3.50"},
-            {"range_start": 101, "range_end": 300, "rate": "4.50"},
-            {"range_start": 301, "range_end": None, "rate": "6.00"},
-        ],
-        fixed_charge="50.00",
-        tax_rate="0.18",
-        effective_from=date(2020, 1, 1),
-    )
+    TariffFactory()  # the seed's tariff, in force since 2020
     this_month = month_containing(now, billing_zone())
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     billing_run(month=last_month, device_id=device_id)

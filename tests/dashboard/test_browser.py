@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES, free_port, port_open, require_service
 from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
+from tests.support.network import free_port, port_open
+from tests.support.services import require_service, service_missing
 
 pytestmark = [pytest.mark.browser, pytest.mark.broker]
 
@@ -49,10 +50,7 @@ PHONE = {"width": 390, "height": 844}
 def _require_chromium() -> None:
     if Path(CHROMIUM).exists():
         return
-    message = "Debian's chromium is not installed (run `make browser` as root to install it)"
-    if REQUIRE_SERVICES:
-        pytest.fail(f"{message}; SMARTMETER_REQUIRE_SERVICES=1 makes this a failure")
-    pytest.skip(message)
+    service_missing("Debian's chromium is not installed (run `make browser` as root to install it)")
 
 
 class LiveServer:

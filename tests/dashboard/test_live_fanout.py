@@ -12,9 +12,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from dashboard.live import LiveFanout, live_group_name
-from tests.conftest import free_port, port_open
 from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
 from tests.readings.ingest_helpers import sever_connection
+from tests.support.network import free_port, port_open
 
 pytestmark = pytest.mark.broker
 

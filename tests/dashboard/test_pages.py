@@ -11,8 +11,8 @@ from billing.months import month_containing
 from dashboard.selectors import chart_ranges
 from dashboard.templatetags.dashboard_format import kwh, power, rupees
 from devices.models import Device
-from tests.dashboard.data import issue_invoice, reading, tariff, write_hourly
-from tests.factories import DeviceFactory, UserFactory
+from tests.factories import DeviceFactory, InvoiceFactory, TariffFactory, UserFactory
+from tests.support.readings import reading, write_hourly
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,7 @@ def test_staff_may_open_any_meter_page(signed_in, device, staff):
 
 
 def test_my_meters_shows_power_month_so_far_and_a_labelled_estimate(signed_in, device, other_customer):
-    tariff()
+    TariffFactory()
     now = timezone.now()
     month_start = datetime.combine(month_containing(now, ZoneInfo("Asia/Kolkata")), datetime.min.time()).replace(
         tzinfo=ZoneInfo("Asia/Kolkata")
@@ -103,7 +103,7 @@ def test_my_meters_without_any_meter_explains_what_happens_next(signed_in, custo
 
 
 def test_a_decommissioned_meter_is_labelled_and_not_estimated(signed_in, customer):
-    tariff()
+    TariffFactory()
     DeviceFactory(device_id="old-1", owner=customer, status=Device.Status.DECOMMISSIONED)
     write_hourly("old-1", start=timezone.now() - timedelta(hours=3), hours=3)
     response = signed_in(customer).get("/")
@@ -174,8 +174,8 @@ def test_chart_ranges_stay_on_local_midnight_across_a_daylight_saving_change():
 
 
 def test_invoices_list_status_amount_due_date_and_pdf_link(signed_in, device, other_customer):
-    invoice = issue_invoice(device, month=date(2025, 1, 1))
-    other_invoice = issue_invoice(DeviceFactory(owner=other_customer), month=date(2025, 1, 1))
+    invoice = InvoiceFactory(device=device, month=date(2025, 1, 1))
+    other_invoice = InvoiceFactory(device=DeviceFactory(owner=other_customer), month=date(2025, 1, 1))
 
     response = signed_in(device.owner).get("/invoices/")
 
@@ -190,7 +190,7 @@ def test_invoices_list_status_amount_due_date_and_pdf_link(signed_in, device, ot
 
 
 def test_the_invoice_link_downloads_the_pdf_for_the_owner_only(signed_in, device, other_customer):
-    invoice = issue_invoice(device, month=date(2025, 1, 1))
+    invoice = InvoiceFactory(device=device, month=date(2025, 1, 1))
     owner = signed_in(device.owner)
     response = owner.get(f"/api/invoices/{invoice.number}/pdf")
     assert response.status_code == 200
@@ -202,7 +202,7 @@ def test_the_invoice_link_downloads_the_pdf_for_the_owner_only(signed_in, device
 def test_invoices_of_a_meter_since_reassigned_stay_on_the_billed_customers_page(
     signed_in, device, customer, other_customer
 ):
-    old_bill = issue_invoice(device, month=date(2025, 1, 1))
+    old_bill = InvoiceFactory(device=device, month=date(2025, 1, 1))
     device.owner = other_customer
     device.save(update_fields=["owner"])
 
@@ -212,8 +212,8 @@ def test_invoices_of_a_meter_since_reassigned_stay_on_the_billed_customers_page(
 
 def test_invoices_can_be_filtered_to_one_meter(signed_in, device, customer):
     second = DeviceFactory(device_id="shop-1", owner=customer, name="Shop")
-    home = issue_invoice(device, month=date(2025, 1, 1))
-    shop = issue_invoice(second, month=date(2025, 1, 1))
+    home = InvoiceFactory(device=device, month=date(2025, 1, 1))
+    shop = InvoiceFactory(device=second, month=date(2025, 1, 1))
     html = signed_in(customer).get("/invoices/?meter=shop-1").content.decode()
     assert shop.number in html
     assert home.number not in html

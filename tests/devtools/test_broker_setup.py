@@ -9,8 +9,8 @@ import pytest
 
 from devtools.broker import DEPLOY_CONFIG, amqtt_config, mosquitto_config_render
 from readings.ingestion.mqtt import MQTT_V5, MQTT_V311, BrokerSettings, MqttConfigError, broker_probe
-from tests.conftest import free_port
-from tests.readings.ingest_helpers import BASE_DIR, PYTHON, process_env, require_mosquitto, wait_until
+from tests.readings.ingest_helpers import BASE_DIR, PYTHON, process_env, require_mosquitto
+from tests.support.network import free_port, wait_until
 
 
 @pytest.mark.parametrize(

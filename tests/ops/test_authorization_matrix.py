@@ -8,7 +8,7 @@ without a row here fails the suite."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -127,15 +127,10 @@ def world(db, settings, tmp_path):
 
 def _issue_invoice(device):
     from billing.months import month_containing
-    from billing.services import invoice_issue, tariff_create
-    from tests.billing.conftest import SEED_SLABS, consumption
+    from tests.factories import InvoiceFactory
 
-    tariff = tariff_create(slabs=SEED_SLABS, fixed_charge="50.00", tax_rate="0.18", effective_from=date(2020, 1, 1))
     last_month = month_containing(timezone.now() - timedelta(days=40), timezone.get_current_timezone())
-    invoice, _ = invoice_issue(
-        device=device, month=last_month, consumption=consumption(device.device_id, "250"), tariff=tariff
-    )
-    return invoice.number
+    return InvoiceFactory(device=device, month=last_month).number
 
 
 def _client(api, world, role):

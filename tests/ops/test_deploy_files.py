@@ -19,7 +19,8 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
-from tests.conftest import REQUIRE_SERVICES, free_port, port_open
+from tests.support.network import free_port, port_open
+from tests.support.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -221,10 +222,7 @@ def test_deployment_checklist_covers_the_production_topics():
 @pytest.fixture
 def acl_broker():
     if not Path("/usr/sbin/mosquitto").exists() or not Path("/usr/bin/mosquitto_passwd").exists():
-        message = "mosquitto and mosquitto_passwd are needed for the ACL check"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
-        pytest.skip(message)
+        service_missing("mosquitto and mosquitto_passwd are needed for the ACL check")
     # Mosquitto started as root drops to its own user: it must be able to read these
     # (pytest's tmp_path is private to root).
     scratch = tempfile.TemporaryDirectory(prefix="smartmeter-acl-")

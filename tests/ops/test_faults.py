@@ -2,55 +2,36 @@
 bench/faults.py (whose full-size figures are in docs/reliability.md): a private
 PostgreSQL server stopped mid-stream, and generated hostile messages at a running
 consumer. Both use processes of their own (PostgreSQL via initdb/pg_ctl in a temporary
-directory on a free port, Mosquitto from deploy/mosquitto.conf)."""
-
-import importlib.util
-import sys
-from pathlib import Path
+directory on a free port, Mosquitto from deploy/mosquitto.conf); the lab and the
+scenarios are in tests/support/faults.py."""
 
 import pytest
 
-from tests.conftest import REQUIRE_SERVICES
+from devtools.broker import mosquitto_binary
+from tests.support import faults
+from tests.support.services import service_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.broker]
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _load_bench():
-    spec = importlib.util.spec_from_file_location("bench_faults", ROOT / "bench" / "faults.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def bench():
-    return _load_bench()
-
 
 @pytest.fixture
-def lab(bench):
-    if not bench.postgres_available() or bench.mosquitto_binary() is None:
-        message = "needs PostgreSQL server binaries (initdb, pg_ctl) and mosquitto"
-        if REQUIRE_SERVICES:
-            pytest.fail(message)
-        pytest.skip(message)
-    with bench.Lab() as lab:
+def lab():
+    if not faults.postgres_available() or mosquitto_binary() is None:
+        service_missing("needs PostgreSQL server binaries (initdb, pg_ctl) and mosquitto")
+    with faults.Lab() as lab:
         yield lab
 
 
-def test_database_server_stopped_mid_stream_delays_but_loses_nothing(bench, lab):
-    outcome = bench.scenario_db_outage(lab, messages=2000, rate=500, outage_seconds=5)
+def test_database_server_stopped_mid_stream_delays_but_loses_nothing(lab):
+    outcome = faults.scenario_db_outage(lab, messages=2000, rate=500, outage_seconds=5)
     assert outcome.stored == outcome.published == 2000, outcome.line()
     assert outcome.duplicates == 0
     assert outcome.notes["stored_at_stop"] < 2000  # the outage really hit mid-stream
     assert outcome.notes["same_consumer_process"] is True  # recovered without help
 
 
-def test_hostile_telemetry_never_crashes_the_consumer_and_every_message_is_accounted_for(bench, lab):
-    outcome = bench.scenario_hostile(lab, messages=1500)
+def test_hostile_telemetry_never_crashes_the_consumer_and_every_message_is_accounted_for(lab):
+    outcome = faults.scenario_hostile(lab, messages=1500)
     notes = outcome.notes
     assert notes["consumer_alive"] is True, outcome.line()
     assert outcome.published >= 1200

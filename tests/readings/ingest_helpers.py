@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from bench.harness import wait_until
 from devtools.broker import mosquitto_binary, mosquitto_config_write
 from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher, TelemetryWatcher, broker_probe
-from tests.conftest import REQUIRE_SERVICES, free_port
+from tests.support.network import free_port, wait_until
+from tests.support.services import service_missing
 
 BASE_DIR = Path(settings.BASE_DIR)
 PYTHON = sys.executable
@@ -46,10 +46,7 @@ Device.objects.create(device_id={RETIRED_METER!r}, owner=owner, status="decommis
 def require_mosquitto() -> str:
     binary = mosquitto_binary()
     if binary is None:
-        message = "the mosquitto binary is not installed"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
-        pytest.skip(message)
+        service_missing("the mosquitto binary is not installed")
     return binary
 
 

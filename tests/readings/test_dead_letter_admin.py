@@ -4,14 +4,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from readings.models import DeadLetter
+from tests.factories import DeadLetterFactory
 
 
 @pytest.fixture
 def dead_letters(db):
     now = timezone.now()
     return [
-        DeadLetter.objects.create(
+        DeadLetterFactory(
             topic="smartmeter/meter-007/telemetry",
             device_id="meter-007",
             reason="out_of_range",
@@ -20,7 +20,7 @@ def dead_letters(db):
             payload_size=17,
             received_at=now,
         ),
-        DeadLetter.objects.create(
+        DeadLetterFactory(
             topic="smartmeter/ghost/telemetry",
             device_id="ghost",
             reason="unknown_device",

@@ -14,7 +14,6 @@ import uuid
 
 import pytest
 
-from tests.conftest import require_service
 from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     BASE_DIR,
     PYTHON,
@@ -24,8 +23,9 @@ from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     process_env,
     publisher_for,
     telemetry_stream,
-    wait_until,
 )
+from tests.support.network import wait_until
+from tests.support.services import require_service
 
 pytestmark = [pytest.mark.broker, pytest.mark.slow]
 

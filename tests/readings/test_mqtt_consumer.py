@@ -22,8 +22,8 @@ from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     stored_count,
     telemetry,
     telemetry_stream,
-    wait_until,
 )
+from tests.support.network import wait_until
 
 pytestmark = [
     pytest.mark.broker,

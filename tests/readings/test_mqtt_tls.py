@@ -25,8 +25,8 @@ from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     publisher_for,
     stored_count,
     telemetry_stream,
-    wait_until,
 )
+from tests.support.network import wait_until
 
 pytestmark = [
     pytest.mark.broker,

@@ -31,8 +31,8 @@ from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     publisher_for,
     sqlite_scalar,
     stored_count,
-    wait_until,
 )
+from tests.support.network import wait_until
 
 
 def untimed(register: float, **fields) -> bytes:

@@ -1,5 +1,6 @@
-"""What the benchmarks and the tests share to run servers of their own (Mosquitto, PostgreSQL,
-daphne, SMTP): a port to listen on, and waiting for something to happen."""
+"""Running servers of our own (Mosquitto, PostgreSQL, daphne, SMTP) in tests and benchmarks:
+a port to listen on, whether something listens on one, and waiting for something to happen.
+Standard library only: bench/ scripts import it before Django is set up."""
 
 import random
 import socket
@@ -38,6 +39,14 @@ def free_port() -> int:
         _handed_out.add(port)
         return port
     raise RuntimeError("no free port between 20000 and 30000")
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 def wait_until(condition, *, timeout: float, interval: float = 0.1, message: str = "condition"):

@@ -1,0 +1,21 @@
+"""factory_boy factories for the apps' models, one module per app (cookiecutter-django style).
+
+Import them from here: ``from tests.factories import DeviceFactory``. Values that are not
+model rows (readings, consumption, telemetry) are built by tests/support/readings.py.
+"""
+
+from tests.factories.accounts import DEFAULT_PASSWORD, UserFactory
+from tests.factories.billing import SEED_SLABS, BillingRunFactory, InvoiceFactory, TariffFactory
+from tests.factories.devices import DeviceFactory
+from tests.factories.readings import DeadLetterFactory
+
+__all__ = [
+    "DEFAULT_PASSWORD",
+    "SEED_SLABS",
+    "BillingRunFactory",
+    "DeadLetterFactory",
+    "DeviceFactory",
+    "InvoiceFactory",
+    "TariffFactory",
+    "UserFactory",
+]

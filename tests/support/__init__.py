@@ -1,0 +1,1 @@
+"""Helpers the tests share, and the benchmarks may import (never the other way round)."""
