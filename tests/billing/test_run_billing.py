@@ -20,7 +20,7 @@ from billing.services import invoices as invoice_services
 from billing.services import runs as run_services
 from devices.models import Device
 from ops.metrics import INVOICES_ISSUED
-from tests.factories import DeviceFactory
+from tests.factories import BillingRunFactory, DeviceFactory
 from tests.support.readings import ist, write_registers
 
 # The email goes out when the invoice commits: these tests run with real commits.
@@ -316,8 +316,8 @@ def test_a_run_killed_outright_is_marked_interrupted_by_the_next_one(meters):
     child = subprocess.Popen(["true"])
     child.wait()
     dead_pid = child.pid  # a process id that no longer exists
-    killed = BillingRun.objects.create(month=JANUARY, host=socket.gethostname(), pid=dead_pid)
-    elsewhere = BillingRun.objects.create(month=JANUARY, host="another-machine", pid=dead_pid)
+    killed = BillingRunFactory(month=JANUARY, host=socket.gethostname(), pid=dead_pid)
+    elsewhere = BillingRunFactory(month=JANUARY, host="another-machine", pid=dead_pid)
     run("--month", "2025-01")
     killed.refresh_from_db()
     elsewhere.refresh_from_db()

@@ -19,7 +19,8 @@ from billing.services.run_plan import (
     plan_meters,
 )
 from readings.types import Consumption
-from tests.billing.conftest import SEED_SLABS, consumption, ist
+from tests.factories.billing import SEED_SLABS
+from tests.support.readings import consumption, ist
 
 JANUARY_END = ist(2025, 2, 1)
 TERMS = validate_tariff(slabs=SEED_SLABS, fixed_charge="50.00", tax_rate="0.18")

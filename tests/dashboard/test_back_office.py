@@ -8,9 +8,8 @@ from django.utils import timezone
 
 from billing.services.invoices import invoice_mark_paid
 from devices.models import Device
-from readings.models import DeadLetter
-from tests.dashboard.data import issue_invoice, write_hourly
-from tests.factories import DeviceFactory, UserFactory
+from tests.factories import DeadLetterFactory, DeviceFactory, InvoiceFactory, UserFactory
+from tests.support.readings import write_hourly
 
 pytestmark = pytest.mark.django_db
 
@@ -67,8 +66,8 @@ def test_meter_list_reads_latest_readings_in_one_go_not_per_row(staff_client, dj
 def test_invoices_link_lists_that_meters_invoices(staff_client, device):
     from datetime import date
 
-    invoice = issue_invoice(device, month=date(2025, 1, 1))
-    other = issue_invoice(DeviceFactory(), month=date(2025, 1, 1))
+    invoice = InvoiceFactory(device=device, month=date(2025, 1, 1))
+    other = InvoiceFactory(device=DeviceFactory(), month=date(2025, 1, 1))
     html = staff_client.get(f"/admin/billing/invoice/?device__id__exact={device.pk}").content.decode()
     assert invoice.number in html
     assert other.number not in html
@@ -184,15 +183,15 @@ def test_overview_counts_meters_readings_rejections_and_this_months_invoices(sta
     write_hourly("on-2", start=now - timedelta(hours=5), hours=1)
     for reason, count in (("not_json", 3), ("out_of_range", 1)):
         for _ in range(count):
-            DeadLetter.objects.create(topic="smartmeter/x/telemetry", reason=reason, received_at=now)
-    DeadLetter.objects.create(topic="t", reason="oversize", received_at=now - timedelta(days=3))
+            DeadLetterFactory(topic="smartmeter/x/telemetry", reason=reason, received_at=now)
+    DeadLetterFactory(topic="t", reason="oversize", received_at=now - timedelta(days=3))
     from datetime import date
 
     last_month = (timezone.localdate().replace(day=1) - timedelta(days=1)).replace(day=1)
-    paid = issue_invoice(device, month=last_month)
+    paid = InvoiceFactory(device=device, month=last_month)
     invoice_mark_paid(invoice=paid)
-    issue_invoice(DeviceFactory(device_id="b-1"), month=last_month, energy_kwh="100.000")
-    issue_invoice(DeviceFactory(device_id="b-2"), month=date(2020, 5, 1))  # issued now too, for an old month
+    InvoiceFactory(device=DeviceFactory(device_id="b-1"), month=last_month, energy_kwh="100.000")
+    InvoiceFactory(device=DeviceFactory(device_id="b-2"), month=date(2020, 5, 1))  # issued now too, for an old month
 
     response = staff_client.get("/admin/overview/")
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import wait_until
 from readings.ingestion.mqtt import MQTT_V5, MQTT_V311, BrokerSettings, TelemetryWatcher, WatchedMessage
-from tests.conftest import REQUIRE_SERVICES, free_port
 from tests.dashboard.live_helpers import publish, telemetry, unique_device_id
 from tests.readings.ingest_helpers import LocalBroker, sever_connection
+from tests.support.network import free_port, wait_until
+from tests.support.services import service_missing
 
 pytestmark = pytest.mark.broker
 
@@ -180,7 +180,7 @@ def test_without_a_broker_a_watch_waits_and_answers_false_when_unwatched_or_stop
     assert True not in recorder.states
 
 
-# --- a broker that refuses subscriptions (per-role ACLs, DESIGN decision 12) --------------
+# --- a broker that refuses subscriptions (per-role ACLs) --------------
 
 
 @pytest.fixture
@@ -188,10 +188,7 @@ def refusing_broker(tmp_path):
     """Mosquitto with the dynamic security plugin: anonymous clients may subscribe to one meter only."""
     plugin = Path("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so")
     if shutil.which("mosquitto_ctrl") is None or not plugin.exists():
-        message = "mosquitto_ctrl and the dynamic security plugin are needed to refuse a subscription"
-        if REQUIRE_SERVICES:
-            pytest.fail(f"{message} (SMARTMETER_REQUIRE_SERVICES=1 makes this a failure)")
-        pytest.skip(message)
+        service_missing("mosquitto_ctrl and the dynamic security plugin are needed to refuse a subscription")
     allowed = unique_device_id("allowed")
     config = tmp_path / "dynsec.json"
     subprocess.run(
