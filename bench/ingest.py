@@ -47,10 +47,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devices.identity import TELEMETRY_TOPIC_FILTER, telemetry_topic  # noqa: E402
 from tests.support.network import free_port  # noqa: E402
 
 PYTHON = sys.executable
-TOPIC = "smartmeter/+/telemetry"
+TOPIC = TELEMETRY_TOPIC_FILTER
 BENCH_SECRET_KEY = "bench-" + uuid.uuid4().hex + uuid.uuid4().hex
 
 
@@ -182,7 +183,7 @@ def payloads(count: int, meters: int, *, offset_days: float = 20.0):
             f'"current":{1 + (index % 13) * 0.25},"power_w":{200 + index % 1700},'
             f'"energy_kwh":{1000 + index * 0.001:.3f},"power_factor":0.95,"rssi":-{50 + index % 30}}}'
         )
-        yield f"smartmeter/bench-{meter:04d}/telemetry", body.encode()
+        yield telemetry_topic(f"bench-{meter:04d}"), body.encode()
 
 
 def receive_maximum() -> int:

@@ -23,6 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from devices.identity import telemetry_topic  # noqa: E402
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -77,7 +79,7 @@ async def _measure(host: str, port: int, messages: int, *, shared: bool) -> list
                 "timestamp": datetime.now(UTC).isoformat(),
             }
             started = time.perf_counter()
-            publisher.publish(f"smartmeter/{device_id}/telemetry", json.dumps(payload), qos=0)
+            publisher.publish(telemetry_topic(device_id), json.dumps(payload), qos=0)
             message = await asyncio.wait_for(layer.receive(channel), 5)
             latencies.append((time.perf_counter() - started) * 1000)
             assert message["reading"]["power_w"] == float(n)

@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from devices.models import Device
-from devices.services import devices_mark_offline, devices_mark_seen
 from ops import metrics
 from readings.ingestion.batch import readings_ingest_batch
 from readings.ingestion.dead_letters import STORE_REJECTED, DeadLetterEntry, dead_letters_insert
@@ -20,7 +19,6 @@ from readings.ingestion.messages import TelemetryMessage
 from readings.ingestion.retry import Retrier, ShutdownRequested, is_data_error
 from readings.models import DeadLetter
 from readings.stores import get_store
-from readings.types import Reading
 from tests.factories import DeviceFactory
 
 
@@ -166,23 +164,6 @@ def test_an_old_reading_moves_last_seen_but_does_not_bring_a_meter_online(meters
     assert abs(meter.last_seen - old) < timedelta(milliseconds=1)
 
 
-def test_last_seen_never_moves_backwards_or_past_the_receive_time(meters):
-    received = timezone.now()
-    reading = Reading("meter-a", received + timedelta(minutes=3), 230, 1, 230, 1, 1, -50)
-    devices_mark_seen(readings=[reading], received_at=received)
-    assert Device.objects.get(device_id="meter-a").last_seen == received  # a fast meter clock is clamped
-
-    older = Reading("meter-a", received - timedelta(minutes=1), 230, 1, 230, 1, 1, -50)
-    devices_mark_seen(readings=[older], received_at=received)
-    assert Device.objects.get(device_id="meter-a").last_seen == received
-
-
-def test_a_decommissioned_meter_is_never_marked_online(meters):
-    reading = Reading("meter-old", timezone.now(), 230, 1, 230, 1, 1, -50)
-    assert devices_mark_seen(readings=[reading], received_at=timezone.now()) == 0
-    assert Device.objects.get(device_id="meter-old").status == Device.Status.DECOMMISSIONED
-
-
 class FlakyStore:
     """The real store behind a fault: the first `failures` writes raise `error`."""
 
@@ -297,26 +278,6 @@ def test_the_meter_directory_asks_the_database_once_per_batch_and_caches(meters,
     ticks[0] = 31
     directory.prefetch(["meter-a"])
     assert directory.lookup("meter-a").decommissioned
-
-
-@pytest.mark.django_db
-def test_silent_online_meters_are_marked_offline(customer):
-    now = timezone.now()
-    DeviceFactory(device_id="fresh", owner=customer, status="online", last_seen=now - timedelta(minutes=2))
-    DeviceFactory(device_id="silent", owner=customer, status="online", last_seen=now - timedelta(minutes=6))
-    DeviceFactory(device_id="never", owner=customer, status="online", last_seen=None)
-    DeviceFactory(device_id="retired", owner=customer, status="decommissioned", last_seen=now - timedelta(days=1))
-    DeviceFactory(device_id="faulty", owner=customer, status="error", last_seen=now - timedelta(days=1))
-
-    assert sorted(devices_mark_offline(now=now, after=timedelta(minutes=5))) == ["never", "silent"]
-    assert dict(Device.objects.values_list("device_id", "status")) == {
-        "fresh": "online",
-        "silent": "offline",
-        "never": "offline",
-        "retired": "decommissioned",
-        "faulty": "error",
-    }
-    assert devices_mark_offline(now=now, after=timedelta(minutes=5)) == []  # a second run changes nothing
 
 
 @pytest.mark.django_db

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from devices.identity import telemetry_topic
 from devtools.broker import mosquitto_binary, mosquitto_config_write
 from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher
 from tests.support.network import free_port, wait_until
@@ -205,7 +206,7 @@ def telemetry_stream(count: int, *, start: datetime | None = None, offset: int =
             "power_factor": 0.95,
             "rssi": -60,
         }
-        yield f"smartmeter/{device_id}/telemetry", json.dumps(payload).encode()
+        yield telemetry_topic(device_id), json.dumps(payload).encode()
 
 
 def publish(url: str, messages, *, rate: float | None = None) -> int:
@@ -484,7 +485,7 @@ def hostile_message_strategy():
         st.just(b"null"),
         st.just(b'{"voltage": 230, "voltage": "dup"}'),
     )
-    return st.tuples(topic_device.map(lambda device: f"smartmeter/{device}/telemetry"), payloads)
+    return st.tuples(topic_device.map(telemetry_topic), payloads)
 
 
 def hostile_messages(count: int) -> list[tuple[str, bytes]]:
