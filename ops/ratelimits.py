@@ -4,7 +4,8 @@ Counters live in the cache named by RATELIMIT_USE_CACHE ("ratelimit"): Redis whe
 REDIS_URL is set, so every web process shares them; otherwise a per-process
 in-memory cache, so in the embedded run each process counts on its own (a client
 spread over N processes gets up to N times the limit). Rates come from settings
-(RATELIMIT_LOGIN, RATELIMIT_REGISTER, RATELIMIT_API, RATELIMIT_PDF) and are read on
+(RATELIMIT_LOGIN, RATELIMIT_REGISTER, RATELIMIT_API, RATELIMIT_PDF,
+RATELIMIT_PASSWORD_RESET) and are read on
 every request, so tests and operators can change them without a restart of the code.
 
 Two ways in:
@@ -35,6 +36,7 @@ SCOPE_SETTINGS = {
     "register": "RATELIMIT_REGISTER",
     "api": "RATELIMIT_API",
     "pdf": "RATELIMIT_PDF",
+    "password_reset": "RATELIMIT_PASSWORD_RESET",
 }
 
 
@@ -166,3 +168,4 @@ class PdfDownloadThrottle(_ScopeThrottle):
 
 login_rate_limit = rate_limit(scope="login", key="ip", methods=("POST",))
 register_rate_limit = rate_limit(scope="register", key="ip", methods=("POST",))
+password_reset_rate_limit = rate_limit(scope="password_reset", key="ip", methods=("POST",))
