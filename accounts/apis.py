@@ -7,26 +7,32 @@ from rest_framework.exceptions import AuthenticationFailed, ValidationError
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.authentication import JWTAuthentication
-from rest_framework_simplejwt.exceptions import TokenError
-from rest_framework_simplejwt.tokens import RefreshToken
 
+from accounts.authentication import RevocableJWTAuthentication
 from accounts.serializers import (
     LoginInputSerializer,
     LoginOutputSerializer,
+    LogoutInputSerializer,
     RefreshInputSerializer,
     RefreshOutputSerializer,
     RegisterInputSerializer,
     UserOutputSerializer,
 )
-from accounts.services import EmailAlreadyRegistered, user_register
+from accounts.services import (
+    EmailAlreadyRegistered,
+    TokenRefused,
+    refresh_token_revoke,
+    user_register,
+    user_tokens_issue,
+    user_tokens_refresh,
+)
 from ops.ratelimits import login_rate_limit, register_rate_limit
 
 
 class RegisterApi(APIView):
     permission_classes = [AllowAny]
     # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
-    authentication_classes = [JWTAuthentication]
+    authentication_classes = [RevocableJWTAuthentication]
 
     @extend_schema(request=RegisterInputSerializer, responses={201: UserOutputSerializer})
     @register_rate_limit
@@ -43,7 +49,7 @@ class RegisterApi(APIView):
 class LoginApi(APIView):
     permission_classes = [AllowAny]
     # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
-    authentication_classes = [JWTAuthentication]
+    authentication_classes = [RevocableJWTAuthentication]
 
     @extend_schema(request=LoginInputSerializer, responses={200: LoginOutputSerializer})
     @login_rate_limit
@@ -55,26 +61,48 @@ class LoginApi(APIView):
         )
         if user is None:
             raise AuthenticationFailed("Email or password is incorrect.")
-        refresh = RefreshToken.for_user(user)
-        return Response(
-            {"token": str(refresh.access_token), "refresh": str(refresh), "user": UserOutputSerializer(user).data}
-        )
+        tokens = user_tokens_issue(user=user)
+        return Response({"token": tokens.access, "refresh": tokens.refresh, "user": UserOutputSerializer(user).data})
 
 
 class RefreshApi(APIView):
     permission_classes = [AllowAny]
     # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
-    authentication_classes = [JWTAuthentication]
+    authentication_classes = [RevocableJWTAuthentication]
 
     @extend_schema(request=RefreshInputSerializer, responses={200: RefreshOutputSerializer})
     def post(self, request):
         serializer = RefreshInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            access = str(RefreshToken(serializer.validated_data["refresh"]).access_token)
-        except TokenError:
-            raise AuthenticationFailed("Refresh token is invalid or expired.") from None
-        return Response({"token": access, "access": access})
+            tokens = user_tokens_refresh(refresh=serializer.validated_data["refresh"])
+        except TokenRefused as refused:
+            raise AuthenticationFailed(str(refused)) from None
+        return Response({"token": tokens.access, "access": tokens.access, "refresh": tokens.refresh})
+
+
+class LogoutApi(APIView):
+    """Sign an API client out: its refresh token can no longer be used. The refresh token is
+    the credential here, so a client whose access token has lapsed can still sign out."""
+
+    permission_classes = [AllowAny]
+    # JWT only: no session, so no CSRF on these endpoints; a failure answers 401 with WWW-Authenticate.
+    authentication_classes = [RevocableJWTAuthentication]
+
+    @extend_schema(
+        request=LogoutInputSerializer,
+        responses={204: None},
+        description="Blacklist the refresh token. Its access tokens lapse within their short lifetime. "
+        "Signing out twice with the same token answers 204 again.",
+    )
+    def post(self, request):
+        serializer = LogoutInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            refresh_token_revoke(refresh=serializer.validated_data["refresh"])
+        except TokenRefused as refused:
+            raise AuthenticationFailed(str(refused)) from None
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class MeApi(APIView):

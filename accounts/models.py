@@ -40,6 +40,14 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False, help_text="Utility staff: may use the admin and see every meter.")
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    receive_invoice_emails = models.BooleanField(
+        "email my invoices", default=True, help_text="Send each new invoice and overdue reminder by email."
+    )
+    token_generation = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Raised to revoke every API token issued before (docs/operations.md#api-tokens).",
+    )
 
     objects = UserManager()
 

@@ -34,5 +34,12 @@ class RefreshInputSerializer(serializers.Serializer):
 
 
 class RefreshOutputSerializer(serializers.Serializer):
-    token = serializers.CharField()
-    access = serializers.CharField()
+    token = serializers.CharField(help_text="The new JWT access token.")
+    access = serializers.CharField(help_text="The same access token, under simplejwt's name.")
+    refresh = serializers.CharField(
+        help_text="The new refresh token: the one sent is now used up and refused if sent again."
+    )
+
+
+class LogoutInputSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=4096, help_text="The refresh token to revoke.")

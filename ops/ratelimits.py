@@ -29,6 +29,7 @@ SCOPE_SETTINGS = {
     "register": "RATELIMIT_REGISTER",
     "api": "RATELIMIT_API",
     "pdf": "RATELIMIT_PDF",
+    "password_reset": "RATELIMIT_PASSWORD_RESET",
 }
 
 
@@ -187,3 +188,8 @@ login_rate_limit = _both(
     rate_limit(scope="login_account", key=submitted_account, methods=("POST",)),
 )
 register_rate_limit = rate_limit(scope="register", key="ip", methods=("POST",))
+# Password reset requests: per address, and per account named (sharing the account's sign-in budget).
+password_reset_rate_limit = _both(
+    rate_limit(scope="password_reset", key="ip", methods=("POST",)),
+    rate_limit(scope="login_account", key=submitted_account, methods=("POST",)),
+)

@@ -13,10 +13,15 @@ def test_the_openapi_schema_describes_the_public_endpoints(client):
         "/api/auth/login",
         "/api/auth/register",
         "/api/auth/refresh",
+        "/api/auth/logout",
         "/api/devices",
         "/api/devices/{device_id}",
     ):
         assert path in paths, path
+    assert "204" in paths["/api/auth/logout"]["post"]["responses"]
+    assert schema["components"]["securitySchemes"]["jwtAuth"]["scheme"] == "bearer"
+    refreshed = schema["components"]["schemas"]["RefreshOutput"]["properties"]
+    assert {"token", "access", "refresh"} <= set(refreshed)
 
 
 def test_the_docs_page_loads_swagger_ui_from_our_own_static_files(client):

@@ -377,3 +377,31 @@ def test_every_page_is_served_with_a_content_security_policy_it_keeps(site, new_
         assert response.headers.get("content-security-policy"), path
         page.wait_for_load_state("networkidle")
     page.wait_for_selector("#swagger-ui .information-container")  # the API docs page ran its scripts
+
+
+def test_a_customer_changes_their_password_and_old_api_tokens_stop_working(site, new_page):
+    email, old_password, new_password = "meera@example.com", "first-passphrase-41", "second-passphrase-42"
+    api = new_page().request  # a context of its own: no session cookie, the bearer token only
+    assert api.post("/api/auth/register", data={"email": email, "password": old_password}).status == 201
+    token = api.post("/api/auth/login", data={"email": email, "password": old_password}).json()["token"]
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert api.get("/api/auth/me", headers=bearer).status == 200
+
+    page = new_page()
+    _login(page, email, old_password)
+    page.get_by_role("link", name="My account").click()
+    page.get_by_role("link", name="Change password").click()
+    page.get_by_label("Old password").fill(old_password)
+    page.get_by_label("New password", exact=True).fill(new_password)
+    page.get_by_label("New password confirmation").fill(new_password)
+    page.get_by_role("button", name="Change password").click()
+    page.wait_for_url(f"{site.url}/account/")
+    assert "Your password is changed" in page.locator(".messages").inner_text()
+    _shot(page, "account-desktop")
+
+    refused = api.get("/api/auth/me", headers=bearer)
+    assert refused.status == 401
+    assert refused.json()["detail"] == "This token has been revoked; sign in again."
+    fresh = new_page()
+    _login(fresh, email, new_password)
+    assert fresh.url.rstrip("/") == site.url

@@ -18,13 +18,14 @@ from tests.factories import DeviceFactory, UserFactory
 
 ROLES = ("anonymous", "owner", "other", "staff")
 # Routes anyone may call: signing in/up and the schema and its docs page.
-PUBLIC_ROUTES = {"auth-login", "auth-register", "auth-refresh", "schema", "api-docs"}
+PUBLIC_ROUTES = {"auth-login", "auth-register", "schema", "api-docs"}
 
 
 @dataclass
 class Row:
     method: str
     path: str  # {device} = the owner's meter, {invoice} = its invoice number
+    # body strings may hold {role} and {refresh}: a refresh token of the caller (anonymous: none valid)
     expected: dict[str, int]
     body: dict | None = None
     fresh_device: bool = False  # the request changes the meter: use a new one per role
@@ -55,8 +56,20 @@ def _tariff_body(offset_days: int) -> dict:
     }
 
 
+# The refresh token is the credential of these two: "anonymous" sends no valid one.
+_REFRESH_TOKEN_HOLDER = {"anonymous": 401, "owner": 200, "other": 200, "staff": 200}
+
 MATRIX: dict[str, list[Row]] = {
     "auth-me": [Row("GET", "/api/auth/me", _signed_in())],
+    "auth-refresh": [Row("POST", "/api/auth/refresh", _REFRESH_TOKEN_HOLDER, body={"refresh": "{refresh}"})],
+    "auth-logout": [
+        Row(
+            "POST",
+            "/api/auth/logout",
+            _REFRESH_TOKEN_HOLDER | {"owner": 204, "other": 204, "staff": 204},
+            body={"refresh": "{refresh}"},
+        )
+    ],
     "device-list": [
         Row("GET", "/api/devices", _signed_in()),
         Row("POST", "/api/devices", _signed_in(201), body={"device_id": "new-{role}", "name": "New"}),
@@ -137,6 +150,12 @@ def _client(api, world, role):
     return api() if role == "anonymous" else api(world["users"][role])
 
 
+def _refresh_token(world, role) -> str:
+    from accounts.services import user_tokens_issue
+
+    return "not-a-refresh-token" if role == "anonymous" else user_tokens_issue(user=world["users"][role]).refresh
+
+
 def _cases():
     for name, rows in MATRIX.items():
         for index, row in enumerate(rows):
@@ -154,7 +173,11 @@ def test_matrix(route_name, row_index, role, world, api):
     path = row.path.format(device=device.device_id, invoice=world["invoice"])
     body = None
     if row.body is not None:
-        body = {key: value.format(role=role) if isinstance(value, str) else value for key, value in row.body.items()}
+        refresh = _refresh_token(world, role)
+        body = {
+            key: value.format(role=role, refresh=refresh) if isinstance(value, str) else value
+            for key, value in row.body.items()
+        }
     response = getattr(_client(api, world, role), row.method.lower())(path, body, format="json")
     assert response.status_code == row.expected[role], response.content[:300]
     if response.status_code >= 400:
