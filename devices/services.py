@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
+from devices.lifecycle import device_decommissioned
 from devices.models import Device
 
 logger = logging.getLogger("smartmeter.audit")
@@ -62,6 +63,7 @@ def device_decommission(*, device: Device, actor: User | None = None) -> Device:
     device.status = Device.Status.DECOMMISSIONED
     device.decommissioned_at = timezone.now()
     device.save(update_fields=["status", "decommissioned_at"])
+    device_decommissioned(device)
     logger.info(
         "device decommissioned",
         extra={"device_id": device.device_id, "actor": actor.email if actor else None},
