@@ -157,6 +157,12 @@ class LiveFanout:
         logger.info("live MQTT %s", detail, extra={"watched": len(self.watched())})
 
     def _on_message(self, message: WatchedMessage) -> None:
+        if message.retained:
+            # The broker's stored copy, replayed because this process just subscribed: an old
+            # (or planted) reading, not live power. MQTT v5 subscriptions never get one; the
+            # MQTT 3.1.1 broker of the embedded run does. docs/dashboard.md#retained-messages
+            logger.debug("retained message ignored", extra={"topic": str(message.topic)[:255]})
+            return
         reading = parse_telemetry(
             topic=message.topic,
             payload=message.payload,

@@ -40,6 +40,25 @@ def mosquitto():
 
 
 @pytest.fixture
+def retained_on_mosquitto(mosquitto):
+    """Publish a retained message to a meter's topic on the machine's Mosquitto; cleared at teardown.
+
+    The broker would hand it to every later subscriber, other tests and runs included.
+    """
+    from tests.dashboard.live_helpers import publish, retained_clear
+
+    meters: list[str] = []
+
+    def plant(device_id: str, payload: dict | bytes) -> None:
+        meters.append(device_id)
+        publish(mosquitto, device_id, payload, retain=True)
+
+    yield plant
+    for device_id in meters:
+        retained_clear(mosquitto, device_id)
+
+
+@pytest.fixture
 def redis_url():
     require_service("Redis", "127.0.0.1", 6379)
     return "redis://127.0.0.1:6379/15"

@@ -18,7 +18,14 @@ from django.db import transaction
 from devices.identity import device_id_from_topic
 from devices.services import devices_mark_seen
 from ops import metrics
-from readings.ingestion.dead_letters import STORE_REJECTED, DeadLetterEntry, dead_letters_insert, excerpt, shorten
+from readings.ingestion.dead_letters import (
+    RETAINED,
+    STORE_REJECTED,
+    DeadLetterEntry,
+    dead_letters_insert,
+    excerpt,
+    shorten,
+)
 from readings.ingestion.directory import DeviceDirectory
 from readings.ingestion.messages import ReceivedMessage
 from readings.ingestion.redelivery import UntimedKey, earlier_instants, untimed_key, untimed_record
@@ -165,6 +172,9 @@ def _validate(
     seen: set[tuple[str, datetime]] = set()  # (meter, instant as stored: to the millisecond)
     given: dict[UntimedKey, datetime] = dict(known)  # and the packets met earlier in this batch
     for index, message in enumerate(messages):
+        if getattr(message, "retained", False):
+            outcome.dead_letters.append(_retained_dead_letter(message))
+            continue
         key = untimed.get(index)
         received_at = message.received_at
         repeated = key is not None and key in given and getattr(message, "redelivered", False)
@@ -206,6 +216,23 @@ def _validate(
         readings.append(result)
         sources.append(_Source(message, key))
     return readings, sources, outcome
+
+
+def _retained_dead_letter(message: ReceivedMessage) -> DeadLetterEntry:
+    """A retained message is the broker's stored copy, replayed to a new subscription: whatever
+    the meter published with the retain flag, possibly long ago, possibly forged. A conforming
+    broker never sets the flag on a live delivery, so refusing it loses no live reading; it is
+    kept as a dead letter so staff see a meter configured to retain, and so a broker that sets
+    the flag where it should not loses nothing silently (docs/ingestion.md#retained-messages)."""
+    return DeadLetterEntry(
+        topic=message.topic,
+        payload=message.payload,
+        reason=RETAINED,
+        detail="arrived with the retain flag: the broker's stored copy replayed at subscribe time, not a "
+        "live reading; set the meter to publish with retain off",
+        received_at=message.received_at,
+        device_id=device_id_from_topic(message.topic) or "",
+    )
 
 
 def _topic_device_ids(messages: Sequence[ReceivedMessage]) -> set[str]:

@@ -12,7 +12,8 @@ class ReceivedMessage(Protocol):
 
     MQTT messages also carry `mid` (packet id), `qos` and `redelivered` (the DUP flag);
     ingestion reads them where present to recognise redelivered packets without a
-    timestamp (readings.ingestion.redelivery).
+    timestamp (readings.ingestion.redelivery). A true `retained` (a broker's stored copy
+    replayed at subscribe time) is never stored as a reading.
     """
 
     topic: str | bytes
@@ -28,3 +29,4 @@ class TelemetryMessage:
     mid: int = 0  # MQTT packet id; 0 = none (QoS 0, or not from MQTT)
     qos: int = 1
     redelivered: bool = False
+    retained: bool = False

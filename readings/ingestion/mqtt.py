@@ -133,6 +133,19 @@ def _connect_properties(*, session_expiry: int = 0, receive_maximum: int | None 
     return properties
 
 
+def _subscription(topic_filter: str, *, qos: int, protocol: int) -> tuple[str, SubscribeOptions | int]:
+    """One (filter, options) pair for SUBSCRIBE: on MQTT v5 the broker never sends retained messages.
+
+    Retain Handling 2 stops the replay of a retained message (stale, or planted by whoever
+    published it) at subscribe time; live deliveries are unaffected, as they carry retain=0.
+    MQTT 3.1.1 has no such option: callers also drop what arrives flagged `retained`.
+    docs/ingestion.md#retained-messages
+    """
+    if protocol == MQTT_V5:
+        return topic_filter, SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+    return topic_filter, qos
+
+
 def broker_probe(broker: BrokerSettings, *, timeout: float = 3.0) -> int | None:
     """The MQTT protocol a broker at this address accepts (5 or 4 = 3.1.1), None if none answers.
 
@@ -196,6 +209,8 @@ class InboundMessage(NamedTuple):
     connection: int  # which connection delivered it; acks go back only on that one
     received_at: datetime
     redelivered: bool = False
+    # A broker's stored copy replayed at subscribe time, not a live delivery (which has retain=0).
+    retained: bool = False
 
 
 class TelemetrySubscriber:
@@ -302,11 +317,7 @@ class TelemetrySubscriber:
         # queued messages stay) and repairs a session whose earlier subscription was refused
         # or named another topic or group.
         self._subscribed.clear()
-        if self.protocol == MQTT_V5:
-            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-            client.subscribe(self.topic, options=options)
-        else:
-            client.subscribe(self.topic, qos=1)
+        client.subscribe([_subscription(self.topic, qos=1, protocol=self.protocol)])
         self._on_state(True, f"connected to {self.broker.describe()} as {self.client_id}")
 
     def _handle_subscribe(self, client, _userdata, _mid, reason_codes, _properties):
@@ -341,6 +352,7 @@ class TelemetrySubscriber:
                 self._connection,
                 datetime.now(UTC),
                 bool(message.dup),
+                bool(message.retain),
             )
         )
 
@@ -351,14 +363,17 @@ class WatchedMessage(NamedTuple):
     topic: str | bytes  # bytes only when the topic is not valid UTF-8
     payload: bytes
     received_at: datetime
+    # A broker's stored copy replayed at subscribe time, not a live reading (see InboundMessage).
+    retained: bool = False
 
 
 class TelemetryWatcher:
     """Best-effort subscriptions to the telemetry of just the meters being watched.
 
-    QoS 0 and a throwaway session: nothing is queued while away. `watch` and `unwatch` may
-    be called from any thread, before or after `start`. The watched meters are subscribed
-    again whenever the connection comes back. `on_message` and `on_state(connected, detail)`
+    QoS 0 and a throwaway session: nothing is queued while away, and no retained message is
+    replayed at subscribe time (MQTT v5; on 3.1.1 it arrives marked `retained`). `watch` and
+    `unwatch` may be called from any thread, before or after `start`. The watched meters are
+    subscribed again whenever the connection comes back. `on_message` and `on_state(connected, detail)`
     run on paho's network thread and must return quickly.
     """
 
@@ -388,6 +403,7 @@ class TelemetryWatcher:
         self._awaiting_connection: list[tuple[str, Future[bool]]] = []
         self._in_flight: dict[int, tuple[list[str], list[tuple[str, Future[bool]]]]] = {}
         self._client: paho.Client | None = None
+        self._protocol = MQTT_V5  # the one in use, once started
         self._stopped = False
 
     # -- any thread -----------------------------------------------------------------
@@ -409,6 +425,7 @@ class TelemetryWatcher:
             if self._stopped:  # stopped while the probe ran
                 return
             self._client = client
+            self._protocol = protocol
             if protocol == MQTT_V5:
                 client.connect_async(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS, clean_start=True)
             else:
@@ -482,7 +499,9 @@ class TelemetryWatcher:
         """
         if not self._connected or self._client is None:
             return False
-        result, mid = self._client.subscribe([(topic_filter, 0) for topic_filter in topic_filters])
+        result, mid = self._client.subscribe(
+            [_subscription(topic_filter, qos=0, protocol=self._protocol) for topic_filter in topic_filters]
+        )
         if result != MQTTErrorCode.MQTT_ERR_SUCCESS or mid is None:
             return False
         self._in_flight[mid] = (topic_filters, waiting)
@@ -541,7 +560,7 @@ class TelemetryWatcher:
             topic: str | bytes = message.topic
         except UnicodeDecodeError:
             topic = bytes(message._topic)
-        self._on_message(WatchedMessage(topic, message.payload, datetime.now(UTC)))
+        self._on_message(WatchedMessage(topic, message.payload, datetime.now(UTC), bool(message.retain)))
 
 
 def _settle(confirmation: Future[bool], answer: bool) -> None:

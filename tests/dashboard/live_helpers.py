@@ -27,8 +27,11 @@ def telemetry(*, power_w: float = 1234.5, voltage: float = 231.2, current: float
     return payload
 
 
-def publish(broker: tuple[str, int], device_id: str, payload: dict | bytes) -> float:
-    """Publish one message (QoS 1, so it has reached the broker on return); returns the send time."""
+def publish(broker: tuple[str, int], device_id: str, payload: dict | bytes, *, retain: bool = False) -> float:
+    """Publish one message (QoS 1, so it has reached the broker on return); returns the send time.
+
+    With `retain` the broker also keeps it for future subscribers: clear it with `retained_clear`.
+    """
     host, port = broker
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-publisher-{uuid.uuid4().hex[:8]}")
@@ -36,8 +39,13 @@ def publish(broker: tuple[str, int], device_id: str, payload: dict | bytes) -> f
     client.loop_start()
     try:
         sent_at = time.monotonic()
-        client.publish(f"smartmeter/{device_id}/telemetry", body, qos=1).wait_for_publish(timeout=5)
+        client.publish(f"smartmeter/{device_id}/telemetry", body, qos=1, retain=retain).wait_for_publish(timeout=5)
     finally:
         client.disconnect()
         client.loop_stop()
     return sent_at
+
+
+def retained_clear(broker: tuple[str, int], device_id: str) -> None:
+    """Remove a meter topic's retained message (an empty retained payload), so no later test gets it."""
+    publish(broker, device_id, b"", retain=True)

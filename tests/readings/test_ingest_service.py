@@ -82,6 +82,32 @@ def test_a_batch_is_stored_rejected_and_counted_message_by_message(meters):
 
 
 @pytest.mark.django_db
+def test_a_retained_message_is_dead_lettered_counted_and_logged_never_stored(meters, caplog):
+    """The broker's replay of a message published with the retain flag: old or planted, never live."""
+    now = timezone.now().replace(microsecond=0)
+    rejected_before = counter(metrics.READINGS_REJECTED, reason="retained")
+    replayed = TelemetryMessage(
+        "smartmeter/meter-a/telemetry", payload(now - timedelta(days=3), 99.0), now, mid=7, retained=True
+    )
+    live = message("meter-b", payload(now, 5.0))
+
+    outcome = readings_ingest_batch(messages=[replayed, live])
+
+    assert (outcome.stored, outcome.duplicates, outcome.rejected) == (1, 0, 1)
+    assert (get_store().count("meter-a"), get_store().count("meter-b")) == (0, 1)
+    letter = DeadLetter.objects.get()
+    assert (letter.reason, letter.device_id, letter.payload_excerpt) == (
+        "retained",
+        "meter-a",
+        replayed.payload.decode(),
+    )
+    assert "retain" in letter.detail
+    assert counter(metrics.READINGS_REJECTED, reason="retained") - rejected_before == 1
+    assert "rejected telemetry from meter-a (retained)" in caplog.text
+    assert Device.objects.get(device_id="meter-a").last_seen is None  # a replay is no sign of life
+
+
+@pytest.mark.django_db
 def test_a_batch_delivered_twice_stores_nothing_the_second_time(meters):
     now = timezone.now()
     batch = [message("meter-a", payload(now - timedelta(seconds=seconds))) for seconds in range(20)]

@@ -2,6 +2,8 @@
 """`manage.py mqtt_consumer` end to end: a real Mosquitto running deploy/mosquitto.conf, the consumer
 as a subprocess, a SQLite file both sides read. Published = stored, whatever happens in between."""
 
+import os
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -9,8 +11,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection
 
+from tests.dashboard.live_helpers import publish
 from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
+    BASE_DIR,
     METERS,
+    PYTHON,
     RETIRED_METER,
     consumers,
     ingest_db,
@@ -23,7 +28,7 @@ from tests.readings.ingest_helpers import (  # noqa: F401 - fixtures
     telemetry,
     telemetry_stream,
 )
-from tests.support.network import wait_until
+from tests.support.network import free_port, port_open, wait_until
 
 pytestmark = [
     pytest.mark.broker,
@@ -218,3 +223,90 @@ def test_the_consumer_waits_for_a_broker_that_starts_later(ingest_db, mqtt_broke
         mqtt_broker.url, telemetry_stream(20, meters=METERS[:2], start=datetime.now(UTC) - timedelta(minutes=1))
     )
     wait_until(lambda: stored_count(ingest_db) == 20, timeout=10, message="20 readings")
+
+
+# --- retained messages (docs/ingestion.md#retained-messages) ------------------
+
+
+def readings_of(path, device_id: str) -> list[float]:
+    rows = sqlite_rows(
+        path, "SELECT energy_kwh FROM readings_reading WHERE device_id = ? ORDER BY timestamp", [device_id]
+    )
+    return [row[0] for row in rows]
+
+
+def test_a_retained_message_is_never_handed_to_a_new_session_and_retain_flagged_live_ones_are_stored(
+    ingest_db, mqtt_broker, consumers
+):
+    """MQTT v5 with the shipped config: Retain Handling 2 keeps the broker's stored copy back.
+    A meter set to retain still gets every reading stored: live and queued deliveries carry retain=0."""
+    broker = (mqtt_broker.host, mqtt_broker.port)
+    publish(broker, "meter-001", telemetry(datetime.now(UTC) - timedelta(days=2), 1.0), retain=True)
+
+    consumer = consumers(database=ingest_db, broker_url=mqtt_broker.url, client_id="retained-v5").start()
+    consumer.wait_subscribed()
+    assert "without a session" in consumer.log()
+    publish(broker, "meter-002", telemetry(datetime.now(UTC), 2.0), retain=True)
+    wait_until(lambda: stored_count(ingest_db) == 1, timeout=15, message="the live reading")
+    assert consumer.terminate() == 0
+    assert "1 stored, 0 duplicates, 0 rejected, 1 acknowledged" in consumer.log()
+
+    # Queued for the session while the consumer is away: delivered to an existing subscription.
+    publish(broker, "meter-003", telemetry(datetime.now(UTC), 3.0), retain=True)
+    again = consumers(database=ingest_db, broker_url=mqtt_broker.url, client_id="retained-v5").start()
+    again.wait_subscribed()
+    assert "resuming session" in again.log()
+    wait_until(lambda: stored_count(ingest_db) == 2, timeout=15, message="the queued reading")
+    time.sleep(1.0)  # room for a replay of the three retained messages, which must not come
+    assert again.terminate() == 0
+    assert "1 stored, 0 duplicates, 0 rejected, 1 acknowledged" in again.log()
+    assert (readings_of(ingest_db, "meter-001"), readings_of(ingest_db, "meter-002")) == ([], [2.0])
+    assert readings_of(ingest_db, "meter-003") == [3.0]
+    assert sqlite_scalar(ingest_db, "SELECT COUNT(*) FROM readings_deadletter") == 0
+
+
+@pytest.fixture
+def amqtt_broker(tmp_path):
+    """The embedded run's pip-installed broker (MQTT 3.1.1 only), as `make run` starts it without Mosquitto."""
+    port = free_port()
+    env = {**os.environ, "MQTT_URL": f"mqtt://127.0.0.1:{port}", "DATABASE_URL": f"sqlite:///{tmp_path}/broker.db"}
+    with (tmp_path / "amqtt.log").open("ab") as log:
+        broker = subprocess.Popen(
+            [PYTHON, "manage.py", "run_broker", "--directory", str(tmp_path / "amqtt"), "--engine", "amqtt"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(lambda: port_open("127.0.0.1", port, timeout=0.2), timeout=20, message="the amqtt broker")
+        yield ("127.0.0.1", port)
+    finally:
+        broker.terminate()
+        broker.wait(timeout=10)
+
+
+def test_on_mqtt_3_a_retained_replay_is_acknowledged_into_the_dead_letters_not_stored(
+    ingest_db, amqtt_broker, consumers
+):
+    """MQTT 3.1.1 cannot keep retained messages back: the consumer refuses them by their flag,
+    acknowledges them (never blocking the session) and keeps them as dead letters."""
+    host, port = amqtt_broker
+    url = f"mqtt://{host}:{port}"
+    publish(amqtt_broker, "meter-001", telemetry(datetime.now(UTC) - timedelta(days=2), 1.0), retain=True)
+
+    consumer = consumers(database=ingest_db, broker_url=url, client_id="retained-v3").start()
+    consumer.wait_subscribed()
+    wait_until(
+        lambda: sqlite_scalar(ingest_db, "SELECT COUNT(*) FROM readings_deadletter") == 1,
+        timeout=15,
+        message="the retained message dead-lettered",
+    )
+    publish(amqtt_broker, "meter-002", telemetry(datetime.now(UTC), 2.0))
+    wait_until(lambda: stored_count(ingest_db) == 1, timeout=15, message="the live reading")
+    assert consumer.terminate() == 0
+    assert "MQTT 3.1.1" in consumer.log()
+    assert "1 stored, 0 duplicates, 1 rejected, 2 acknowledged, 0 left for redelivery" in consumer.log()
+    assert "rejected telemetry from meter-001 (retained)" in consumer.log()
+    assert sqlite_rows(ingest_db, "SELECT reason, device_id FROM readings_deadletter") == [("retained", "meter-001")]
+    assert readings_of(ingest_db, "meter-001") == []

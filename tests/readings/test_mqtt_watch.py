@@ -98,10 +98,34 @@ def test_messages_arrive_as_plain_values(mosquitto, watchers):
     before = datetime.now(UTC)
     publish(mosquitto, device_id, b'{"power_w": 12.5}')
     message = recorder.next_message()
-    assert message == (f"smartmeter/{device_id}/telemetry", b'{"power_w": 12.5}', message.received_at)
+    assert message == (f"smartmeter/{device_id}/telemetry", b'{"power_w": 12.5}', message.received_at, False)
     assert type(message.payload) is bytes
     assert message.received_at.tzinfo is UTC
     assert before <= message.received_at <= datetime.now(UTC)
+
+
+@pytest.mark.parametrize("protocol", [MQTT_V5, MQTT_V311], ids=["mqtt5", "mqtt3.1.1"])
+def test_a_retained_message_is_not_replayed_as_live_when_a_meter_is_watched(
+    mosquitto, watchers, retained_on_mosquitto, protocol
+):
+    """MQTT v5: Retain Handling 2, the broker sends nothing. MQTT 3.1.1 has no such option: the
+    replay arrives, flagged `retained` for the live view to drop. Live messages still flow, and
+    carry retain=0 even when the meter set the flag (the replay alone carries it)."""
+    device_id = unique_device_id("retained")
+    retained_on_mosquitto(device_id, telemetry(power_w=666.0))
+    watcher, recorder = watchers(mosquitto, protocol=protocol)
+    watcher.start()
+    assert watcher.watch(device_id).result(ANSWER_SECONDS) is True
+    replayed = recorder.drain()
+    if protocol == MQTT_V5:
+        assert replayed == []
+    else:
+        assert [(json.loads(m.payload)["power_w"], m.retained) for m in replayed] == [(666.0, True)]
+
+    publish(mosquitto, device_id, telemetry(power_w=7.0), retain=True)  # a meter set to retain
+    publish(mosquitto, device_id, telemetry(power_w=8.0))
+    live = [recorder.next_message(), recorder.next_message()]
+    assert [(json.loads(m.payload)["power_w"], m.retained) for m in live] == [(7.0, False), (8.0, False)]
 
 
 def test_only_watched_meters_arrive_until_they_are_unwatched(mosquitto, watchers):
