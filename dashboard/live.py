@@ -121,9 +121,10 @@ class LiveFanout:
     # --- the broker side -------------------------------------------------------
 
     def _watcher_build(self) -> TelemetryWatcher | None:
-        """A watcher for MQTT_URL (None when its settings are unusable: logged, nothing to retry)."""
+        """A watcher for LIVE_MQTT_URL (MQTT_URL unless the live view has its own broker login;
+        None when its settings are unusable: logged, nothing to retry)."""
         try:
-            broker = BrokerSettings.from_settings()
+            broker = BrokerSettings.from_settings(settings.LIVE_MQTT_URL)
         except MqttConfigError as error:
             logger.error("live power disabled: %s", error)
             return None

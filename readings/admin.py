@@ -1,14 +1,16 @@
 """Back office for readings: the dead-letter record, and the meter admin's readings parts.
 
 Readings extends the meter admin of devices (the app below it) instead of devices
-importing upwards: DeviceReadingsAdmin adds the latest-reading column and the
-readings page, and registers itself in DeviceAdmin's place.
+importing upwards: DeviceReadingsAdmin adds the latest-reading column, the
+readings page and, with broker administration configured, the "Rotate MQTT
+password" action; it registers itself in DeviceAdmin's place.
 See docs/dashboard.md#staff-back-office-admin.
 """
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -17,6 +19,12 @@ from devices.admin import DeviceAdmin
 from devices.models import Device
 from readings.admin_views import device_readings_view
 from readings.formatting import format_power
+from readings.meter_credentials import (
+    MeterCredentialsError,
+    broker_administration_configured,
+    meter_credentials_rotate,
+    meter_username,
+)
 from readings.models import DeadLetter
 from readings.selectors import readings_latest_many
 
@@ -71,6 +79,36 @@ class DeviceReadingsAdmin(DeviceAdmin):
         else (title, options)
         for title, options in DeviceAdmin.fieldsets
     ]
+
+    actions = [*DeviceAdmin.actions, "rotate_mqtt_password"]
+
+    def get_actions(self, request, action_location=admin.ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location)
+        if not broker_administration_configured():
+            actions.pop("rotate_mqtt_password", None)  # the open embedded broker has no accounts
+        return actions
+
+    @admin.action(description="Rotate MQTT password (shows the new one once)", permissions=["change"])
+    def rotate_mqtt_password(self, request, queryset):
+        """New broker passwords, rendered in this response only: never stored, never put in a message."""
+        secrets, failures = [], []
+        for device in queryset.order_by("device_id"):
+            try:
+                secret = meter_credentials_rotate(device=device, actor=request.user)
+            except MeterCredentialsError as exc:
+                failures.append((device.device_id, str(exc)))
+            else:
+                secrets.append((device.device_id, meter_username(device.device_id), secret.value))
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New MQTT passwords",
+            "opts": self.model._meta,
+            "secrets": secrets,
+            "failures": failures,
+        }
+        response = TemplateResponse(request, "admin/devices/device/mqtt_passwords.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)

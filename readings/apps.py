@@ -1,5 +1,6 @@
-"""The readings app: enlarges SQLite's page cache on each new connection and registers the
-readings store's probe with /health."""
+"""The readings app: enlarges SQLite's page cache on each new connection, registers the
+readings store's probe with /health and, when MQTT_ADMIN_URL is set, the meter life-cycle
+hooks that issue and disable each meter's broker account (readings.meter_credentials)."""
 
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
@@ -28,3 +29,7 @@ class ReadingsConfig(AppConfig):
         from readings.stores import store_ping
 
         readings_probe_register(store_ping)
+
+        from readings.meter_credentials import meter_credentials_hooks_register
+
+        meter_credentials_hooks_register()

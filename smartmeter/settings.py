@@ -316,6 +316,12 @@ MQTT_CA_FILE = env.str("MQTT_CA_FILE", default="")
 MQTT_CLIENT_CERT = env.str("MQTT_CLIENT_CERT", default="")
 MQTT_CLIENT_KEY = env.str("MQTT_CLIENT_KEY", default="")
 MQTT_CLIENT_ID = env.str("MQTT_CLIENT_ID", default="smartmeter-consumer")
+# The live view's own broker account (least privilege: it may only subscribe); unset = MQTT_URL's.
+LIVE_MQTT_URL = env.str("LIVE_MQTT_URL", default="")
+# The dynamic security plugin's admin (mqtt://admin:password@host:1883): with it set, provisioning
+# a meter creates its broker account and decommissioning disables it. Unset = an open broker
+# (the embedded `make run` one), no accounts. docs/deployment.md#mqtt-credentials.
+MQTT_ADMIN_URL = env.str("MQTT_ADMIN_URL", default="")
 MQTT_SHARED_GROUP = env.str("MQTT_SHARED_GROUP", default="")
 # Web processes subscribe to the meters their browsers watch. With a shared (Redis) channel
 # layer they join one shared subscription, so each reading is fanned out once, not once per process.

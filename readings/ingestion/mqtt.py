@@ -2,16 +2,19 @@
 
 `TelemetrySubscriber` (the consumer's persistent QoS 1 session with manual acks),
 `TelemetryPublisher` (simulator, benchmarks), `TelemetryWatcher` (the live view's confirmed
-subscriptions to chosen meters) and `broker_probe`. The session rules that keep telemetry
+subscriptions to chosen meters), `broker_probe` and `BrokerAccounts` (commands to Mosquitto's
+dynamic security plugin: docs/deployment.md#mqtt-credentials). The session rules that keep telemetry
 from being lost: docs/ingestion.md#delivery-guarantees.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import ssl
 import threading
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
@@ -649,3 +652,147 @@ def _wait(info: paho.MQTTMessageInfo, timeout: float) -> None:
         info.wait_for_publish(timeout=timeout)
     except (RuntimeError, ValueError):
         time.sleep(min(timeout, 0.05))
+
+
+class BrokerAdminError(RuntimeError):
+    """The dynamic security plugin answered a command with an error, or did not answer in time."""
+
+    def __init__(self, message: str, *, command: str = "", error: str = ""):
+        super().__init__(message)
+        self.command = command
+        self.error = error  # the plugin's own words ("Client already exists"), "" for a timeout
+
+
+class BrokerAccounts:
+    """An admin client of Mosquitto's dynamic security plugin: commands in, answers out, as dicts.
+
+    Each command is published to ``$CONTROL/dynamic-security/v1`` with a fresh correlation id
+    and its answer is picked out of ``.../response`` (which every admin client receives) by
+    that id. Use as a context manager; one connection serves any number of commands::
+
+        with BrokerAccounts(BrokerSettings.from_url(settings.MQTT_ADMIN_URL)) as accounts:
+            accounts.command("createClient", username="meter-001", password="...")
+    """
+
+    CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+    RESPONSE_TOPIC = f"{CONTROL_TOPIC}/response"
+
+    def __init__(self, broker: BrokerSettings, *, timeout: float = 10.0):
+        self.broker = broker
+        self.timeout = timeout
+        self._client: paho.Client | None = None
+        self._ready = threading.Event()
+        self._refused = ""
+        self._waiting: set[str] = set()  # our correlation ids: other admins' answers arrive here too
+        self._answers: dict[str, dict] = {}
+        self._answered = threading.Condition()
+
+    def __enter__(self) -> BrokerAccounts:
+        self.open()
+        return self
+
+    def __exit__(self, *_exc_info) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Connect as the admin and subscribe to the answers; BrokerAdminError when refused or silent."""
+        client = mqtt_client(self.broker, client_id=f"smartmeter-admin-{uuid.uuid4().hex[:12]}", protocol=MQTT_V5)
+        client.on_connect = self._handle_connect
+        client.on_subscribe = self._handle_subscribe
+        client.on_message = self._handle_message
+        self._client = client
+        try:
+            client.connect(self.broker.host, self.broker.port, keepalive=KEEPALIVE_SECONDS, clean_start=True)
+        except (OSError, ssl.SSLError) as exc:
+            self._client = None
+            raise BrokerAdminError(f"cannot reach the MQTT broker at {self.broker.describe()}: {exc}") from exc
+        client.loop_start()
+        if not self._ready.wait(self.timeout) or self._refused:
+            self.close()
+            reason = self._refused or f"no answer within {self.timeout:.0f} s"
+            raise BrokerAdminError(f"broker administration at {self.broker.describe()} failed: {reason}")
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+            client.loop_stop()
+
+    def command(self, name: str, **arguments: object) -> dict:
+        """Run one command; returns its ``data`` ({} for commands that answer none)."""
+        return self.commands([{"command": name, **arguments}])[0]
+
+    def commands(self, commands: list[dict]) -> list[dict]:
+        """Run commands in order in one message; returns each one's ``data``.
+
+        The plugin runs every command even after one fails (there is no transaction): the
+        first error is raised, after all have been answered.
+        """
+        if self._client is None:
+            raise BrokerAdminError("BrokerAccounts is not open")
+        ids = [uuid.uuid4().hex for _ in commands]
+        payload = {
+            "commands": [{**command, "correlationData": id_} for command, id_ in zip(commands, ids, strict=True)]
+        }
+        with self._answered:
+            self._waiting.update(ids)
+        try:
+            return self._send_and_wait(commands, ids, payload)
+        finally:
+            with self._answered:
+                self._waiting.difference_update(ids)
+                for id_ in ids:
+                    self._answers.pop(id_, None)
+
+    def _send_and_wait(self, commands: list[dict], ids: list[str], payload: dict) -> list[dict]:
+        info = self._client.publish(self.CONTROL_TOPIC, json.dumps(payload), qos=1)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise BrokerAdminError(f"cannot send to {self.broker.describe()}: {paho.error_string(info.rc)}")
+        deadline = time.monotonic() + self.timeout
+        with self._answered:
+            while not all(id_ in self._answers for id_ in ids):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    missing = [c["command"] for c, id_ in zip(commands, ids, strict=True) if id_ not in self._answers]
+                    raise BrokerAdminError(
+                        f"the broker at {self.broker.describe()} did not answer {', '.join(missing)} "
+                        f"within {self.timeout:.0f} s (is the dynamic security plugin loaded?)",
+                        command=missing[0],
+                    )
+                self._answered.wait(remaining)
+            answers = [self._answers.pop(id_) for id_ in ids]
+        for answer in answers:
+            if answer.get("error"):
+                raise BrokerAdminError(
+                    f"{answer.get('command')}: {answer['error']}",
+                    command=answer.get("command", ""),
+                    error=answer["error"],
+                )
+        return [answer.get("data") or {} for answer in answers]
+
+    # -- paho's network thread --------------------------------------------------------
+
+    def _handle_connect(self, client, _userdata, _flags, reason_code, _properties):
+        if reason_code.is_failure:
+            self._refused = f"the broker refused the admin: {reason_code}"
+            self._ready.set()
+            return
+        client.subscribe(self.RESPONSE_TOPIC, qos=1)
+
+    def _handle_subscribe(self, _client, _userdata, _mid, reason_codes, _properties):
+        if any(code.is_failure for code in reason_codes):
+            self._refused = f"the admin may not read {self.RESPONSE_TOPIC}: {reason_codes[0]}"
+        self._ready.set()
+
+    def _handle_message(self, _client, _userdata, message: paho.MQTTMessage):
+        try:
+            responses = json.loads(message.payload).get("responses", [])
+        except (ValueError, AttributeError):
+            logger.warning("unreadable dynamic security response on %s", message.topic)
+            return
+        with self._answered:
+            for response in responses:
+                id_ = response.get("correlationData") if isinstance(response, dict) else None
+                if id_ in self._waiting:
+                    self._answers[id_] = response
+            self._answered.notify_all()

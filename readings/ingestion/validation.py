@@ -101,6 +101,9 @@ def parse_telemetry(
     """Validate one telemetry message. `received_at` must be timezone-aware."""
     device_id = ""
     try:
+        # The topic names the meter, and nothing here can check that meter sent it: Mosquitto
+        # does not tell subscribers who published. The broker's per-meter ACL (publish to its
+        # own topic only) is that check: docs/ingestion.md#who-may-publish-as-a-meter.
         device_id = _device_id_from_topic(topic)
         raw = _as_bytes(payload)
         if len(raw) > max_bytes:

@@ -1,6 +1,7 @@
 """Docker cannot run here, so the deployment files are checked against the project:
 every command, setting, path and management command they reference must exist, the
-image's build steps must work, and the broker ACL example must do what it says."""
+image's build steps must work. The production broker config is run for real, with the dynamic
+security plugin, by tests/readings/test_meter_credentials.py."""
 
 import importlib.util
 import json
@@ -9,18 +10,11 @@ import re
 import shlex
 import subprocess
 import sys
-import tempfile
-import threading
-import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 import yaml
 from django.core.management import get_commands
-
-from tests.support.network import free_port, port_open
-from tests.support.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -135,6 +129,34 @@ def test_the_broker_runs_the_shipped_config_opened_to_the_network(compose):
     assert "persistence true" in rewritten
 
 
+def test_the_compose_broker_refuses_anonymous_clients_and_loads_the_dynamic_security_plugin(compose):
+    from tests.support.dynsec import compose_broker_config
+
+    config = compose_broker_config()
+    lines = [line.strip() for line in config.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert "allow_anonymous true" not in lines
+    assert "allow_anonymous false" in lines
+    assert "plugin /usr/lib/mosquitto_dynamic_security.so" in lines
+    assert "plugin_opt_config_file /mosquitto/data/dynamic-security.json" in lines
+    assert "persistence_location /mosquitto/data/" in lines
+    mosquitto = compose["services"]["mosquitto"]
+    assert "./mosquitto-dynsec.conf:/smartmeter/mosquitto-dynsec.conf:ro" in mosquitto["volumes"]
+    # The plugin's file is made once, on the volume, with the admin login from the environment.
+    assert "mosquitto_ctrl dynsec init /mosquitto/data/dynamic-security.json" in mosquitto["command"][2]
+    assert set(mosquitto["environment"]) == {"MQTT_ADMIN_USERNAME", "MQTT_ADMIN_PASSWORD"}
+
+
+def test_only_the_processes_that_manage_meters_hold_the_broker_admin_login(compose):
+    services = compose["services"]
+    holders = {name for name in APP_SERVICES if "MQTT_ADMIN_URL" in services[name]["environment"]}
+    assert holders == {"migrate", "web"}
+    assert "mqtt_setup_roles" in services["migrate"]["command"][2]
+    assert services["migrate"]["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    for name in APP_SERVICES:
+        assert "smartmeter-consumer:" in services[name]["environment"]["MQTT_URL"]
+        assert "smartmeter-live:" in services[name]["environment"]["LIVE_MQTT_URL"]
+
+
 def test_relative_paths_in_compose_exist(compose):
     for service in compose["services"].values():
         for volume in service.get("volumes", []):
@@ -203,8 +225,10 @@ def test_deployment_checklist_covers_the_production_topics():
         "atlas",
         "allow-list",
         "tls",
-        "mosquitto-acl.example",
-        "password_file",
+        "mosquitto-dynsec.conf",
+        "mosquitto_ctrl dynsec init",
+        "mqtt_setup_roles",
+        "rotate mqtt password",
         "smtp",
         "backup",
         "shared subscription",
@@ -214,114 +238,3 @@ def test_deployment_checklist_covers_the_production_topics():
         "redis_url",
     ]:
         assert topic in text, topic
-
-
-# --- the ACL example against a real broker ---------------------------------------------
-
-
-@pytest.fixture
-def acl_broker():
-    if not Path("/usr/sbin/mosquitto").exists() or not Path("/usr/bin/mosquitto_passwd").exists():
-        service_missing("mosquitto and mosquitto_passwd are needed for the ACL check")
-    # Mosquitto started as root drops to its own user: it must be able to read these
-    # (pytest's tmp_path is private to root).
-    scratch = tempfile.TemporaryDirectory(prefix="smartmeter-acl-")
-    tmp_path = Path(scratch.name)
-    tmp_path.chmod(0o755)
-    passwd = tmp_path / "passwd"
-    accounts = {"meter-001": "m1-pass", "meter-002": "m2-pass", "smartmeter-consumer": "consumer-pass"}
-    for index, (user, password) in enumerate(accounts.items()):
-        flags = ["-b", "-c"] if index == 0 else ["-b"]
-        subprocess.run(["mosquitto_passwd", *flags, str(passwd), user, password], check=True, timeout=10)
-    port = free_port()
-    config = tmp_path / "mosquitto.conf"
-    config.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwd}\n"
-        f"acl_file {DEPLOY / 'mosquitto-acl.example'}\npersistence false\n"
-    )
-    passwd.chmod(0o644)
-    broker = subprocess.Popen(
-        ["/usr/sbin/mosquitto", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while not port_open("127.0.0.1", port, timeout=0.2):
-        assert broker.poll() is None, "mosquitto exited"
-        assert time.monotonic() < deadline, "mosquitto did not start listening"
-        time.sleep(0.05)
-    yield port, accounts
-    broker.terminate()
-    broker.wait(timeout=10)
-    scratch.cleanup()
-
-
-def _client(port, username, password, client_id):
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set(username, password)
-    connected = threading.Event()
-    result = {}
-
-    def on_connect(client, userdata, flags, reason_code, properties):
-        result["rc"] = reason_code
-        connected.set()
-
-    client.on_connect = on_connect
-    client.connect("127.0.0.1", port)
-    client.loop_start()
-    connected.wait(15)
-    return client, result.get("rc")
-
-
-def test_acl_example_lets_a_meter_publish_only_its_own_telemetry(acl_broker):
-    port, accounts = acl_broker
-    received = []
-    consumer, rc = _client(port, "smartmeter-consumer", accounts["smartmeter-consumer"], "consumer")
-    assert not rc.is_failure
-    subscribed = threading.Event()
-    consumer.on_message = lambda client, userdata, message: received.append(message.topic)
-    consumer.on_subscribe = lambda client, userdata, mid, reason_codes, properties: subscribed.set()
-    consumer.subscribe("$share/consumers/smartmeter/+/telemetry", qos=1)
-    assert subscribed.wait(15)
-
-    meter, rc = _client(port, "meter-001", accounts["meter-001"], "meter-001")
-    assert not rc.is_failure
-    meter.publish("smartmeter/meter-002/telemetry", b'{"spoofed": true}', qos=1).wait_for_publish(5)
-    meter.publish("smartmeter/meter-001/telemetry", b'{"voltage": 230}', qos=1).wait_for_publish(5)
-    deadline = time.monotonic() + 15
-    while "smartmeter/meter-001/telemetry" not in received and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert received == ["smartmeter/meter-001/telemetry"]
-
-    # A meter cannot read other meters' telemetry: the broker delivers it nothing.
-    snooped = []
-    done = threading.Event()
-    meter.on_message = lambda client, userdata, message: snooped.append(message.topic)
-    meter.on_subscribe = lambda client, userdata, mid, reason_codes, properties: done.set()
-    meter.subscribe("smartmeter/+/telemetry", qos=1)
-    assert done.wait(15)
-    neighbour, rc = _client(port, "meter-002", accounts["meter-002"], "meter-002")
-    assert not rc.is_failure
-    neighbour.publish("smartmeter/meter-002/telemetry", b'{"voltage": 231}', qos=1).wait_for_publish(5)
-    deadline = time.monotonic() + 15
-    while "smartmeter/meter-002/telemetry" not in received and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)
-    assert received == ["smartmeter/meter-001/telemetry", "smartmeter/meter-002/telemetry"]
-    assert snooped == []
-    neighbour.disconnect()
-    neighbour.loop_stop()
-    for client in (meter, consumer):
-        client.disconnect()
-        client.loop_stop()
-
-
-def test_acl_example_refuses_anonymous_and_wrong_passwords(acl_broker):
-    port, accounts = acl_broker
-    client, rc = _client(port, "meter-001", "wrong-password", "meter-001-bad")
-    assert rc is not None
-    assert rc.is_failure
-    client.loop_stop()
-    anonymous, rc = _client(port, None, None, "anonymous")
-    assert rc is not None
-    assert rc.is_failure
-    anonymous.loop_stop()
