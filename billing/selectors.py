@@ -106,10 +106,14 @@ def billed_energy(consumption: Consumption) -> Decimal:
 
 
 def billable_devices(*, month: date) -> QuerySet[Device]:
-    """Meters billed for ``month``: active ones, plus those decommissioned during or after it (their final bill)."""
+    """Meters billed for ``month``: active ones, plus those decommissioned during or after it (their final bill).
+
+    Only meters with an owner: a provisioned meter nobody has claimed has no one to bill.
+    """
     start, _ = month_period(month)
     return (
-        Device.objects.filter(~Q(status=Device.Status.DECOMMISSIONED) | Q(decommissioned_at__gte=start))
+        Device.objects.filter(owner__isnull=False)
+        .filter(~Q(status=Device.Status.DECOMMISSIONED) | Q(decommissioned_at__gte=start))
         .select_related("owner")
         .order_by("pk")
     )

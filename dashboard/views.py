@@ -1,17 +1,20 @@
-"""Customer pages: My meters, a meter's live power and charts, invoices.
+"""Customer pages: My meters, adding a meter with its claim code, a meter's live power and charts, invoices.
 
-Another customer's meter is a 404, exactly like a meter that does not exist.
+Another customer's meter is a 404, exactly like a meter that does not exist; a failed claim
+reads the same whatever the reason (docs/dashboard.md#add-a-meter).
 """
 
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from dashboard.forms import AddMeterForm
 from dashboard.live import live_message
 from dashboard.selectors import (
     ROLLING_WINDOW,
@@ -22,6 +25,8 @@ from dashboard.selectors import (
     meter_summary,
 )
 from devices.selectors import device_get_visible
+from devices.services import CLAIM_REFUSED_MESSAGE, DeviceNotClaimable, device_claim
+from ops.ratelimits import claim_rate_limit
 
 GAUGE_DEFAULT_MAX_W = 5000
 
@@ -31,6 +36,21 @@ def meters(request):
     summaries = meter_summaries(devices=list(customer_meters(user=request.user)))
     month_label = summaries[0].month_label if summaries else ""
     return render(request, "dashboard/meters.html", {"summaries": summaries, "month_label": month_label})
+
+
+@login_required
+@claim_rate_limit
+def add_meter(request):
+    form = AddMeterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = device_claim(**form.cleaned_data, user=request.user)
+        except DeviceNotClaimable:
+            form.add_error(None, CLAIM_REFUSED_MESSAGE)
+        else:
+            messages.success(request, f"Meter {device.device_id} is now on your account.")
+            return redirect("dashboard:meter", device_id=device.device_id)
+    return render(request, "dashboard/add_meter.html", {"form": form, "nav_section": "meters"})
 
 
 @login_required

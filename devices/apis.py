@@ -1,19 +1,31 @@
-"""Meter API: list and register meters (/api/devices), read or decommission one (/api/devices/<device_id>)."""
+"""Meter API: list, claim (customers) or provision (staff) meters (/api/devices), read or
+decommission one (/api/devices/<device_id>). docs/deployment.md#provisioning-meters."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devices.selectors import device_get_visible, device_list
 from devices.serializers import (
-    DeviceCreateInputSerializer,
+    DeviceClaimInputSerializer,
     DeviceDetailOutputSerializer,
     DeviceListFilterSerializer,
     DeviceListOutputSerializer,
+    DeviceProvisionedOutputSerializer,
+    DeviceProvisionInputSerializer,
 )
-from devices.services import DeviceAlreadyRegistered, device_decommission, device_register
+from devices.services import (
+    CLAIM_REFUSED_MESSAGE,
+    DeviceAlreadyRegistered,
+    DeviceNotClaimable,
+    device_assign,
+    device_claim,
+    device_decommission,
+    device_provision,
+)
+from ops.ratelimits import claim_rate_limit
 from smartmeter.pagination import paginate
 
 
@@ -34,25 +46,55 @@ class DeviceListCreateApi(APIView):
         )
         return paginate(request=request, view=self, queryset=devices, serializer_class=DeviceListOutputSerializer)
 
-    @extend_schema(request=DeviceCreateInputSerializer, responses={201: DeviceDetailOutputSerializer})
+    @extend_schema(
+        request=PolymorphicProxySerializer(
+            component_name="DeviceCreateRequest",
+            serializers=[DeviceClaimInputSerializer, DeviceProvisionInputSerializer],
+            resource_type_field_name=None,
+        ),
+        responses={201: DeviceProvisionedOutputSerializer},
+        description=(
+            "A customer adds a meter with its claim code: `{device_id, claim_code, name?}`. Every failed "
+            f'claim answers the same 404 `{{"detail": "{CLAIM_REFUSED_MESSAGE}"}}`, and claims are rate limited '
+            "(RATELIMIT_CLAIM, per address and per account). Staff provision a meter instead: "
+            "`{device_id, serial?, sanctioned_load_kw?, name?, location?, owner?}`; the answer carries the "
+            "claim code (and any provisioning secrets) this once."
+        ),
+    )
     def post(self, request):
-        serializer = DeviceCreateInputSerializer(data=request.data)
+        wants_claim = not isinstance(request.data, dict) or "claim_code" in request.data
+        if request.user.is_staff and not wants_claim:
+            return self._provision(request)
+        return self._claim(request)
+
+    @claim_rate_limit
+    def _claim(self, request):
+        serializer = DeviceClaimInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            device = device_claim(**serializer.validated_data, user=request.user)
+        except DeviceNotClaimable:
+            raise NotFound(CLAIM_REFUSED_MESSAGE) from None
+        return Response(DeviceProvisionedOutputSerializer(device).data, status=status.HTTP_201_CREATED)
+
+    def _provision(self, request):
+        serializer = DeviceProvisionInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         owner = data.pop("owner", None)
-        if owner is not None and owner != request.user and not request.user.is_staff:
-            raise PermissionDenied("Only utility staff may register a meter to another customer.")
         try:
-            device = device_register(owner=owner or request.user, **data)
-        except DeviceAlreadyRegistered:
-            return Response(
-                {
-                    "detail": f"Meter '{data['device_id']}' is already registered.",
-                    "device_id": ["This meter is already registered."],
-                },
-                status=status.HTTP_409_CONFLICT,
-            )
-        return Response(DeviceDetailOutputSerializer(device).data, status=status.HTTP_201_CREATED)
+            provisioned = device_provision(**data, actor=request.user)
+        except DeviceAlreadyRegistered as exc:
+            return Response({"detail": exc.message, exc.field: [exc.message]}, status=status.HTTP_409_CONFLICT)
+        device, claim_code = provisioned.device, provisioned.claim_code
+        if owner is not None:
+            device, claim_code = device_assign(device=device, owner=owner, actor=request.user), None
+        context = {"claim_code": claim_code, "secrets": provisioned.secrets}
+        return Response(
+            DeviceProvisionedOutputSerializer(device, context=context).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Cache-Control": "no-store"},
+        )
 
 
 class DeviceDetailApi(APIView):

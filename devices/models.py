@@ -1,10 +1,19 @@
-"""The meter (`Device`): its public id, owner, location, status and last contact."""
+"""The meter (`Device`): its public id, owner, location, status and last contact.
+
+A meter is provisioned by staff before any customer has it (no owner, a hashed one-time
+claim code); the customer who has the code claims it. docs/deployment.md#provisioning-meters.
+"""
+
+from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.db.models import Q
 
 from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
+
+DEFAULT_SANCTIONED_LOAD_KW = Decimal("5.00")
 
 device_id_validator = RegexValidator(
     DEVICE_ID_PATTERN,
@@ -16,8 +25,15 @@ class DeviceQuerySet(models.QuerySet):
     def active(self):
         return self.exclude(status=Device.Status.DECOMMISSIONED)
 
+    def claimed(self):
+        return self.filter(owner__isnull=False)
+
+    def unclaimed(self):
+        return self.filter(owner__isnull=True)
+
     def billable(self):
-        return self.active()
+        """Active meters with a customer: an unclaimed meter has nobody to bill."""
+        return self.active().claimed()
 
     def visible_to(self, user):
         if user.is_staff:
@@ -26,7 +42,7 @@ class DeviceQuerySet(models.QuerySet):
 
 
 class Device(models.Model):
-    """A smart meter registered to a customer."""
+    """A smart meter: provisioned by staff, then claimed by (or assigned to) a customer."""
 
     class Status(models.TextChoices):
         ONLINE = "online", "Online"
@@ -37,7 +53,28 @@ class Device(models.Model):
     device_id = models.CharField(max_length=64, unique=True, validators=[device_id_validator])
     name = models.CharField(max_length=120, blank=True)
     location = models.CharField(max_length=255, blank=True)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="devices")
+    serial = models.CharField(
+        "manufacturer serial", max_length=64, blank=True, help_text="Unique when given; blank on meters added before."
+    )
+    sanctioned_load_kw = models.DecimalField(
+        "sanctioned load (kW)",
+        max_digits=7,
+        decimal_places=2,
+        default=DEFAULT_SANCTIONED_LOAD_KW,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text="The connection's sanctioned load.",
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="devices",
+        null=True,
+        blank=True,
+        help_text="Empty until a customer claims the meter or staff assign it.",
+    )
+    # A hash (Django's password hashers), never the code itself; empty once claimed or assigned.
+    claim_code_hash = models.CharField(max_length=128, blank=True, editable=False)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     wifi_ssid = models.CharField("Wi-Fi SSID", max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFLINE, db_index=True)
     last_seen = models.DateTimeField(null=True, blank=True, db_index=True)
@@ -49,6 +86,9 @@ class Device(models.Model):
 
     class Meta:
         ordering = ["device_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["serial"], condition=~Q(serial=""), name="device_serial_unique"),
+        ]
 
     def __str__(self):
         return f"{self.device_id} ({self.name})" if self.name else self.device_id
@@ -56,3 +96,7 @@ class Device(models.Model):
     @property
     def is_decommissioned(self) -> bool:
         return self.status == self.Status.DECOMMISSIONED
+
+    @property
+    def is_claimed(self) -> bool:
+        return self.owner_id is not None

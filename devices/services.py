@@ -1,20 +1,26 @@
-"""Write use cases of meters: register, decommission, reassign, and liveness (seen / offline)."""
+"""Write use cases of meters: provision, claim, assign, decommission, reassign, and liveness (seen / offline).
+
+Provisioning and claiming: docs/deployment.md#provisioning-meters.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Protocol
+from decimal import Decimal
+from typing import NamedTuple, Protocol
 
 from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
-from devices.lifecycle import device_decommissioned
-from devices.models import Device
+from devices.lifecycle import ProvisionedSecrets, device_decommissioned, device_provisioned
+from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device
 
 logger = logging.getLogger("smartmeter.audit")
 liveness_logger = logging.getLogger("smartmeter.ingest")
@@ -30,28 +36,178 @@ class Heard(Protocol):
 
 
 class DeviceAlreadyRegistered(Exception):
-    pass
+    """A meter with this id (or, when provisioning, this serial) exists already."""
+
+    def __init__(self, device_id: str, *, field: str = "device_id", message: str = ""):
+        super().__init__(device_id)
+        self.device_id = device_id
+        self.field = field
+        self.message = message or f"Meter '{device_id}' is already registered."
+
+
+class DeviceNotClaimable(Exception):
+    """Raised alike for an unknown id, a wrong code, a meter already claimed (by anyone) and a
+    decommissioned one, so the answer never says which: no oracle for meter ids."""
+
+
+class DeviceUnavailable(Exception):
+    """The meter's state forbids this: a claim code only for an unclaimed meter in service, no
+    assignment of a decommissioned one. The message says which (for staff)."""
+
+
+# The one answer to every failed claim, on the API and the page alike.
+CLAIM_REFUSED_MESSAGE = "No meter with this id and claim code."
+
+# No 0/O, 1/I/L, 5/S or 8/B look-alikes: read off a sticker and typed on a phone.
+CLAIM_CODE_ALPHABET = "2345679ACDEFGHJKMNPQRTUVWXYZ"
+CLAIM_CODE_LENGTH = 10  # 28**10, about 48 bits; guessing is also rate limited and the code is single-use
+CLAIM_CODE_GROUPS = (4, 4, 2)  # K7QP-3MXW-9T
+
+
+class ProvisionedMeter(NamedTuple):
+    """A newly provisioned meter, its claim code and what the life-cycle hooks hand back;
+    the code and secrets exist in clear only here, to show staff once."""
+
+    device: Device
+    claim_code: str
+    secrets: list[ProvisionedSecrets]
+
+
+def claim_code_generate() -> str:
+    raw = "".join(secrets.choice(CLAIM_CODE_ALPHABET) for _ in range(CLAIM_CODE_LENGTH))
+    groups, start = [], 0
+    for size in CLAIM_CODE_GROUPS:
+        groups.append(raw[start : start + size])
+        start += size
+    return "-".join(groups)
+
+
+def claim_code_normalize(code: str) -> str:
+    """What is hashed and compared: upper case, without the dashes or spaces people type or leave out."""
+    return "".join(char for char in str(code).upper() if char.isalnum())
+
+
+def _claim_code_hash(code: str) -> str:
+    return make_password(claim_code_normalize(code))
 
 
 @transaction.atomic
-def device_register(
-    *, device_id: str, owner: User, name: str = "", location: str = "", wifi_ssid: str = "", firmware_version: str = ""
-) -> Device:
+def device_provision(
+    *,
+    device_id: str,
+    serial: str = "",
+    sanctioned_load_kw: Decimal = DEFAULT_SANCTIONED_LOAD_KW,
+    location: str = "",
+    name: str = "",
+    wifi_ssid: str = "",
+    firmware_version: str = "",
+    actor: User | None = None,
+) -> ProvisionedMeter:
+    """Add a meter nobody owns yet, with a one-time claim code for its customer.
+
+    The code is stored only as a hash; the returned code and hook secrets are the only copies.
+    """
     if Device.objects.filter(device_id=device_id).exists():
         raise DeviceAlreadyRegistered(device_id)
+    if serial and Device.objects.filter(serial=serial).exists():
+        raise DeviceAlreadyRegistered(
+            device_id, field="serial", message=f"A meter with serial '{serial}' is already provisioned."
+        )
+    claim_code = claim_code_generate()
     try:
         with transaction.atomic():
             device = Device.objects.create(
                 device_id=device_id,
-                owner=owner,
-                name=name,
+                serial=serial,
+                sanctioned_load_kw=sanctioned_load_kw,
                 location=location,
+                name=name,
                 wifi_ssid=wifi_ssid,
                 firmware_version=firmware_version,
+                claim_code_hash=_claim_code_hash(claim_code),
             )
-    except IntegrityError as exc:
+    except IntegrityError as exc:  # a concurrent provisioning of the same id or serial
         raise DeviceAlreadyRegistered(device_id) from exc
-    logger.info("device registered", extra={"device_id": device_id, "owner": owner.email})
+    provisioned = device_provisioned(device)
+    logger.info(
+        "device provisioned",
+        extra={"device_id": device_id, "serial": serial, "actor": actor.email if actor else None},
+    )
+    return ProvisionedMeter(device=device, claim_code=claim_code, secrets=provisioned)
+
+
+@transaction.atomic
+def device_claim_code_reset(*, device: Device, actor: User | None = None) -> str:
+    """Issue a new claim code (the old one stops working); returns it, to show staff once."""
+    device = Device.objects.select_for_update().get(pk=device.pk)
+    if device.is_claimed or device.is_decommissioned:
+        raise DeviceUnavailable(
+            f"Meter '{device.device_id}' is {'decommissioned' if device.is_decommissioned else 'already claimed'}: "
+            "it has no claim code."
+        )
+    claim_code = claim_code_generate()
+    device.claim_code_hash = _claim_code_hash(claim_code)
+    device.save(update_fields=["claim_code_hash"])
+    logger.info(
+        "device claim code reset", extra={"device_id": device.device_id, "actor": actor.email if actor else None}
+    )
+    return claim_code
+
+
+@transaction.atomic
+def device_claim(*, device_id: str, claim_code: str, user: User, name: str = "") -> Device:
+    """Make ``user`` the owner of the unclaimed meter ``device_id`` whose claim code they have.
+
+    Every failure raises DeviceNotClaimable, in about the same time: a hash is always
+    checked, even when there is no meter to check it against.
+    """
+    device = (
+        Device.objects.select_for_update()
+        .filter(device_id=device_id, owner__isnull=True)
+        .exclude(status=Device.Status.DECOMMISSIONED)
+        .exclude(claim_code_hash="")
+        .first()
+    )
+    if device is None:
+        _claim_code_hash(claim_code)  # one hash either way, as check_password costs (Django's login does the same)
+        matches = False
+    else:
+        matches = check_password(claim_code_normalize(claim_code), device.claim_code_hash)  # constant-time compare
+    if not matches:
+        logger.info("device claim refused", extra={"device_id": device_id, "user": user.email})
+        raise DeviceNotClaimable(device_id)
+    device.owner = user
+    device.claimed_at = timezone.now()
+    device.claim_code_hash = ""  # single use
+    update_fields = ["owner", "claimed_at", "claim_code_hash"]
+    if name:
+        device.name = name
+        update_fields.append("name")
+    device.save(update_fields=update_fields)
+    logger.info("device claimed", extra={"device_id": device_id, "owner": user.email})
+    return device
+
+
+@transaction.atomic
+def device_assign(*, device: Device, owner: User, actor: User | None = None) -> Device:
+    """Staff give a meter to a customer directly (no claim code needed); any open code stops working."""
+    device = Device.objects.select_for_update(of=("self",)).select_related("owner").get(pk=device.pk)
+    if device.is_decommissioned:
+        raise DeviceUnavailable(f"Meter '{device.device_id}' is decommissioned.")
+    previous = device.owner.email if device.owner else None
+    device.owner = owner
+    device.claimed_at = device.claimed_at if previous else timezone.now()
+    device.claim_code_hash = ""
+    device.save(update_fields=["owner", "claimed_at", "claim_code_hash"])
+    logger.info(
+        "device assigned",
+        extra={
+            "device_id": device.device_id,
+            "from": previous,
+            "to": owner.email,
+            "actor": actor.email if actor else None,
+        },
+    )
     return device
 
 
@@ -62,7 +218,8 @@ def device_decommission(*, device: Device, actor: User | None = None) -> Device:
         return device
     device.status = Device.Status.DECOMMISSIONED
     device.decommissioned_at = timezone.now()
-    device.save(update_fields=["status", "decommissioned_at"])
+    device.claim_code_hash = ""  # a retired meter can no longer be claimed
+    device.save(update_fields=["status", "decommissioned_at", "claim_code_hash"])
     device_decommissioned(device)
     logger.info(
         "device decommissioned",
@@ -73,6 +230,8 @@ def device_decommission(*, device: Device, actor: User | None = None) -> Device:
 
 @transaction.atomic
 def device_reassign(*, device: Device, owner: User, actor: User | None = None) -> Device:
+    if not device.is_claimed:
+        return device_assign(device=device, owner=owner, actor=actor)
     previous = device.owner.email
     device.owner = owner
     device.save(update_fields=["owner"])

@@ -30,6 +30,7 @@ SCOPE_SETTINGS = {
     "api": "RATELIMIT_API",
     "pdf": "RATELIMIT_PDF",
     "password_reset": "RATELIMIT_PASSWORD_RESET",
+    "claim": "RATELIMIT_CLAIM",
 }
 
 
@@ -192,4 +193,11 @@ register_rate_limit = rate_limit(scope="register", key="ip", methods=("POST",))
 password_reset_rate_limit = _both(
     rate_limit(scope="password_reset", key="ip", methods=("POST",)),
     rate_limit(scope="login_account", key=submitted_account, methods=("POST",)),
+)
+# Claiming a meter with its code: per client address, and per signed-in account from any
+# address, so neither many accounts nor many addresses buy more guesses. Views apply it
+# after authentication (DRF methods, or under login_required).
+claim_rate_limit = _both(
+    rate_limit(scope="claim", key="ip", methods=("POST",)),
+    rate_limit(scope="claim", key="user", methods=("POST",)),
 )

@@ -291,6 +291,7 @@ RATELIMIT_REGISTER = env.str("RATELIMIT_REGISTER", default="10/m")  # per client
 RATELIMIT_API = env.str("RATELIMIT_API", default="600/m")  # per user (per IP when anonymous)
 RATELIMIT_PDF = env.str("RATELIMIT_PDF", default="30/m")  # invoice PDF downloads per user
 RATELIMIT_PASSWORD_RESET = env.str("RATELIMIT_PASSWORD_RESET", default="5/h")  # reset emails asked for, per client IP
+RATELIMIT_CLAIM = env.str("RATELIMIT_CLAIM", default="10/h")  # meter claims tried, per client IP and per account
 RATELIMIT_FAIL_OPEN = env.bool("RATELIMIT_FAIL_OPEN", default=True)  # a cache outage lets requests through
 # Behind a proxy the client address is in a header the proxy sets (e.g. HTTP_X_REAL_IP).
 RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY", default="") or None

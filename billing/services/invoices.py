@@ -49,6 +49,8 @@ def invoice_build(
     issued_at = issued_at or timezone.now()
     bill = calculate_bill(billed_energy(consumption), terms or tariff.terms())
     owner = device.owner
+    if owner is None:  # billable_devices never yields one; a direct call must not bill nobody
+        raise ValueError(f"Meter '{device.device_id}' has no owner to bill: it is not claimed yet.")
     issue_day = issued_at.astimezone(billing_zone()).date()
     return Invoice(
         number=invoice_number(device=device, month=month),

@@ -18,6 +18,7 @@ from readings.types import Consumption
 
 SKIP_REGISTERED_AFTER = "registered after the month, no readings in it"
 SKIP_DECOMMISSIONED = "decommissioned before the month"
+SKIP_UNCLAIMED = "not claimed by a customer yet"
 
 
 # --- Facts: what the run knows about a meter before deciding ------------------

@@ -28,6 +28,7 @@ from billing.selectors import billable_devices, month_has_ended, month_period, m
 from billing.services.invoices import invoice_email_issued, invoice_issue
 from billing.services.run_plan import (
     SKIP_DECOMMISSIONED,
+    SKIP_UNCLAIMED,
     AlreadyBilled,
     CannotBill,
     ExistingInvoice,
@@ -134,7 +135,9 @@ def _devices(month: date, device_id: str | None) -> tuple[list[Device], SkipMete
     if device is None:
         raise BillingRunRefused(f"No meter '{device_id}' is registered.")
     if not devices.filter(pk=device.pk).exists():
-        return [], SkipMeter(device_id=device_id, reason=SKIP_DECOMMISSIONED)
+        return [], SkipMeter(
+            device_id=device_id, reason=SKIP_UNCLAIMED if device.owner_id is None else SKIP_DECOMMISSIONED
+        )
     return [device], None
 
 

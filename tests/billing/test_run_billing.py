@@ -15,12 +15,13 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing.models import BillingRun, Invoice
+from billing.selectors import billable_devices
 from billing.services import billing_run
 from billing.services import invoices as invoice_services
 from billing.services import runs as run_services
 from devices.models import Device
 from ops.metrics import INVOICES_ISSUED
-from tests.factories import BillingRunFactory, DeviceFactory
+from tests.factories import BillingRunFactory, DeviceFactory, UnclaimedDeviceFactory
 from tests.support.readings import ist, write_registers
 
 # The email goes out when the invoice commits: these tests run with real commits.
@@ -323,3 +324,23 @@ def test_a_run_killed_outright_is_marked_interrupted_by_the_next_one(meters):
     elsewhere.refresh_from_db()
     assert killed.status == "interrupted"
     assert elsewhere.status == "running"  # another machine's process cannot be checked from here
+
+
+def test_an_unclaimed_meter_is_not_billed(meters):
+    unclaimed = UnclaimedDeviceFactory(device_id="open-meter")
+    january_readings(unclaimed.device_id, "120")  # it reports (installed, say) before anyone claims it
+    Device.objects.update(created_at=ist(2024, 12, 1))
+
+    output = run("--month", "2025-01")
+
+    assert not Invoice.objects.filter(device=unclaimed).exists()
+    assert Invoice.objects.count() == 3
+    assert "3/3 meters" in output
+    assert "open-meter" not in [device.device_id for device in billable_devices(month=JANUARY)]
+
+
+def test_naming_an_unclaimed_meter_skips_it_and_says_why(meters):
+    UnclaimedDeviceFactory(device_id="open-meter")
+    output = run("--month", "2025-01", "--device", "open-meter")
+    assert not Invoice.objects.exists()
+    assert "not claimed by a customer yet" in output

@@ -48,7 +48,14 @@ def seed(device_id: str) -> dict:
     from billing.zone import billing_zone
     from devices.models import Device
     from readings.stores import get_store
-    from tests.factories import DEFAULT_PASSWORD, DeviceFactory, TariffFactory, UserFactory
+    from tests.factories import (
+        CLAIM_CODE,
+        DEFAULT_PASSWORD,
+        DeviceFactory,
+        TariffFactory,
+        UnclaimedDeviceFactory,
+        UserFactory,
+    )
 
     now = datetime.now(UTC)
     customer = UserFactory(email="asha@example.com", name="Asha Rao")
@@ -65,6 +72,7 @@ def seed(device_id: str) -> dict:
     )
     DeviceFactory(device_id=f"{device_id}-pump", owner=customer, name="Farm pump", location="Hoskote", wifi_ssid="farm")
     DeviceFactory(device_id=f"{device_id}-ravi", owner=other, name="Ravi's flat")
+    unclaimed = UnclaimedDeviceFactory(device_id=f"{device_id}-new", name="", location="Koramangala")
 
     store = get_store()
     batch = list(_readings(device_id, now=now))
@@ -86,6 +94,8 @@ def seed(device_id: str) -> dict:
         "invoice": invoice.number,
         "invoice_total": str(invoice.total),
         "readings": len(batch),
+        "unclaimed_device_id": unclaimed.device_id,
+        "claim_code": CLAIM_CODE,
     }
 
 

@@ -371,12 +371,60 @@ def test_every_page_is_served_with_a_content_security_policy_it_keeps(site, new_
     assert "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
     _login(page, data["staff"], data["password"], path="/admin/login/?next=/admin/")
-    for path in ["/admin/", "/admin/overview/", "/admin/devices/device/", "/admin/billing/invoice/", "/api/docs/"]:
+    for path in [
+        "/admin/",
+        "/admin/overview/",
+        "/admin/devices/device/",
+        "/admin/devices/device/add/",
+        "/admin/devices/device/import/",
+        "/admin/billing/invoice/",
+        "/api/docs/",
+    ]:
         response = page.goto(path)
         assert response.status == 200, path
         assert response.headers.get("content-security-policy"), path
         page.wait_for_load_state("networkidle")
     page.wait_for_selector("#swagger-ui .information-container")  # the API docs page ran its scripts
+
+
+def test_a_customer_adds_a_meter_with_its_claim_code(site, new_page):
+    data = site.data
+    email, password = "nila@example.com", "claiming-passphrase-43"
+    assert new_page().request.post("/api/auth/register", data={"email": email, "password": password}).status == 201
+    page = new_page()
+    _login(page, email, password)
+    page.get_by_role("link", name="Add a meter").first.click()
+    page.wait_for_url(f"{site.url}/add-meter/")
+    page.get_by_role("textbox", name="Meter id").fill(data["unclaimed_device_id"])
+    page.get_by_role("textbox", name="Claim code").fill("AAAA-AAAA-AA")
+    page.get_by_role("button", name="Add meter").click()
+    assert page.locator("#add-meter-error").inner_text() == "No meter with this id and claim code."
+    _shot(page, "add-meter-desktop")
+    page.get_by_role("textbox", name="Claim code").fill(data["claim_code"].lower().replace("-", " "))
+    page.get_by_label("Name (optional)").fill("New flat")
+    page.get_by_role("button", name="Add meter").click()
+    page.wait_for_url(f"{site.url}/meters/{data['unclaimed_device_id']}/")
+    page.goto("/")
+    assert page.locator(f"[data-device-id='{data['unclaimed_device_id']}']").count() == 1
+    assert "New flat" in page.locator(".meter-grid").inner_text()
+
+
+def test_staff_provision_a_meter_and_see_its_claim_code_once(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["staff"], data["password"], path="/admin/login/?next=/admin/")
+    page.goto("/admin/devices/device/add/")
+    page.get_by_label("Meter id").fill("e2e-provisioned")
+    page.get_by_label("Manufacturer serial").fill("SN-E2E-1")
+    page.get_by_role("button", name="Provision").click()
+    code = page.locator("#claim-codes .claim-code").inner_text()
+    assert re.fullmatch(r"[A-Z0-9]{4}-[A-Z0-9]{4}-[A-Z0-9]{2}", code)
+    with page.expect_download() as download:
+        page.locator("#claim-codes-csv").click()
+    assert code in Path(download.value.path()).read_text()
+    page.goto("/admin/devices/device/?q=e2e-provisioned")
+    assert "not claimed yet" in page.locator("#result_list").inner_text()
+    assert code not in page.content()
 
 
 def test_a_customer_changes_their_password_and_old_api_tokens_stop_working(site, new_page):

@@ -1,7 +1,8 @@
 import pytest
 
 from devices.models import Device
-from tests.factories import DeviceFactory, UserFactory
+from devices.services import CLAIM_REFUSED_MESSAGE
+from tests.factories import CLAIM_CODE, DeviceFactory, UnclaimedDeviceFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -43,13 +44,24 @@ def test_delete_device_permissions(api, device, customer, other_customer, staff,
     assert device.is_decommissioned is (expected == 204)
 
 
-@pytest.mark.parametrize(("who", "expected"), [("anonymous", 401), ("owner", 201), ("staff", 201)])
-def test_create_device_permissions(api, customer, staff, who, expected):
-    users = {"anonymous": None, "owner": customer, "staff": staff}
-    response = api(users[who]).post("/api/devices", {"device_id": "new-meter", "name": "Kitchen"}, format="json")
+@pytest.mark.parametrize(("who", "expected"), [("anonymous", 401), ("owner", 201), ("other", 201), ("staff", 201)])
+def test_claim_device_permissions(api, customer, other_customer, staff, who, expected):
+    users = {"anonymous": None, "owner": customer, "other": other_customer, "staff": staff}
+    UnclaimedDeviceFactory(device_id="new-meter")
+    response = api(users[who]).post(
+        "/api/devices", {"device_id": "new-meter", "claim_code": CLAIM_CODE, "name": "Kitchen"}, format="json"
+    )
     assert response.status_code == expected
     if expected == 201:
         assert Device.objects.get(device_id="new-meter").owner == users[who]
+
+
+@pytest.mark.parametrize(("who", "expected"), [("anonymous", 401), ("owner", 400), ("staff", 201)])
+def test_only_staff_provision_meters(api, customer, staff, who, expected):
+    users = {"anonymous": None, "owner": customer, "staff": staff}
+    response = api(users[who]).post("/api/devices", {"device_id": "new-meter", "serial": "SN-1"}, format="json")
+    assert response.status_code == expected
+    assert Device.objects.filter(device_id="new-meter").exists() is (expected == 201)
 
 
 # --- Behaviour ------------------------------------------------------------------------
@@ -77,28 +89,58 @@ def test_detail_has_full_metadata(api, device, customer):
     assert body["owner"]["email"] == customer.email
 
 
-def test_a_customer_registers_a_meter_to_themselves(api, customer):
+def test_a_customer_claims_a_meter_to_themselves(api, customer):
+    UnclaimedDeviceFactory(device_id="asha_02", location="MG Road")
     response = api(customer).post(
-        "/api/devices", {"device_id": "asha_02", "name": "Shop", "location": "MG Road"}, format="json"
+        "/api/devices", {"device_id": "asha_02", "claim_code": CLAIM_CODE, "name": "Shop"}, format="json"
     )
     assert response.status_code == 201
-    assert response.json()["owner"]["email"] == customer.email
+    body = response.json()
+    assert body["owner"]["email"] == customer.email
+    assert body["name"] == "Shop"
+    assert body["claimed_at"] is not None
+    assert body["claim_code"] is None
+    assert body["secrets"] == []
 
 
-def test_a_customer_cannot_register_a_meter_to_someone_else(api, customer, other_customer):
-    response = api(customer).post("/api/devices", {"device_id": "sneaky", "owner": other_customer.pk}, format="json")
-    assert response.status_code == 403
+def test_a_customer_cannot_give_a_meter_to_someone_else(api, customer, other_customer):
+    UnclaimedDeviceFactory(device_id="gift")
+    response = api(customer).post(
+        "/api/devices", {"device_id": "gift", "claim_code": CLAIM_CODE, "owner": other_customer.pk}, format="json"
+    )
+    # `owner` is not part of a claim: the meter goes to the caller, never to the named customer.
+    assert Device.objects.get(device_id="gift").owner == customer
+    assert response.status_code == 201
+
+
+def test_a_customer_cannot_provision_without_a_claim_code(api, customer):
+    response = api(customer).post("/api/devices", {"device_id": "sneaky"}, format="json")
+    assert response.status_code == 400
+    assert "claim_code" in response.json()
     assert not Device.objects.filter(device_id="sneaky").exists()
 
 
-def test_staff_may_register_a_meter_for_any_customer(api, staff, customer):
+def test_staff_may_provision_a_meter_straight_to_a_customer(api, staff, customer):
     response = api(staff).post("/api/devices", {"device_id": "for-asha", "owner": customer.pk}, format="json")
     assert response.status_code == 201
-    assert Device.objects.get(device_id="for-asha").owner == customer
+    device = Device.objects.get(device_id="for-asha")
+    assert device.owner == customer
+    assert device.claim_code_hash == ""
+    assert response.json()["claim_code"] is None
 
 
-def test_registering_a_known_device_id_is_a_409_conflict(api, device, other_customer):
-    response = api(other_customer).post("/api/devices", {"device_id": "meter-001"}, format="json")
+def test_claiming_a_known_device_id_answers_404_not_409(api, device, other_customer):
+    response = api(other_customer).post(
+        "/api/devices", {"device_id": "meter-001", "claim_code": CLAIM_CODE}, format="json"
+    )
+    assert response.status_code == 404
+    assert response.json() == {"detail": CLAIM_REFUSED_MESSAGE}
+    device.refresh_from_db()
+    assert device.owner.email == "asha@example.com"
+
+
+def test_provisioning_a_known_device_id_is_a_409_for_staff(api, device, staff):
+    response = api(staff).post("/api/devices", {"device_id": "meter-001"}, format="json")
     assert response.status_code == 409
     assert "already registered" in response.json()["detail"]
 
@@ -107,7 +149,7 @@ def test_registering_a_known_device_id_is_a_409_conflict(api, device, other_cust
     "device_id", ["has space", "slash/level", "plus+", "hash#", "x" * 65, "", "ünïcode", "smartmeter/+/telemetry"]
 )
 def test_device_ids_that_cannot_be_a_topic_level_are_refused(api, customer, device_id):
-    response = api(customer).post("/api/devices", {"device_id": device_id}, format="json")
+    response = api(customer).post("/api/devices", {"device_id": device_id, "claim_code": CLAIM_CODE}, format="json")
     assert response.status_code == 400
     assert "device_id" in response.json()
 

@@ -6,10 +6,11 @@ model rows (readings, consumption, telemetry) are built by tests/support/reading
 
 from tests.factories.accounts import DEFAULT_PASSWORD, UserFactory
 from tests.factories.billing import SEED_SLABS, BillingRunFactory, InvoiceFactory, TariffFactory
-from tests.factories.devices import DeviceFactory
+from tests.factories.devices import CLAIM_CODE, DeviceFactory, UnclaimedDeviceFactory
 from tests.factories.readings import DeadLetterFactory
 
 __all__ = [
+    "CLAIM_CODE",
     "DEFAULT_PASSWORD",
     "SEED_SLABS",
     "BillingRunFactory",
@@ -17,5 +18,6 @@ __all__ = [
     "DeviceFactory",
     "InvoiceFactory",
     "TariffFactory",
+    "UnclaimedDeviceFactory",
     "UserFactory",
 ]

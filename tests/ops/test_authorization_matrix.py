@@ -14,7 +14,8 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
-from tests.factories import DeviceFactory, UserFactory
+from devices.models import Device
+from tests.factories import CLAIM_CODE, DeviceFactory, UnclaimedDeviceFactory, UserFactory
 
 ROLES = ("anonymous", "owner", "other", "staff")
 # Routes anyone may call: signing in/up and the schema and its docs page.
@@ -72,7 +73,19 @@ MATRIX: dict[str, list[Row]] = {
     ],
     "device-list": [
         Row("GET", "/api/devices", _signed_in()),
-        Row("POST", "/api/devices", _signed_in(201), body={"device_id": "new-{role}", "name": "New"}),
+        # Claiming: each role has its own provisioned meter "open-<role>" with CLAIM_CODE (see `world`).
+        Row("POST", "/api/devices", _signed_in(201), body={"device_id": "open-{role}", "claim_code": CLAIM_CODE}),
+        # Claiming a meter already claimed (even by the caller) or one that does not exist: the
+        # same 404 for everyone signed in.
+        Row("POST", "/api/devices", _signed_in(404), body={"device_id": "meter-matrix", "claim_code": CLAIM_CODE}),
+        Row("POST", "/api/devices", _signed_in(404), body={"device_id": "meter-nowhere", "claim_code": CLAIM_CODE}),
+        # Provisioning is for staff; a customer's request without a claim code is simply invalid.
+        Row(
+            "POST",
+            "/api/devices",
+            {"anonymous": 401, "owner": 400, "other": 400, "staff": 201},
+            body={"device_id": "new-{role}", "serial": "SN-{role}", "sanctioned_load_kw": "7.50"},
+        ),
     ],
     "device-detail": [
         Row("GET", "/api/devices/{device}", _owner_only()),
@@ -124,6 +137,8 @@ def world(db, settings, tmp_path):
     staff = UserFactory(email="ops@example.com", is_staff=True)
     device = DeviceFactory(device_id="meter-matrix", owner=owner)
     DeviceFactory(device_id="meter-other", owner=other)
+    for role in ROLES:
+        UnclaimedDeviceFactory(device_id=f"open-{role}")
     world = {"users": {"owner": owner, "other": other, "staff": staff}, "device": device, "invoice": None}
     routes = _api_routes()
     if "device-readings-latest" in routes or "readings-latest" in routes:
@@ -204,7 +219,15 @@ def test_a_customer_cannot_register_a_meter_to_someone_else(world, api):
         {"device_id": "meter-gift", "name": "Gift", "owner": world["users"]["owner"].pk},
         format="json",
     )
-    assert response.status_code in (400, 403)
+    assert response.status_code in (400, 403, 404)
+    assert not Device.objects.filter(device_id="meter-gift").exists()
+
+
+@pytest.mark.django_db
+def test_lists_show_no_customer_an_unclaimed_meter(world, api):
+    for role in ("owner", "other"):
+        ids = {row["device_id"] for row in _client(api, world, role).get("/api/devices").json()}
+        assert not {f"open-{each}" for each in ROLES} & ids
 
 
 @pytest.mark.django_db

@@ -79,3 +79,23 @@ def test_no_generated_request_breaks_the_api_or_its_schema(role):
                 failures.append(f"{operation.label} [{mode.value}]: {failure}")
     assert operations >= 5
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.django_db
+def test_the_schema_documents_both_ways_of_adding_a_meter(client):
+    """POST /api/devices is a claim (customers) or a provisioning (staff): both request bodies, the
+    claim code in the answer, and the claim's 404 are in the schema schemathesis runs from."""
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"]["/api/devices"]["post"]
+    request_body = operation["requestBody"]["content"]["application/json"]["schema"]
+    shapes = {
+        ref["$ref"].rsplit("/", 1)[-1] for ref in schema["components"]["schemas"][_ref_name(request_body)]["oneOf"]
+    }
+    assert shapes == {"DeviceClaimInputRequest", "DeviceProvisionInputRequest"}
+    created = operation["responses"]["201"]["content"]["application/json"]["schema"]
+    assert {"claim_code", "secrets"} <= set(schema["components"]["schemas"][_ref_name(created)]["properties"])
+    assert "404" in operation["responses"]
+
+
+def _ref_name(schema: dict) -> str:
+    return schema["$ref"].rsplit("/", 1)[-1]

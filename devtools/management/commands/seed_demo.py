@@ -6,6 +6,7 @@ Passwords are generated on first run and written to var/demo-logins.txt
 
 import secrets
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from accounts.services import user_register
 from billing.models import Tariff
 from billing.services import tariff_create
 from devices.models import Device
-from devices.services import device_register
+from devices.services import device_assign, device_claim, device_provision
 
 # The seed's domestic tariff, in force from 2020 so any month with demo readings can be billed.
 DEMO_TARIFF = {
@@ -32,10 +33,10 @@ DEMO_TARIFF = {
     "description": "Domestic (demo)",
 }
 
-DEMO_METERS = [
-    ("demo-meter-1", "Home", "Flat 4B, Indiranagar, Bengaluru"),
-    ("demo-meter-2", "Shop", "12 MG Road, Bengaluru"),
-    ("demo-meter-3", "Farm pump", "Survey 88, Hoskote"),
+DEMO_METERS = [  # device id, name, location, manufacturer serial, sanctioned load (kW)
+    ("demo-meter-1", "Home", "Flat 4B, Indiranagar, Bengaluru", "DEMO-SN-0001", "5.00"),
+    ("demo-meter-2", "Shop", "12 MG Road, Bengaluru", "DEMO-SN-0002", "10.00"),
+    ("demo-meter-3", "Farm pump", "Survey 88, Hoskote", "DEMO-SN-0003", "7.50"),
 ]
 
 
@@ -48,9 +49,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             staff, staff_password = self._user("staff@smartmeter.example", "Utility Staff", is_staff=True)
             customer, customer_password = self._user("customer@smartmeter.example", "Asha Rao", is_staff=False)
-            for device_id, name, location in DEMO_METERS:
-                if not Device.objects.filter(device_id=device_id).exists():
-                    device_register(device_id=device_id, owner=customer, name=name, location=location)
+            for device_id, name, location, serial, load_kw in DEMO_METERS:
+                self._meter(device_id, name, location, serial, Decimal(load_kw), customer=customer, staff=staff)
             if not Tariff.objects.exists():
                 tariff_create(**DEMO_TARIFF, actor=staff)
         if staff_password or customer_password:
@@ -60,6 +60,22 @@ class Command(BaseCommand):
             )
         self.stdout.write(self.style.SUCCESS("Demo logins (also in var/demo-logins.txt):"))
         self.stdout.write(logins_file.read_text() if logins_file.exists() else "(logins file missing)\n")
+
+    def _meter(self, device_id, name, location, serial, load_kw, *, customer, staff):
+        """Provision the meter as staff would and claim it as the customer would, through the services."""
+        device = Device.objects.filter(device_id=device_id).first()
+        if device is None:
+            provisioned = device_provision(
+                device_id=device_id,
+                serial=serial,
+                sanctioned_load_kw=load_kw,
+                location=location,
+                name=name,
+                actor=staff,
+            )
+            device_claim(device_id=device_id, claim_code=provisioned.claim_code, user=customer)
+        elif device.owner_id is None and not device.is_decommissioned:
+            device_assign(device=device, owner=customer, actor=staff)  # left unclaimed by an older seed
 
     def _user(self, email, name, *, is_staff):
         user = User.objects.filter(email=email).first()
