@@ -79,3 +79,24 @@ def test_no_generated_request_breaks_the_api_or_its_schema(role):
                 failures.append(f"{operation.label} [{mode.value}]: {failure}")
     assert operations >= 5
     assert not failures, "\n\n".join(failures)
+
+
+@pytest.mark.django_db
+def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
+    """The converters' patterns reach the schema, so negative generation sends ids no route
+    takes (and expects the documented 404) instead of only well-formed ones."""
+    from billing.converters import INVOICE_NUMBER_CHARS
+    from devices.identity import DEVICE_ID_CHARS
+
+    schema = api(UserFactory()).get("/api/schema/?format=json").json()
+    patterns = {
+        (path, parameter["name"]): parameter["schema"].get("pattern")
+        for path, item in schema["paths"].items()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+    assert patterns, "no path parameters in the schema"
+    for (path, name), pattern in patterns.items():
+        expected = INVOICE_NUMBER_CHARS if name == "invoice_id" else DEVICE_ID_CHARS
+        assert pattern == f"^{expected}$", (path, name)
