@@ -2,11 +2,13 @@
 
 from django.urls import path
 
+import billing.converters  # noqa: F401 - registers the invoice_number converter
+import devices.converters  # noqa: F401 - registers the device_id converter
 from billing.apis import BillPreviewApi, InvoiceListApi, InvoicePdfApi, TariffApi
 
 urlpatterns = [
     path("tariffs", TariffApi.as_view(), name="tariffs"),
-    path("billing/<str:device_id>", BillPreviewApi.as_view(), name="bill-preview"),
-    path("invoices/<str:invoice_id>/pdf", InvoicePdfApi.as_view(), name="invoice-pdf"),
-    path("invoices/<str:device_id>", InvoiceListApi.as_view(), name="invoice-list"),
+    path("billing/<device_id:device_id>", BillPreviewApi.as_view(), name="bill-preview"),
+    path("invoices/<invoice_number:invoice_id>/pdf", InvoicePdfApi.as_view(), name="invoice-pdf"),
+    path("invoices/<device_id:device_id>", InvoiceListApi.as_view(), name="invoice-list"),
 ]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+import devices.converters  # noqa: F401 - registers the device_id converter
 from dashboard import views
 
 app_name = "dashboard"
@@ -7,6 +8,6 @@ app_name = "dashboard"
 urlpatterns = [
     path("", views.meters, name="meters"),
     path("add-meter/", views.add_meter, name="add-meter"),
-    path("meters/<str:device_id>/", views.meter, name="meter"),
+    path("meters/<device_id:device_id>/", views.meter, name="meter"),
     path("invoices/", views.invoices, name="invoices"),
 ]

@@ -3,7 +3,8 @@
 Order in settings.MIDDLEWARE: ClientAddressMiddleware first, so everything below sees the
 trusted client address; RequestIdMiddleware and HealthProbeMiddleware before
 SecurityMiddleware, so /health probes pass whatever their Host and are never redirected;
-RequestMetricsMiddleware next, so it times everything below it (docs/operations.md).
+RequestMetricsMiddleware next, so it times everything below it (docs/operations.md);
+RequestBodyLimitMiddleware below it, so a refused body is counted and logged like any request.
 """
 
 from __future__ import annotations
@@ -15,9 +16,12 @@ import time
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 
 from ops import metrics
 from ops.logging import request_id_var
+from ops.request_limits import body_limit, declared_length, form_fields_limit, too_large_answer
 
 access_logger = logging.getLogger("smartmeter.request")
 
@@ -96,6 +100,37 @@ class HealthProbeMiddleware:
 
             return health(request)
         return self.get_response(request)
+
+
+class RequestBodyLimitMiddleware:
+    """A 413 for a body over REQUEST_MAX_BODY_BYTES (REQUEST_MAX_BODY_BYTES_ADMIN under /admin/),
+    judged from Content-Length before anything reads the body: JSON under /api/, plain text elsewhere.
+
+    Under daphne, ops.asgi.RequestBodyLimit has already refused such bodies (and cut off
+    chunked ones) before Django read them; this is the same rule for the WSGI app and the
+    test client. Django's own DATA_UPLOAD_MAX_MEMORY_SIZE (form fields read by a view)
+    also answers 413 here instead of Django's 400.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = body_limit(request.path)
+        declared = declared_length(request.META.get("CONTENT_LENGTH"))
+        if declared is not None and declared > limit:
+            return _too_large(request.path, limit)
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, RequestDataTooBig):
+            return _too_large(request.path, form_fields_limit(request.path))
+        return None
+
+
+def _too_large(path: str, limit: int) -> HttpResponse:
+    content_type, body = too_large_answer(path, limit)
+    return HttpResponse(body, status=413, content_type=content_type)
 
 
 def _view_label(request) -> str:

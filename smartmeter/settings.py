@@ -100,6 +100,7 @@ MIDDLEWARE = [
     "ops.middleware.RequestIdMiddleware",
     "ops.middleware.HealthProbeMiddleware",
     "ops.middleware.RequestMetricsMiddleware",
+    "ops.middleware.RequestBodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -198,6 +199,17 @@ STORAGES = {
     },
 }
 
+# --- Request limits (ops.request_limits; docs/reliability.md#hostile-api-input) ---------
+
+# Bodies over this answer 413 before they are read. The largest legitimate API body is a
+# tariff (a few slabs: well under 10 KiB); 1 MiB leaves a hundredfold margin.
+REQUEST_MAX_BODY_BYTES = env.int("REQUEST_MAX_BODY_BYTES", default=1024 * 1024)
+# The admin's own limit (its forms, and imports or uploads added later): larger, never unlimited,
+# since the body arrives before the login check. Form fields stay under DATA_UPLOAD_MAX_MEMORY_SIZE.
+REQUEST_MAX_BODY_BYTES_ADMIN = env.int("REQUEST_MAX_BODY_BYTES_ADMIN", default=20 * 1024 * 1024)
+# JSON nested deeper than this answers 400 (Python's parser would raise RecursionError).
+REQUEST_MAX_JSON_DEPTH = 64
+
 # --- REST API ---------------------------------------------------------------
 
 REST_FRAMEWORK = {
@@ -208,6 +220,12 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's three, with JSON refusing deep nesting (ops.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "ops.parsers.DepthLimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "smartmeter.pagination.HeaderPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "smartmeter.errors.api_exception_handler",

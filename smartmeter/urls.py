@@ -24,6 +24,8 @@ api_patterns = [
     path("docs/", api_docs_view, name="api-docs"),
 ]
 
+handler404 = "smartmeter.errors.not_found"
+
 urlpatterns = [
     path("admin/overview/", dashboard_admin_views.overview, name="staff-overview"),
     path("admin/", admin.site.urls),

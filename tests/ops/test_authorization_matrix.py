@@ -242,6 +242,24 @@ def test_another_customers_meter_looks_exactly_like_a_missing_one(world, api):
         )
 
 
+# Ids no meter or invoice could have, as sent (percent-encoded): NUL, non-ASCII, too long.
+IMPOSSIBLE_IDS = ["a%00b", "m%C3%A9ter", "m" * 65]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("impossible_id", IMPOSSIBLE_IDS)
+def test_an_impossible_id_is_the_same_json_404_for_everyone_on_every_route(impossible_id, role, world, api):
+    """No route takes such an id, so no view (and no query) sees it: signed in or not, 404."""
+    rows = [row for rows in MATRIX.values() for row in rows if "{device}" in row.path or "{invoice}" in row.path]
+    assert len(rows) >= 9
+    client = _client(api, world, role)
+    for row in rows:
+        path = row.path.format(device=impossible_id, invoice=impossible_id)
+        response = getattr(client, row.method.lower())(path, row.body, format="json")
+        assert response.status_code == 404, (row.method, path, response.content[:200])
+        assert response.json()["detail"].startswith("No API endpoint at /api/")
+
+
 # --- the live WebSocket, through the full ASGI stack (session cookie + origin check) ----
 
 

@@ -99,3 +99,23 @@ def test_the_schema_documents_both_ways_of_adding_a_meter(client):
 
 def _ref_name(schema: dict) -> str:
     return schema["$ref"].rsplit("/", 1)[-1]
+
+
+def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
+    """The converters' patterns reach the schema, so negative generation sends ids no route
+    takes (and expects the documented 404) instead of only well-formed ones."""
+    from billing.converters import INVOICE_NUMBER_CHARS
+    from devices.identity import DEVICE_ID_CHARS
+
+    schema = api(UserFactory()).get("/api/schema/?format=json").json()
+    patterns = {
+        (path, parameter["name"]): parameter["schema"].get("pattern")
+        for path, item in schema["paths"].items()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "path"
+    }
+    assert patterns, "no path parameters in the schema"
+    for (path, name), pattern in patterns.items():
+        expected = INVOICE_NUMBER_CHARS if name == "invoice_id" else DEVICE_ID_CHARS
+        assert pattern == f"^{expected}$", (path, name)

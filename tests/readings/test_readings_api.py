@@ -69,7 +69,8 @@ def test_an_unknown_meter_is_404_for_staff_too(api, staff):
 def test_ids_no_meter_can_have_are_404(api, staff, device_id):
     response = api(staff).get(f"/api/readings/{device_id}")
     assert response.status_code == 404
-    assert response.json()["detail"].startswith("No meter")
+    # No route takes such an id (the device_id converter): the API's catch-all answers, before any query.
+    assert response.json()["detail"].startswith("No API endpoint at /api/readings/")
 
 
 def test_another_customers_meter_is_404_even_with_bad_parameters(api, readings, other_customer):
