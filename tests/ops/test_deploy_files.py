@@ -64,6 +64,9 @@ def _check_command(argv: list[str]) -> None:
     elif argv[0] == "python" and argv[1] == "-c":
         compile(argv[2], "<healthcheck>", "exec")
     elif argv[0] == "daphne":
+        # --proxy-headers believes the leftmost X-Forwarded-For entry, which the client writes;
+        # the client address comes from TRUSTED_PROXY_COUNT instead (docs/deployment.md#client-addresses).
+        assert "--proxy-headers" not in argv
         target = argv[-1]
         module, _, attribute = target.partition(":")
         assert importlib.util.find_spec(module) is not None, target

@@ -112,3 +112,28 @@ def test_hostile_requests_through_daphne_get_4xx_and_no_traceback(server):
     output = server.log.read_text(errors="replace")
     assert "Traceback" not in output, output[-3000:]
     assert " 500 " not in output, output[-3000:]
+
+
+@pytest.fixture(scope="module")
+def limited_server(tmp_path_factory):
+    """daphne as production runs it (no --proxy-headers), with a small sign-in budget."""
+    live = LiveServer(tmp_path_factory.mktemp("forged"))
+    live.env.update({"RATELIMIT_LOGIN": "3/m", "RATELIMIT_LOGIN_ACCOUNT": "100/m", "TRUSTED_PROXY_COUNT": "0"})
+    live.manage("migrate", "--noinput", "-v", "0")
+    live.start()
+    yield live
+    live.stop()
+
+
+def test_a_forged_forwarded_for_buys_no_sign_in_attempts_through_daphne(limited_server):
+    statuses = []
+    for attempt in range(5):
+        status, _, _ = _request(
+            limited_server,
+            "POST",
+            "/api/auth/login",
+            json.dumps({"email": f"guess{attempt}@example.com", "password": "wrong"}).encode(),
+            {"Content-Type": "application/json", "X-Forwarded-For": f"198.51.100.{attempt}"},
+        )
+        statuses.append(status)
+    assert statuses == [401, 401, 401, 429, 429]
