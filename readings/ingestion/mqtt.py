@@ -342,13 +342,9 @@ class TelemetrySubscriber:
         self._on_state(False, f"disconnected: {reason_code}")
 
     def _handle_message(self, _client, _userdata, message: paho.MQTTMessage):
-        try:
-            topic: str | bytes = message.topic
-        except UnicodeDecodeError:
-            topic = bytes(message._topic)  # validation reports it as a bad topic
         self._on_message(
             InboundMessage(
-                topic,
+                _topic_of(message),
                 message.payload,
                 message.mid,
                 message.qos,
@@ -559,11 +555,7 @@ class TelemetryWatcher:
         self._on_state(False, f"disconnected: {reason_code}")
 
     def _handle_message(self, _client, _userdata, message: paho.MQTTMessage):
-        try:
-            topic: str | bytes = message.topic
-        except UnicodeDecodeError:
-            topic = bytes(message._topic)
-        self._on_message(WatchedMessage(topic, message.payload, datetime.now(UTC), bool(message.retain)))
+        self._on_message(WatchedMessage(_topic_of(message), message.payload, datetime.now(UTC), bool(message.retain)))
 
 
 def _settle(confirmation: Future[bool], answer: bool) -> None:
@@ -636,6 +628,14 @@ class TelemetryPublisher:
             self._client.disconnect()
             self._client.loop_stop()
             self._client = None
+
+
+def _topic_of(message: paho.MQTTMessage) -> str | bytes:
+    """The topic as text, or its raw bytes when they are not UTF-8 (validation reports a bad topic)."""
+    try:
+        return message.topic
+    except UnicodeDecodeError:
+        return bytes(message._topic)
 
 
 def _confirmed(info: paho.MQTTMessageInfo) -> bool:

@@ -101,6 +101,7 @@ def _ref_name(schema: dict) -> str:
     return schema["$ref"].rsplit("/", 1)[-1]
 
 
+@pytest.mark.django_db
 def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
     """The converters' patterns reach the schema, so negative generation sends ids no route
     takes (and expects the documented 404) instead of only well-formed ones."""
