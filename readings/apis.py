@@ -301,7 +301,7 @@ class ReadingLatestApi(APIView):
 
 
 class DeviceReadingsSeriesApi(ReadingsSeriesApi):
-    """The same series under the meter's own path, as the product brief names it."""
+    """The same series under the meter's own path (/api/devices/<device_id>/readings)."""
 
     @extend_schema(operation_id="device_readings_series", summary="Alias of /api/readings/{device_id}", **SERIES_SCHEMA)
     def get(self, request, device_id):
