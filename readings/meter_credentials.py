@@ -115,6 +115,16 @@ def meter_credentials_disable(*, device: Device) -> None:
     logger.info("meter broker account disabled", extra={"device_id": device.device_id})
 
 
+def meter_accounts_existing() -> set[str]:
+    """The usernames the broker has accounts for (meters' and the product's own)."""
+    with _admin() as accounts:
+        try:
+            listed = accounts.command("listClients", verbose=False, count=-1, offset=0)
+        except BrokerAdminError as exc:
+            raise MeterCredentialsError(f"could not list the broker's accounts: {exc}") from exc
+    return {client if isinstance(client, str) else client["username"] for client in listed.get("clients", [])}
+
+
 # --- hooks (devices.lifecycle calls them positionally) ----------------------------
 
 

@@ -255,3 +255,28 @@ def test_a_broker_without_the_plugin_times_out_with_a_reason(tmp_path):
                 accounts.command("getClient", username="meter-001")
     finally:
         open_broker.stop()
+
+
+@pytest.mark.django_db
+def test_meters_that_predate_broker_administration_get_logins_in_bulk(broker, settings, hooks, clients, capsys):
+    old, retired = DeviceFactory(), DeviceFactory(status="decommissioned")  # provisioned with no admin configured
+    settings.MQTT_ADMIN_URL = broker.admin_url
+    administered_already = DeviceFactory()
+    meter_credentials_hooks_register()
+    device_provisioned(administered_already)  # has its login from provisioning
+
+    call_command("mqtt_issue_credentials", "--dry-run")
+    planned = capsys.readouterr().out
+    assert f"would create a broker login for {old.device_id}" in planned
+    assert administered_already.device_id not in planned
+    assert retired.device_id not in planned
+
+    call_command("mqtt_issue_credentials")
+    rows = [line.split(",") for line in capsys.readouterr().out.strip().splitlines()]
+    assert rows[0] == ["device_id", "username", "password"]
+    assert [row[:2] for row in rows[1:]] == [[old.device_id, old.device_id]]
+    meter = clients(broker.port, old.device_id, rows[1][2])
+    assert meter.connected, meter.refused
+
+    call_command("mqtt_issue_credentials")  # a second run finds nothing missing
+    assert capsys.readouterr().out.strip().splitlines() == ["device_id,username,password"]
