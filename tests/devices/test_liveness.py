@@ -56,3 +56,17 @@ def test_silent_online_meters_are_marked_offline(customer):
         "faulty": "error",
     }
     assert devices_mark_offline(now=now, after=timedelta(minutes=5)) == []  # a second run changes nothing
+
+
+def test_the_offline_sweep_task_uses_the_configured_threshold_and_is_scheduled_every_minute(customer, settings):
+    from django_q.models import Schedule
+
+    from devices.tasks import mark_silent_meters_offline
+
+    settings.DEVICE_OFFLINE_AFTER = timedelta(seconds=30)
+    DeviceFactory(device_id="quiet", owner=customer, status="online", last_seen=timezone.now() - timedelta(minutes=1))
+
+    assert mark_silent_meters_offline() == {"marked_offline": 1, "device_ids": ["quiet"]}
+    schedule = Schedule.objects.get(func="devices.tasks.mark_silent_meters_offline")
+    assert schedule.name == "devices: mark silent meters offline"
+    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)

@@ -306,20 +306,6 @@ def test_the_meter_directory_asks_the_database_once_per_batch_and_caches(meters,
     assert directory.lookup("meter-a").decommissioned
 
 
-@pytest.mark.django_db
-def test_the_offline_sweep_task_uses_the_configured_threshold_and_is_scheduled_every_minute(customer, settings):
-    from django_q.models import Schedule
-
-    from readings.tasks import mark_silent_meters_offline
-
-    settings.DEVICE_OFFLINE_AFTER = timedelta(seconds=30)
-    DeviceFactory(device_id="quiet", owner=customer, status="online", last_seen=timezone.now() - timedelta(minutes=1))
-
-    assert mark_silent_meters_offline() == {"marked_offline": 1, "device_ids": ["quiet"]}
-    schedule = Schedule.objects.get(func="readings.tasks.mark_silent_meters_offline")
-    assert (schedule.schedule_type, schedule.minutes, schedule.repeats) == (Schedule.MINUTES, 1, -1)
-
-
 def test_received_at_in_any_zone_is_the_same_instant(meters):
     from zoneinfo import ZoneInfo
 

@@ -1,4 +1,4 @@
-"""django-q2 entry points for ingestion: a few lines each, the work is in devices.services."""
+"""django-q2 entry points for meters: a few lines each, the work is in devices.services."""
 
 import logging
 
