@@ -2,12 +2,11 @@
 provisioned ones nobody has claimed yet (``UnclaimedDeviceFactory``, claim code ``CLAIM_CODE``)."""
 
 import factory
-from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from devices.models import Device
-from devices.services import claim_code_normalize
+from devices.services import claim_code_hash_of
 from tests.factories.accounts import UserFactory
 
 # A well-formed claim code the unclaimed factory's meters answer to (override with claim_code=...).
@@ -36,4 +35,4 @@ class UnclaimedDeviceFactory(DeviceFactory):
     class Params:
         claim_code = CLAIM_CODE
 
-    claim_code_hash = factory.LazyAttribute(lambda o: make_password(claim_code_normalize(o.claim_code)))
+    claim_code_hash = factory.LazyAttribute(lambda o: claim_code_hash_of(o.claim_code))
