@@ -1,4 +1,4 @@
-"""Hostile input gets a clear 4xx, never a 500 (DESIGN decision 4; docs/reliability.md#hostile-api-input):
+"""Hostile input gets a clear 4xx, never a 500 (docs/reliability.md#hostile-api-input):
 ids no meter or invoice could have never reach a view or a query, bodies over the size
 limit get a 413, JSON nested too deeply a 400, and a WebSocket path no route matches is
 refused. In-process here (WSGI test client, the ASGI app); tests/ops/test_hostile_server.py
