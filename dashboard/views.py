@@ -4,8 +4,6 @@ Another customer's meter is a 404, exactly like a meter that does not exist; a f
 reads the same whatever the reason (docs/dashboard.md#add-a-meter).
 """
 
-from zoneinfo import ZoneInfo
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -67,7 +65,7 @@ def meter(request, device_id: str):
         "readings_url": reverse("readings-series", kwargs={"device_id": device.device_id}),
         "time_zone": settings.TIME_ZONE,
         "locale": "en-IN",
-        "ranges": chart_ranges(now=now, tz=ZoneInfo(settings.TIME_ZONE)),
+        "ranges": chart_ranges(now=now, tz=timezone.get_default_timezone()),
         "rolling_window_seconds": int(ROLLING_WINDOW.total_seconds()),
         "gauge_max_w": GAUGE_DEFAULT_MAX_W,
         "latest": latest,

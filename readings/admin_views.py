@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.conf import settings
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
@@ -54,7 +53,7 @@ class ReadingsRangeForm(forms.Form):
 
 
 def _display_tz() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
+    return timezone.get_default_timezone()
 
 
 def device_readings_view(request, *, device, model_admin):

@@ -16,10 +16,10 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
 
 from devices.identity import telemetry_topic
 from devices.models import Device
@@ -72,7 +72,7 @@ class Command(BaseCommand):
     def _run(self, options) -> None:
 
         device_ids = self._device_ids(options)
-        zone = ZoneInfo(settings.TIME_ZONE)
+        zone = timezone.get_default_timezone()
         meters = [SimulatedMeter.create(device_id, seed=options["seed"]) for device_id in device_ids]
         latest = self._latest_readings(device_ids)
         for meter in meters:
