@@ -200,7 +200,11 @@ def energy_per_interval(
 
 
 def normalize_points(points: Iterable[tuple[datetime, object]]) -> list[RegisterPoint]:
-    """Sort by time and keep one value per instant (the highest: order-independent)."""
+    """Sort by time and keep one value per instant (the highest: order-independent).
+
+    Only plain points can hold two: a store keeps the first register at an instant and
+    refuses a different one (docs/readings.md#the-consumption-rule).
+    """
     best: dict[datetime, Decimal] = {}
     for timestamp, energy in points:
         _check_aware(timestamp, "reading timestamp")

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -18,7 +19,9 @@ from django.db import transaction
 from devices.identity import device_id_from_topic
 from devices.services import devices_mark_seen
 from ops import metrics
+from readings.consumption import to_kwh
 from readings.ingestion.dead_letters import (
+    CONFLICTING_READING,
     RETAINED,
     STORE_REJECTED,
     DeadLetterEntry,
@@ -84,28 +87,32 @@ def readings_ingest_batch(
     untimed = {index: key for index, message in enumerate(messages) if (key := untimed_key(message))}
     redelivered = [key for index, key in untimed.items() if getattr(messages[index], "redelivered", False)]
     known = attempt(lambda: earlier_instants(redelivered), what="look up redelivered packets") if redelivered else {}
-    readings, sources, outcome = _validate(
+    readings, sources, repeats, outcome = _validate(
         messages, directory=directory, backfill=backfill, untimed=untimed, known=known
     )
-    repeated_in_batch = len(messages) - len(outcome.dead_letters) - len(readings)
 
     received_at = max(message.received_at for message in messages)
     rejected = list(outcome.dead_letters)
-    untimed_stored = [
-        (key, reading.timestamp) for reading, source in zip(readings, sources, strict=True) if (key := source.key)
-    ]
 
-    def write_batch() -> int:
+    def write_batch() -> tuple[int, list[DeadLetterEntry]]:
         # One transaction for readings, dead letters, meter status and untimed packets (one
         # commit per batch on the SQL store); all of it is idempotent, so a retry is safe.
         with transaction.atomic():
             stored = store.write_many(readings) if readings else 0
-            _record_bookkeeping(rejected, readings, received_at=received_at, untimed=untimed_stored)
-        return stored
+            conflicting, conflicts = _conflicts(store, readings, sources, repeats, all_new=stored == len(readings))
+            accepted = [reading for index, reading in enumerate(readings) if index not in conflicting]
+            untimed_stored = [
+                (key, readings[index].timestamp)
+                for index, source in enumerate(sources)
+                if (key := source.key) and index not in conflicting
+            ]
+            _record_bookkeeping([*rejected, *conflicts], accepted, received_at=received_at, untimed=untimed_stored)
+        return stored, conflicts
 
     started = time.perf_counter()
     try:
-        stored = attempt(write_batch, what=f"store {len(readings)} readings")
+        stored, conflicts = attempt(write_batch, what=f"store {len(readings)} readings")
+        outcome.dead_letters.extend(conflicts)
         refused: list[tuple[int, str]] = []
     except ShutdownRequested:
         raise
@@ -126,11 +133,24 @@ def readings_ingest_batch(
                     device_id=readings[index].device_id,
                 )
             )
-        accepted = [reading for index, reading in enumerate(readings) if index not in refused_indexes]
+        conflicting, conflicts = attempt(
+            lambda: _conflicts(
+                store,
+                readings,
+                sources,
+                repeats,
+                all_new=stored == len(readings) - len(refused),
+                skip=refused_indexes,
+            ),
+            what="look up the registers of repeated readings",
+        )
+        outcome.dead_letters.extend(conflicts)
+        left_out = refused_indexes | conflicting
+        accepted = [reading for index, reading in enumerate(readings) if index not in left_out]
         accepted_untimed = [
             (key, readings[index].timestamp)
             for index, source in enumerate(sources)
-            if (key := source.key) and index not in refused_indexes
+            if (key := source.key) and index not in left_out
         ]
         attempt(
             lambda: _record_bookkeeping(
@@ -140,7 +160,8 @@ def readings_ingest_batch(
         )
     metrics.INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
     outcome.stored = stored
-    outcome.duplicates = repeated_in_batch + (len(readings) - len(refused) - stored)
+    # Every message is stored, dead-lettered, or a harmless repeat of a stored reading.
+    outcome.duplicates = len(messages) - stored - len(outcome.dead_letters)
 
     _count(outcome, batch_size=len(messages))
     return outcome
@@ -152,6 +173,72 @@ class _Source:
     key: UntimedKey | None  # set when the payload had no timestamp (readings.ingestion.redelivery)
 
 
+@dataclass(frozen=True, slots=True)
+class _Repeat:
+    """A reading for a (meter, instant) met earlier in the batch, with a different register."""
+
+    reading: Reading
+    message: ReceivedMessage
+
+
+def _conflicts(
+    store,
+    readings: Sequence[Reading],
+    sources: Sequence[_Source],
+    repeats: Sequence[_Repeat],
+    *,
+    all_new: bool,
+    skip: Collection[int] = (),
+) -> tuple[set[int], list[DeadLetterEntry]]:
+    """The readings refused because their instant is stored with another register (decision 10:
+    a stored reading is never edited), as (indexes into `readings`, dead letters).
+
+    Only when the store kept fewer readings than it was given, or the batch repeated an instant
+    with another register, does this ask the store (one bounded look-up); an equal register is
+    a redelivery and stays a duplicate. docs/ingestion.md#two-registers-at-one-instant.
+    """
+    candidates: list[tuple[int | None, Reading, ReceivedMessage]] = []
+    if not all_new:
+        candidates += [
+            (index, reading, sources[index].message) for index, reading in enumerate(readings) if index not in skip
+        ]
+    candidates += [(None, repeat.reading, repeat.message) for repeat in repeats]
+    if not candidates:
+        return set(), []
+    stored = store.registers_at((reading.device_id, reading.timestamp) for _, reading, _ in candidates)
+    conflicting: set[int] = set()
+    letters: list[DeadLetterEntry] = []
+    for index, reading, message in candidates:
+        instant = stored_instant(reading.timestamp)
+        register = stored.get((reading.device_id, instant))
+        own = to_kwh(reading.energy_kwh)
+        if register is None or register == own:
+            continue
+        if index is not None:
+            conflicting.add(index)
+        letters.append(_conflict_dead_letter(message, reading, instant=instant, stored=register, own=own))
+    return conflicting, letters
+
+
+def _conflict_dead_letter(
+    message: ReceivedMessage, reading: Reading, *, instant: datetime, stored: Decimal, own: Decimal
+) -> DeadLetterEntry:
+    shown = instant.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return DeadLetterEntry(
+        topic=message.topic,
+        payload=message.payload,
+        reason=CONFLICTING_READING,
+        detail=f"a reading at {shown} is already stored with register {_kwh(stored)} kWh; this one says {_kwh(own)}",
+        received_at=message.received_at,
+        device_id=reading.device_id,
+    )
+
+
+def _kwh(value: Decimal) -> str:
+    """At least three decimals, and every digit the register has: 100.000, 100.0004."""
+    return f"{value:.3f}" if value == round(value, 3) else f"{value.normalize():f}"
+
+
 def _validate(
     messages: Sequence[ReceivedMessage],
     *,
@@ -159,8 +246,9 @@ def _validate(
     backfill: timedelta,
     untimed: dict[int, UntimedKey],
     known: dict[UntimedKey, datetime],
-) -> tuple[list[Reading], list[_Source], IngestOutcome]:
-    """Readings to store (first copy of each (meter, instant) only), their sources, and the rejects.
+) -> tuple[list[Reading], list[_Source], list[_Repeat], IngestOutcome]:
+    """Readings to store (first copy of each (meter, instant) only), their sources, later copies
+    with another register (judged once the first is stored: `_conflicts`), and the rejects.
 
     The directory must already hold every meter named by a topic (see `prefetch`). A
     message without a timestamp gets its receive time, or, when it is a redelivered packet
@@ -169,7 +257,8 @@ def _validate(
     outcome = IngestOutcome()
     readings: list[Reading] = []
     sources: list[_Source] = []
-    seen: set[tuple[str, datetime]] = set()  # (meter, instant as stored: to the millisecond)
+    repeats: list[_Repeat] = []
+    seen: dict[tuple[str, datetime], float] = {}  # (meter, instant as stored: to the millisecond) -> register
     given: dict[UntimedKey, datetime] = dict(known)  # and the packets met earlier in this batch
     for index, message in enumerate(messages):
         if getattr(message, "retained", False):
@@ -211,11 +300,13 @@ def _validate(
             given.setdefault(key, instant)
         reading_key = (result.device_id, stored_instant(result.timestamp))
         if reading_key in seen:
-            continue  # the same reading twice in one batch: a redelivery, counted as a duplicate
-        seen.add(reading_key)
+            if seen[reading_key] != result.energy_kwh:
+                repeats.append(_Repeat(result, message))
+            continue  # the same register twice in one batch: a redelivery, counted as a duplicate
+        seen[reading_key] = result.energy_kwh
         readings.append(result)
         sources.append(_Source(message, key))
-    return readings, sources, outcome
+    return readings, sources, repeats, outcome
 
 
 def _retained_dead_letter(message: ReceivedMessage) -> DeadLetterEntry:

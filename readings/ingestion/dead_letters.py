@@ -14,6 +14,7 @@ from django.conf import settings
 from readings.models import DeadLetter
 
 STORE_REJECTED = "store_rejected"  # reason: valid telemetry the store refused
+CONFLICTING_READING = "conflicting_reading"  # reason: its instant is stored with another register
 RETAINED = "retained"  # reason: a retained message replayed at subscribe time (docs/ingestion.md#retained-messages)
 PAYLOAD_EXCERPT_CHARS = 4096  # every payload under the 4 KiB limit is kept whole
 

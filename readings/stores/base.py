@@ -8,6 +8,7 @@ so callers (through readings.selectors) get the same answers from either.
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
@@ -27,6 +28,17 @@ class ReadingStore(ABC):
         A reading whose (device_id, timestamp) is already stored, or repeated in
         the batch, is skipped: QoS 1 redelivery never creates a second reading.
         Timestamps are stored to the millisecond (MongoDB's precision) in both stores.
+        """
+
+    @abstractmethod
+    def registers_at(self, keys: Iterable[tuple[str, datetime]]) -> dict[tuple[str, datetime], Decimal]:
+        """The stored register of each (device_id, instant) that has a reading, in a bounded
+        number of queries; keys without one are left out.
+
+        Keys come back as stored (UTC, to the millisecond: `buckets.stored_instant`), values
+        exactly (`consumption.to_kwh`). The ingest path asks this only for readings that
+        `write_many` did not store, to refuse a second, different register at an instant
+        (docs/ingestion.md#two-registers-at-one-instant).
         """
 
     @abstractmethod

@@ -7,6 +7,7 @@ the pipelines and why `$dateTrunc` gets no `timezone`: docs/readings.md#the-mong
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from mongoengine import (
@@ -118,6 +119,26 @@ class MongoReadingStore(ReadingStore):
         if new:
             MongoReading.objects.insert(new, load_bulk=False)
         return len(new)
+
+    def registers_at(self, keys: Iterable[tuple[str, datetime]]) -> dict[tuple[str, datetime], Decimal]:
+        wanted = sorted({(device_id, stored_instant(instant)) for device_id, instant in keys})
+        collection = self._collection()
+        found: dict[tuple[str, datetime], Decimal] = {}
+        for index in range(0, len(wanted), CHUNK):
+            part = wanted[index : index + CHUNK]
+            keep = set(part)
+            # The same shape of query as write_many's duplicate filter: meters and instants,
+            # narrowed to the exact pairs here.
+            query = {
+                "metadata.device_id": {"$in": sorted({device_id for device_id, _ in part})},
+                "timestamp": {"$in": sorted({instant for _, instant in part})},
+            }
+            projection = {"_id": 0, "metadata.device_id": 1, "timestamp": 1, "energy_kwh": 1}
+            for document in collection.find(query, projection):
+                key = (document["metadata"]["device_id"], as_utc(document["timestamp"]))
+                if key in keep:
+                    found[key] = to_kwh(document["energy_kwh"])
+        return found
 
     # --- single rows ------------------------------------------------------------
 

@@ -8,6 +8,7 @@ parameter. The statements and why they take this shape: docs/readings.md#the-sql
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from operator import itemgetter
 
 from django.db import connection, transaction
@@ -116,6 +117,30 @@ class SqlReadingStore(ReadingStore):
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(_insert_sql(), rows)
             return max(cursor.rowcount, 0)
+
+    def registers_at(self, keys: Iterable[tuple[str, datetime]]) -> dict[tuple[str, datetime], Decimal]:
+        wanted = sorted({(device_id, stored_instant(instant)) for device_id, instant in keys})
+        found: dict[tuple[str, datetime], Decimal] = {}
+        for index in range(0, len(wanted), CHUNK):
+            part = wanted[index : index + CHUNK]
+            # One probe of the (device_id, timestamp) unique index per key; rows come back by
+            # position in `part`, so no timestamp has to survive a round trip through the driver.
+            values = ", ".join(["(%s, %s, %s)"] * len(part))
+            sql = (
+                f"WITH wanted(position, device_id, instant) AS (VALUES {values}) "  # noqa: S608
+                f"SELECT wanted.position, r.energy_kwh FROM wanted JOIN {_table()} r "
+                f'ON r.device_id = wanted.device_id AND r."timestamp" = wanted.instant'
+            )
+            params = [
+                value
+                for position, (device_id, instant) in enumerate(part)
+                for value in (position, device_id, _ts(instant))
+            ]
+            with connection.cursor() as cursor:
+                cursor.execute(sql, params)
+                for position, energy_kwh in cursor.fetchall():
+                    found[part[position]] = to_kwh(energy_kwh)
+        return found
 
     # --- single rows ------------------------------------------------------------
 

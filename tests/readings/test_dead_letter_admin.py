@@ -1,10 +1,15 @@
 """Staff see what could not be stored, filter it by reason, search it, and cannot alter it."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.factories import DeadLetterFactory
+from readings.ingestion.batch import readings_ingest_batch
+from readings.ingestion.messages import TelemetryMessage
+from tests.factories import DeadLetterFactory, DeviceFactory
+from tests.readings.ingest_helpers import telemetry
 
 
 @pytest.fixture
@@ -70,3 +75,21 @@ def test_customers_cannot_see_dead_letters(client, customer, dead_letters):
     client.force_login(customer)
     response = client.get(reverse("admin:readings_deadletter_changelist"))
     assert response.status_code == 302
+
+
+def test_a_refused_second_register_shows_its_reason_and_detail(staff_client, customer):
+    DeviceFactory(device_id="meter-042", owner=customer)
+    at = timezone.now().replace(microsecond=0) - timedelta(minutes=1)
+    readings_ingest_batch(
+        messages=[
+            TelemetryMessage("smartmeter/meter-042/telemetry", telemetry(at, 100.0), timezone.now()),
+            TelemetryMessage("smartmeter/meter-042/telemetry", telemetry(at, 105.0), timezone.now()),
+        ]
+    )
+
+    page = staff_client.get(reverse("admin:readings_deadletter_changelist"), {"reason": "conflicting_reading"})
+
+    assert page.status_code == 200
+    assert b"conflicting_reading" in page.content
+    assert b"meter-042" in page.content
+    assert b"already stored with register 100.000 kWh; this one says 105.000" in page.content

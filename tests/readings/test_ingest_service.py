@@ -4,6 +4,7 @@ how meters' status moves, and how store failures are ridden out or isolated."""
 import json
 import threading
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import DataError, OperationalError, connection
@@ -13,11 +14,12 @@ from django.utils import timezone
 from devices.models import Device
 from ops import metrics
 from readings.ingestion.batch import readings_ingest_batch
-from readings.ingestion.dead_letters import STORE_REJECTED, DeadLetterEntry, dead_letters_insert
+from readings.ingestion.dead_letters import CONFLICTING_READING, STORE_REJECTED, DeadLetterEntry, dead_letters_insert
 from readings.ingestion.directory import DeviceDirectory
 from readings.ingestion.messages import TelemetryMessage
 from readings.ingestion.retry import Retrier, ShutdownRequested, is_data_error
 from readings.models import DeadLetter
+from readings.selectors import device_consumption
 from readings.stores import get_store
 from tests.factories import DeviceFactory
 
@@ -312,3 +314,110 @@ def test_received_at_in_any_zone_is_the_same_instant(meters):
     received = datetime.now(ZoneInfo("Asia/Kolkata"))
     outcome = readings_ingest_batch(messages=[message("meter-a", payload(received.astimezone(UTC)), received)])
     assert outcome.stored == 1
+
+
+# --- two registers at one instant (decision 10: a stored reading is never edited) ---------
+
+
+def instant_shown(when: datetime) -> str:
+    return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.fixture
+def an_hour_of_meter_a(meters):
+    """meter-a at 10.000 kWh an hour ago; returns (that instant, the instant under test)."""
+    at = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
+    earlier = at - timedelta(hours=1)
+    assert readings_ingest_batch(messages=[message("meter-a", payload(earlier, 10.0))]).stored == 1
+    return earlier, at
+
+
+def consumption_kwh(earlier: datetime, at: datetime) -> Decimal:
+    return device_consumption(device_id="meter-a", start=earlier, end=at + timedelta(seconds=1)).energy_kwh
+
+
+@pytest.mark.django_db
+def test_a_second_register_at_a_stored_instant_is_dead_lettered_and_the_first_kept(an_hour_of_meter_a, caplog):
+    earlier, at = an_hour_of_meter_a
+    rejected_before = counter(metrics.READINGS_REJECTED, reason=CONFLICTING_READING)
+    assert readings_ingest_batch(messages=[message("meter-a", payload(at, 100.0))]).stored == 1
+    refused = message("meter-a", payload(at, 105.0))
+
+    outcome = readings_ingest_batch(messages=[refused])
+
+    assert (outcome.stored, outcome.duplicates, outcome.rejected) == (0, 0, 1)
+    letter = DeadLetter.objects.get()
+    assert (letter.reason, letter.device_id, letter.payload_excerpt) == (
+        "conflicting_reading",
+        "meter-a",
+        refused.payload.decode(),
+    )
+    assert letter.detail == (
+        f"a reading at {instant_shown(at)} is already stored with register 100.000 kWh; this one says 105.000"
+    )
+    assert get_store().latest("meter-a").energy_kwh == 100.0
+    assert consumption_kwh(earlier, at) == Decimal("90.000")
+    assert counter(metrics.READINGS_REJECTED, reason=CONFLICTING_READING) - rejected_before == 1
+    assert "rejected telemetry from meter-a (conflicting_reading)" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_lower_register_arriving_second_is_the_one_refused(an_hour_of_meter_a):
+    earlier, at = an_hour_of_meter_a
+    readings_ingest_batch(messages=[message("meter-a", payload(at, 105.0))])
+
+    outcome = readings_ingest_batch(messages=[message("meter-a", payload(at, 100.0))])
+
+    assert (outcome.stored, outcome.rejected) == (0, 1)
+    assert DeadLetter.objects.get().detail.endswith("already stored with register 105.000 kWh; this one says 100.000")
+    assert consumption_kwh(earlier, at) == Decimal("95.000")
+
+
+@pytest.mark.django_db
+def test_two_registers_at_one_instant_in_one_batch_store_the_first_and_refuse_the_second(an_hour_of_meter_a):
+    earlier, at = an_hour_of_meter_a
+    batch = [
+        message("meter-a", payload(at, 100.0)),
+        message("meter-b", payload(at, 5.0)),
+        message("meter-a", payload(at + timedelta(microseconds=250), 105.0)),  # the same millisecond
+        message("meter-a", payload(at, 100.0)),  # a redelivery of the first
+    ]
+
+    outcome = readings_ingest_batch(messages=batch)
+
+    assert (outcome.stored, outcome.duplicates, outcome.rejected) == (2, 1, 1)
+    letter = DeadLetter.objects.get()
+    assert letter.reason == CONFLICTING_READING
+    assert "register 100.000 kWh; this one says 105.000" in letter.detail
+    assert consumption_kwh(earlier, at) == Decimal("90.000")
+
+
+@pytest.mark.django_db
+def test_a_redelivered_reading_is_a_duplicate_not_a_conflict(an_hour_of_meter_a):
+    _, at = an_hour_of_meter_a
+    first = [message("meter-a", payload(at, 100.0)), message("meter-b", payload(at, 5.0))]
+    readings_ingest_batch(messages=first)
+    # Equal register, other fields differing: still the stored reading again (docs/ingestion.md).
+    batch = [*first, message("meter-a", payload(at, 100.0, voltage=231.0))]
+
+    outcome = readings_ingest_batch(messages=batch)
+
+    assert (outcome.stored, outcome.duplicates, outcome.rejected) == (0, 3, 0)
+    assert not DeadLetter.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_batch_with_nothing_repeated_asks_the_store_nothing_more(meters):
+    now = timezone.now().replace(microsecond=0)
+    batch = [message("meter-a", payload(now - timedelta(seconds=index), 10.0 + index)) for index in range(5)]
+
+    class Watched:
+        real = get_store()
+
+        def write_many(self, readings):
+            return self.real.write_many(readings)
+
+        def registers_at(self, keys):  # pragma: no cover - the point is that it is never called
+            raise AssertionError("the common case must not look registers up")
+
+    assert readings_ingest_batch(messages=batch, store=Watched()).stored == 5

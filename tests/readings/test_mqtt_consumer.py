@@ -310,3 +310,25 @@ def test_on_mqtt_3_a_retained_replay_is_acknowledged_into_the_dead_letters_not_s
     assert "rejected telemetry from meter-001 (retained)" in consumer.log()
     assert sqlite_rows(ingest_db, "SELECT reason, device_id FROM readings_deadletter") == [("retained", "meter-001")]
     assert readings_of(ingest_db, "meter-001") == []
+
+
+def test_a_second_register_at_a_stored_instant_is_acknowledged_into_the_dead_letters(ingest_db, mqtt_broker, consumers):
+    """Decision 10 through the real path: the first register at an instant stays; the second is
+    refused with its own reason, acknowledged, and never edits the stored reading."""
+    consumer = consumers(database=ingest_db, broker_url=mqtt_broker.url).start()
+    consumer.wait_subscribed()
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
+    topic = "smartmeter/meter-001/telemetry"
+    publish_all(mqtt_broker.url, [(topic, telemetry(at, 100.0)), (topic, telemetry(at, 105.0))])
+
+    wait_until(
+        lambda: sqlite_scalar(ingest_db, "SELECT COUNT(*) FROM readings_deadletter") == 1,
+        timeout=15,
+        message="the second register dead-lettered",
+    )
+    assert consumer.terminate() == 0
+    assert readings_of(ingest_db, "meter-001") == [100.0]
+    ((reason, detail),) = sqlite_rows(ingest_db, "SELECT reason, detail FROM readings_deadletter")
+    assert reason == "conflicting_reading"
+    assert detail.endswith("already stored with register 100.000 kWh; this one says 105.000")
+    assert "rejected telemetry from meter-001 (conflicting_reading)" in consumer.log()

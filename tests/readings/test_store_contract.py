@@ -149,6 +149,45 @@ def test_a_large_batch_reads_back_exactly_as_written(store):
     assert store.count() == size
 
 
+def test_registers_at_answers_the_stored_register_of_each_instant_that_has_one(store):
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    store.write_many(
+        [
+            reading("meter-001", start, 100.0),
+            reading("meter-001", start + timedelta(minutes=15), 100.25),
+            reading("meter-002", start, 7.5),
+        ]
+    )
+    # A later, different register at a stored instant changes nothing (decision 10).
+    assert store.write_many([reading("meter-001", start, 105.0)]) == 0
+
+    found = store.registers_at(
+        [
+            ("meter-001", start),
+            ("meter-001", (start + timedelta(minutes=15, microseconds=400)).astimezone(KOLKATA)),
+            ("meter-002", start + timedelta(minutes=15)),  # a meter and an instant each stored, not together
+            ("meter-003", start),
+        ]
+    )
+
+    assert found == {
+        ("meter-001", start): Decimal("100.0"),
+        ("meter-001", start + timedelta(minutes=15)): Decimal("100.25"),
+    }
+    assert store.registers_at([]) == {}
+
+
+def test_registers_at_answers_a_batch_larger_than_one_query(store):
+    start = datetime(2025, 2, 1, tzinfo=UTC)
+    size = 1200 if isinstance(store, SqlReadingStore) else 120  # the Mongo wire server in tests is for small data
+    batch = [reading(f"meter-{index % 7:03d}", start + timedelta(seconds=index), float(index)) for index in range(size)]
+    store.write_many(batch)
+
+    found = store.registers_at((item.device_id, item.timestamp) for item in batch)
+
+    assert found == {(item.device_id, item.timestamp): Decimal(repr(item.energy_kwh)) for item in batch}
+
+
 def test_timestamps_are_stored_to_the_millisecond(store):
     base = datetime(2025, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
     assert store.write_many([reading("meter-001", base, 1.0)]) == 1
