@@ -190,8 +190,8 @@ def _conflicts(
     all_new: bool,
     skip: Collection[int] = (),
 ) -> tuple[set[int], list[DeadLetterEntry]]:
-    """The readings refused because their instant is stored with another register (decision 10:
-    a stored reading is never edited), as (indexes into `readings`, dead letters).
+    """The readings refused because their instant is stored with another register (readings are
+    evidence: a stored one is never edited), as (indexes into `readings`, dead letters).
 
     Only when the store kept fewer readings than it was given, or the batch repeated an instant
     with another register, does this ask the store (one bounded look-up); an equal register is

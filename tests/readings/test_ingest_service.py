@@ -316,7 +316,7 @@ def test_received_at_in_any_zone_is_the_same_instant(meters):
     assert outcome.stored == 1
 
 
-# --- two registers at one instant (decision 10: a stored reading is never edited) ---------
+# --- two registers at one instant (a stored reading is never edited) ------------------------
 
 
 def instant_shown(when: datetime) -> str:

@@ -158,7 +158,7 @@ def test_registers_at_answers_the_stored_register_of_each_instant_that_has_one(s
             reading("meter-002", start, 7.5),
         ]
     )
-    # A later, different register at a stored instant changes nothing (decision 10).
+    # A later, different register at a stored instant changes nothing: a stored reading is never edited.
     assert store.write_many([reading("meter-001", start, 105.0)]) == 0
 
     found = store.registers_at(
