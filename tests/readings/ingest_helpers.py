@@ -25,6 +25,7 @@ from django.conf import settings
 
 from devtools.broker import mosquitto_binary, mosquitto_config_write
 from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher, TelemetryWatcher, broker_probe
+from tests.support.mosquitto import mosquitto_start, mosquitto_stop
 from tests.support.network import free_port, wait_until
 from tests.support.services import service_missing
 
@@ -70,28 +71,11 @@ class LocalBroker:
     def start(self) -> LocalBroker:
         binary = require_mosquitto()
         config = mosquitto_config_write(port=self.port, directory=self.directory, host=self.bind, extra=self.extra)
-        log = (self.directory / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._listening, timeout=10, interval=0.05, message="mosquitto to listen")
+        self.process = mosquitto_start(binary, config, directory=self.directory, host=self.bind, port=self.port)
         return self
 
-    def _listening(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"mosquitto exited: {(self.directory / 'mosquitto.log').read_text()[-2000:]}")
-        try:
-            with socket.create_connection((self.bind, self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
-
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        mosquitto_stop(self.process)
         self.process = None
 
 

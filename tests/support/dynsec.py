@@ -18,7 +18,8 @@ import paho.mqtt.client as mqtt
 import yaml
 
 from devtools.broker import mosquitto_binary
-from tests.support.network import free_port, port_open, wait_until
+from tests.support.mosquitto import mosquitto_start, mosquitto_stop
+from tests.support.network import free_port
 from tests.support.services import service_missing
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,24 +87,11 @@ class DynsecBroker:
             config += "user root\n"  # as root, Mosquitto would switch to a user that cannot read tmp
         path = self.directory / "mosquitto.conf"
         path.write_text(config)
-        log = (self.directory / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(path)], stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._listening, timeout=10, interval=0.05, message="mosquitto to listen")
+        self.process = mosquitto_start(binary, path, directory=self.directory, host="127.0.0.1", port=self.port)
         return self
 
-    def _listening(self) -> bool:
-        if self.process.poll() is not None:
-            raise AssertionError(f"mosquitto exited: {(self.directory / 'mosquitto.log').read_text()[-2000:]}")
-        return port_open("127.0.0.1", self.port, timeout=0.2)
-
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        mosquitto_stop(self.process)
 
 
 class Client:

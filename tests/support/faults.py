@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from pathlib import Path
 from devices.identity import telemetry_topic
 from devtools.broker import mosquitto_binary, mosquitto_config_write
 from readings.ingestion.mqtt import BrokerSettings, TelemetryPublisher
+from tests.support.mosquitto import mosquitto_start, mosquitto_stop
 from tests.support.network import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,25 +125,11 @@ class Broker:
         if binary is None:
             raise FileNotFoundError("mosquitto is not installed")
         config = mosquitto_config_write(port=self.port, directory=self.directory)
-        log = (self.directory / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
-
-        def listening():
-            if self.process.poll() is not None:
-                raise RuntimeError("mosquitto exited: " + (self.directory / "mosquitto.log").read_text()[-1500:])
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return True
-            except OSError:
-                return False
-
-        wait_until(listening, timeout=10, interval=0.05, message="mosquitto")
+        self.process = mosquitto_start(binary, config, directory=self.directory, host="127.0.0.1", port=self.port)
         return self
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: Mosquitto writes its persistence file
-            self.process.wait(15)
+        mosquitto_stop(self.process, wait=15)
         self.process = None
 
 
