@@ -31,10 +31,10 @@ from devices.services import (
     DeviceAlreadyRegistered,
     DeviceUnavailable,
     ProvisionedMeter,
+    device_assign,
     device_claim_code_reset,
     device_decommission,
     device_provision,
-    device_reassign,
 )
 
 IMPORT_COLUMNS = ["device_id", "serial", "sanctioned_load_kw", "location", "name"]
@@ -369,7 +369,7 @@ class DeviceAdmin(admin.ModelAdmin):
                 done, refused = 0, []
                 for device in queryset.select_related("owner"):
                     try:  # an unclaimed meter is assigned (its claim code stops working)
-                        device_reassign(device=device, owner=owner, actor=request.user)
+                        device_assign(device=device, owner=owner, actor=request.user)
                         done += 1
                     except DeviceUnavailable as exc:
                         refused.append(str(exc))

@@ -201,9 +201,13 @@ def device_claim(*, device_id: str, claim_code: str, user: User, name: str = "")
 
 @transaction.atomic
 def device_assign(*, device: Device, owner: User, actor: User | None = None) -> Device:
-    """Staff give a meter to a customer directly (no claim code needed); any open code stops working."""
+    """Staff give a meter to a customer directly (no claim code needed; any open code stops
+    working), or move a claimed meter to another customer (its issued invoices stay put).
+
+    A retired meter that nobody claimed cannot be given out; a claimed one may still change hands.
+    """
     device = Device.objects.select_for_update(of=("self",)).select_related("owner").get(pk=device.pk)
-    if device.is_decommissioned:
+    if device.is_decommissioned and not device.is_claimed:
         raise DeviceUnavailable(f"Meter '{device.device_id}' is decommissioned.")
     previous = device.owner.email if device.owner else None
     device.owner = owner
@@ -211,7 +215,7 @@ def device_assign(*, device: Device, owner: User, actor: User | None = None) -> 
     device.claim_code_hash = ""
     device.save(update_fields=["owner", "claimed_at", "claim_code_hash"])
     logger.info(
-        "device assigned",
+        "device reassigned" if previous else "device assigned",
         extra={
             "device_id": device.device_id,
             "from": previous,
@@ -235,25 +239,6 @@ def device_decommission(*, device: Device, actor: User | None = None) -> Device:
     logger.info(
         "device decommissioned",
         extra={"device_id": device.device_id, "actor": actor.email if actor else None},
-    )
-    return device
-
-
-@transaction.atomic
-def device_reassign(*, device: Device, owner: User, actor: User | None = None) -> Device:
-    if not device.is_claimed:
-        return device_assign(device=device, owner=owner, actor=actor)
-    previous = device.owner.email
-    device.owner = owner
-    device.save(update_fields=["owner"])
-    logger.info(
-        "device reassigned",
-        extra={
-            "device_id": device.device_id,
-            "from": previous,
-            "to": owner.email,
-            "actor": actor.email if actor else None,
-        },
     )
     return device
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from billing.models import Invoice
-from devices.services import device_reassign
+from devices.services import device_assign
 from tests.factories import DeviceFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +95,7 @@ def test_a_reassigned_meters_earlier_invoices_stay_with_the_customer_billed(
     api, customer, other_customer, invoice_factory, device
 ):
     invoice = invoice_factory()
-    device_reassign(device=device, owner=other_customer)
+    device_assign(device=device, owner=other_customer)
     # The new owner sees the meter, but not the bills of the previous owner.
     assert api(other_customer).get("/api/invoices/meter-001").json() == []
     assert api(other_customer).get(f"/api/invoices/{invoice.number}/pdf").status_code == 404
