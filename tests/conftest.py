@@ -103,6 +103,15 @@ def staff(db):
 
 
 @pytest.fixture
+def staff_client(client, staff):
+    """The Django test client signed in as a staff superuser, as the back office is used."""
+    staff.is_superuser = True
+    staff.save(update_fields=["is_superuser"])
+    client.force_login(staff)
+    return client
+
+
+@pytest.fixture
 def device(customer):
     return DeviceFactory(device_id="meter-001", owner=customer, name="Home", location="Bengaluru")
 

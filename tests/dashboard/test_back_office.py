@@ -19,14 +19,6 @@ def _private_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
-@pytest.fixture
-def staff_client(client, staff):
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
-    client.force_login(staff)
-    return client
-
-
 # --- meter list ------------------------------------------------------------------------
 
 

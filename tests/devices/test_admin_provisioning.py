@@ -22,14 +22,6 @@ CODE = re.compile(r'<code class="claim-code">([A-Z0-9-]+)</code>')
 HEADER = "device_id,serial,sanctioned_load_kw,location,name\n"
 
 
-@pytest.fixture
-def staff_client(client, staff):
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
-    client.force_login(staff)
-    return client
-
-
 def _csv_download(html: str) -> list[dict]:
     href = re.search(r'id="claim-codes-csv" href="data:text/csv;charset=utf-8;base64,([^"]+)"', html).group(1)
     return list(csv.DictReader(io.StringIO(base64.b64decode(unquote(href)).decode())))

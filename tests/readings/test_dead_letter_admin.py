@@ -37,14 +37,6 @@ def dead_letters(db):
     ]
 
 
-@pytest.fixture
-def staff_client(client, staff):
-    staff.is_superuser = True
-    staff.save(update_fields=["is_superuser"])
-    client.force_login(staff)
-    return client
-
-
 def test_the_list_filters_by_reason_and_searches_meter_ids(staff_client, dead_letters):
     url = reverse("admin:readings_deadletter_changelist")
     page = staff_client.get(url, {"reason": "out_of_range"})
