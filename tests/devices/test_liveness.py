@@ -15,9 +15,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def meters(customer):
+    """A reporting meter and a retired one."""
     return [
-        DeviceFactory(device_id="meter-a", owner=customer, location="Pune"),
-        DeviceFactory(device_id="meter-b", owner=customer),
+        DeviceFactory(device_id="meter-a", owner=customer),
         DeviceFactory(device_id="meter-old", owner=customer, status=Device.Status.DECOMMISSIONED),
     ]
 
