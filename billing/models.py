@@ -24,6 +24,21 @@ class Tariff(models.Model):
     fixed_charge = models.DecimalField(max_digits=10, decimal_places=2, help_text="Per meter per month, in ₹.")
     tax_rate = models.DecimalField(max_digits=5, decimal_places=4, help_text="0.18 for 18%.")
     description = models.CharField(max_length=200, blank=True)
+    estimate_default_kwh = models.DecimalField(
+        "default estimate (kWh per month)",
+        max_digits=10,
+        decimal_places=3,
+        default=Decimal("100.000"),
+        help_text="Estimated use of a meter with no history to estimate from (a new connection).",
+    )
+    review_ceiling = models.DecimalField(
+        "review ceiling (₹)",
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="A bill whose total exceeds this is held for review. Empty: no ceiling.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -82,6 +97,9 @@ class BillingRun(models.Model):
     billed = models.PositiveIntegerField(default=0, help_text="Invoices issued by this run.")
     already_billed = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)
+    held = models.PositiveIntegerField(default=0, help_text="Bills held for review by this run.")
+    estimated = models.PositiveIntegerField(default=0, help_text="Bills estimated by this run.")
+    awaiting = models.PositiveIntegerField(default=0, help_text="Meters still awaiting their closing read.")
     failed = models.PositiveIntegerField(default=0)
     emails_sent = models.PositiveIntegerField(default=0)
     skipped_detail = models.JSONField(default=dict, blank=True, help_text="Reason -> meters skipped for it.")
@@ -104,6 +122,7 @@ class Invoice(models.Model):
     """A month's bill for one meter, frozen when issued: later tariff or profile changes never alter it."""
 
     class Status(models.TextChoices):
+        HELD = "held", "Held for review"
         ISSUED = "issued", "Issued"
         PAID = "paid", "Paid"
         OVERDUE = "overdue", "Overdue"
@@ -122,6 +141,55 @@ class Invoice(models.Model):
     register_resets = models.PositiveIntegerField(default=0)
     no_readings = models.BooleanField(
         default=False, help_text="No reading inside the month: energy interpolated from readings either side, or 0."
+    )
+
+    closing_at = models.DateTimeField(
+        null=True, blank=True, help_text="Instant of the closing register; the next month opens exactly there."
+    )
+    estimated = models.BooleanField(
+        default=False, help_text="Energy estimated: no closing read within the grace period."
+    )
+    estimate_basis = models.CharField(max_length=32, blank=True, help_text="What the estimate was computed from.")
+    excluded_readings = models.JSONField(
+        default=list, blank=True, help_text="Readings left out of the energy: [{timestamp, register, kind, reason}]."
+    )
+    adjustment_kwh = models.DecimalField(
+        max_digits=12,
+        decimal_places=3,
+        default=Decimal("0.000"),
+        help_text="Actual minus estimated energy of earlier months.",
+    )
+    adjustment_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="The adjustment priced, tax included (signed).",
+    )
+    adjustment_detail = models.JSONField(
+        default=list, blank=True, help_text="Per corrected month: [{month, estimated_kwh, actual_kwh, kwh, amount}]."
+    )
+    credit_applied = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="Credit from earlier bills taken off this one.",
+    )
+    credit_carried = models.DecimalField(
+        max_digits=12, decimal_places=2, default=Decimal("0.00"), help_text="Credit left over, taken off the next bill."
+    )
+    parts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="A month split by a tariff change or part-month service: [{from, until, days, share, tariff_id, "
+        "energy_kwh, slabs, subtotal, fixed_charge}]; empty for a plain whole month.",
+    )
+    service_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Days of the month the meter was in service (fixed charge prorated)."
+    )
+    held_reasons = models.JSONField(default=list, blank=True, help_text="Why the bill waits for review.")
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     slabs = models.JSONField(help_text="Snapshot: [{slab, range_start, range_end, units, rate, charge}].")
@@ -165,6 +233,10 @@ class Invoice(models.Model):
     @property
     def is_unpaid(self) -> bool:
         return self.status != self.Status.PAID
+
+    @property
+    def is_held(self) -> bool:
+        return self.status == self.Status.HELD
 
     @property
     def pdf_filename(self) -> str:

@@ -7,7 +7,7 @@ claim code); the customer who has the code claims it. docs/deployment.md#provisi
 from decimal import Decimal
 
 from django.conf import settings
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -63,6 +63,14 @@ class Device(models.Model):
         default=DEFAULT_SANCTIONED_LOAD_KW,
         validators=[MinValueValidator(Decimal("0.01"))],
         help_text="The connection's sanctioned load.",
+    )
+    register_digits = models.PositiveSmallIntegerField(
+        "register digits",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(3), MaxValueValidator(9)],
+        help_text="Whole-kWh digits the register shows (6 for 999999.9); it rolls over to 0 after. "
+        "Empty: the register does not roll over.",
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
