@@ -199,19 +199,28 @@ def validate_tariff(*, slabs: Sequence[Mapping[str, object]], fixed_charge: obje
     return TariffTerms(slabs=tuple(parsed), fixed_charge=fixed, tax_rate=tax)
 
 
-def slab_units(energy_kwh: Decimal, slabs: Iterable[Slab]) -> list[Decimal]:
-    """Split a consumption over the slabs; the parts always add up to ``energy_kwh``."""
+def slab_units(energy_kwh: Decimal, slabs: Iterable[Slab], *, share: Decimal = Decimal(1)) -> list[Decimal]:
+    """Split a consumption over the slabs; the parts always add up to ``energy_kwh``.
+
+    ``share`` scales every slab limit: the part of a month split by a tariff change gets its
+    share of the month's days of each slab (docs/billing.md#a-tariff-change-mid-month).
+    """
     if energy_kwh < 0:
         raise ValueError("Consumption cannot be negative.")
     units = []
     for slab in slabs:
-        upper = energy_kwh if slab.range_end is None else min(energy_kwh, Decimal(slab.range_end))
-        units.append(max(ZERO, upper - slab.lower_kwh))
+        upper = energy_kwh if slab.range_end is None else min(energy_kwh, Decimal(slab.range_end) * share)
+        units.append(max(ZERO, upper - slab.lower_kwh * share))
     return units
 
 
-def calculate_bill(energy_kwh: Decimal, terms: TariffTerms) -> Bill:
+def calculate_bill(
+    energy_kwh: Decimal, terms: TariffTerms, *, slab_share: Decimal = Decimal(1), fixed_share: Decimal = Decimal(1)
+) -> Bill:
     """The month's bill for ``energy_kwh`` under ``terms``.
+
+    ``slab_share`` scales the slab limits and ``fixed_share`` the fixed charge, for part of a
+    month (both 1 for a whole month in service).
 
     >>> terms = TariffTerms(
     ...     slabs=(Slab(0, 100, Decimal("3.50")), Slab(101, 300, Decimal("4.50")), Slab(301, None, Decimal("6.00"))),
@@ -222,10 +231,10 @@ def calculate_bill(energy_kwh: Decimal, terms: TariffTerms) -> Bill:
     energy = round_energy(Decimal(energy_kwh))
     lines = tuple(
         SlabLine(slab=slab, units=units, charge=round_money(units * slab.rate))
-        for slab, units in zip(terms.slabs, slab_units(energy, terms.slabs), strict=True)
+        for slab, units in zip(terms.slabs, slab_units(energy, terms.slabs, share=slab_share), strict=True)
     )
     subtotal = round_money(sum((line.charge for line in lines), ZERO))
-    fixed = round_money(terms.fixed_charge)
+    fixed = round_money(terms.fixed_charge * fixed_share)
     tax = round_money((subtotal + fixed) * terms.tax_rate)
     total = round_money(subtotal + fixed + tax)
     return Bill(
@@ -237,6 +246,80 @@ def calculate_bill(energy_kwh: Decimal, terms: TariffTerms) -> Bill:
         tax=tax,
         total=total,
     )
+
+
+def day_share(days: int, month_days: int) -> Decimal:
+    """A part of a month as an exact-enough fraction of its days (10 places; money is rounded after)."""
+    if not 0 <= days <= month_days:
+        raise ValueError(f"{days} days is not part of a {month_days}-day month.")
+    return (Decimal(days) / Decimal(month_days)).quantize(Decimal("1E-10"), rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class BillPart:
+    """One side of a month split by a tariff change: its energy, terms and share of the month's days."""
+
+    energy_kwh: Decimal
+    terms: TariffTerms
+    slab_share: Decimal
+    fixed_share: Decimal
+
+
+def calculate_split_bill(parts: Sequence[BillPart]) -> tuple[Bill, tuple[Bill, ...]]:
+    """The bill of a month in parts: each part billed on its own terms and shares, then summed.
+
+    Returns (the whole, the parts). The whole's lines are every part's lines in order; its tax
+    rate is the first part's (each part's tax is computed at its own rate).
+    """
+    if not parts:
+        raise ValueError("A bill needs at least one part.")
+    bills = tuple(
+        calculate_bill(part.energy_kwh, part.terms, slab_share=part.slab_share, fixed_share=part.fixed_share)
+        for part in parts
+    )
+    if len(bills) == 1:
+        return bills[0], bills
+    whole = Bill(
+        energy_kwh=sum((bill.energy_kwh for bill in bills), ZERO),
+        lines=tuple(line for bill in bills for line in bill.lines),
+        subtotal=sum((bill.subtotal for bill in bills), ZERO),
+        fixed_charge=sum((bill.fixed_charge for bill in bills), ZERO),
+        tax_rate=bills[0].tax_rate,
+        tax=sum((bill.tax for bill in bills), ZERO),
+        total=sum((bill.total for bill in bills), ZERO),
+    )
+    return whole, bills
+
+
+def adjustment_amount(*, actual_kwh: Decimal, billed_subtotal: Decimal, terms: TariffTerms) -> Decimal:
+    """What correcting an estimated month costs (negative: what it gives back), tax included.
+
+    The actual energy is priced at that month's slab rates; what the estimate charged for
+    energy (``billed_subtotal``) comes off.
+    """
+    difference = calculate_bill(actual_kwh, terms).subtotal - billed_subtotal
+    return round_money(difference * (1 + terms.tax_rate))
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    total: Decimal
+    credit_applied: Decimal
+    credit_carried: Decimal
+
+
+def settle(charges: Decimal, *, adjustment: Decimal, credit: Decimal) -> Settlement:
+    """The amount due from a bill's charges, an adjustment (either sign) and credit held.
+
+    Never negative: what a negative adjustment leaves over is carried forward as credit.
+    """
+    if credit < 0:
+        raise ValueError("Credit cannot be negative.")
+    due = charges + adjustment
+    if due <= 0:
+        return Settlement(total=ZERO.quantize(MONEY), credit_applied=ZERO.quantize(MONEY), credit_carried=credit - due)
+    applied = min(credit, due)
+    return Settlement(total=due - applied, credit_applied=applied, credit_carried=credit - applied)
 
 
 def scale_energy(energy_kwh: Decimal, *, elapsed_seconds: float, period_seconds: float) -> Decimal:

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import User
 from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
 from billing.models import Invoice, Tariff, TariffSlab
-from billing.months import month_bounds, month_containing
+from billing.months import month_bounds, month_containing, next_month
 from billing.zone import billing_zone
 from devices.models import Device
 from readings import selectors as readings_selectors  # billing reads consumption here only, never from a store
@@ -32,6 +33,20 @@ def month_has_ended(month: date, *, now: datetime | None = None) -> bool:
     return month_period(month)[1] <= (now or timezone.now())
 
 
+def billing_due(month: date, *, now: datetime | None = None) -> bool:
+    """Whether the scheduled run should bill ``month`` now: hourly on the first day after it,
+    then daily (the 00:xx hour) until a day after the closing-read grace period ends, and only
+    while a billable meter still lacks the month's invoice."""
+    now = now or timezone.now()
+    _, end = month_period(month)
+    waited = now - end
+    if waited < timedelta(0) or waited > settings.BILLING_CLOSING_READ_GRACE + timedelta(days=1):
+        return False
+    if waited >= timedelta(days=1) and now.astimezone(billing_zone()).hour != 0:
+        return False
+    return billable_devices(month=month).exclude(invoices__month=month).exists()
+
+
 def month_is_future(month: date, *, now: datetime | None = None) -> bool:
     return month > month_containing(now or timezone.now(), billing_zone())
 
@@ -49,12 +64,17 @@ def tariff_current(*, today: date | None = None) -> Tariff | None:
 
 
 def tariff_for_month(*, month: date) -> Tariff | None:
-    """The version that bills ``month``: the one in force on the month's first day.
-
-    A version taking effect mid-month first applies to the following month, so a
-    bill never mixes two tariffs and never applies one retroactively.
-    """
+    """The version in force on the month's first day (it bills the whole month unless a
+    version takes effect during it: ``tariff_versions_within``)."""
     return _tariffs().in_force_on(month)
+
+
+def tariff_versions_within(*, month: date) -> list[Tariff]:
+    """Versions taking effect after the month's first day and within it, in date order: each
+    splits the month at its midnight (docs/billing.md#a-tariff-change-mid-month)."""
+    return list(
+        _tariffs().filter(effective_from__gt=month, effective_from__lt=next_month(month)).order_by("effective_from")
+    )
 
 
 def tariff_versions() -> QuerySet[Tariff]:
@@ -89,6 +109,14 @@ def months_consumption(*, device_ids: list[str], month: date) -> dict[str, Consu
     if not device_ids:
         return {}
     start, end = month_period(month)
+    found = readings_selectors.devices_consumption(device_ids=list(device_ids), start=start, end=end)
+    return {device_id: found.get(device_id) or _empty(device_id) for device_id in device_ids}
+
+
+def period_consumption(*, device_ids: list[str], start: datetime, end: datetime) -> dict[str, Consumption]:
+    """Every meter's consumption over [start, end) (a part of a month, a trailing window), in bulk."""
+    if not device_ids:
+        return {}
     found = readings_selectors.devices_consumption(device_ids=list(device_ids), start=start, end=end)
     return {device_id: found.get(device_id) or _empty(device_id) for device_id in device_ids}
 

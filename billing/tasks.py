@@ -1,11 +1,13 @@
 """django-q2 entry points: a few lines each, the work is in billing.services."""
 
 import logging
+from datetime import datetime
 
 from django.utils import timezone
 
 from billing.models import BillingRun
-from billing.months import last_complete_month
+from billing.months import last_complete_month, month_label
+from billing.selectors import billing_due
 from billing.services import billing_run, invoices_mark_overdue
 from billing.zone import billing_zone
 from ops.metrics import TASK_FAILURES
@@ -13,11 +15,19 @@ from ops.metrics import TASK_FAILURES
 logger = logging.getLogger(__name__)
 
 
-def run_monthly_billing() -> dict:
-    """Scheduled at 00:05 on the 1st (billing time zone): bill the month that just ended."""
-    month = last_complete_month(timezone.now(), billing_zone())
+def run_monthly_billing(now: datetime | None = None) -> dict:
+    """Scheduled hourly at :05 (billing time zone): bill the month that just ended, as its closing reads arrive.
+
+    Every hour of the month's first day, then daily at 00:05 until the grace period for
+    closing reads is over (the run after it bills estimates); never when every meter is
+    billed. docs/billing.md#closing-reads.
+    """
+    now = now or timezone.now()
+    month = last_complete_month(now, billing_zone())
+    if not billing_due(month, now=now):
+        return {"month": month_label(month), "status": "not due"}
     try:
-        outcome = billing_run(month=month, trigger=BillingRun.Trigger.SCHEDULE, actor="schedule")
+        outcome = billing_run(month=month, trigger=BillingRun.Trigger.SCHEDULE, actor="schedule", now=now)
     except Exception:
         TASK_FAILURES.labels(task="run_monthly_billing").inc()
         logger.exception("Scheduled billing run failed")

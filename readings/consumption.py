@@ -114,7 +114,12 @@ def consumption_from_run(
     """Consumption over [start, end) from the readings inside it (`run`, None when
     there are none), the last reading before `start` and the first at/after `end`."""
     _check_period(start, end)
-    return _consumption(device_id, run, _unrounded(start, end, before, run, after, None))
+    unrounded = _unrounded(start, end, before, run, after, None)
+    if unrounded is None:
+        return _consumption(device_id, run, None)
+    opened_at = start if before is not None else run.first.timestamp
+    closed_at = end if after is not None else run.last.timestamp
+    return _consumption(device_id, run, unrounded, opened_at=opened_at, closed_at=closed_at)
 
 
 def _unrounded(start, end, before, run, after, start_register):
@@ -153,7 +158,7 @@ def _unrounded(start, end, before, run, after, start_register):
     return energy, resets, start_register, end_register
 
 
-def _consumption(device_id: str, run: RegisterRun | None, unrounded) -> Consumption:
+def _consumption(device_id: str, run: RegisterRun | None, unrounded, *, opened_at=None, closed_at=None) -> Consumption:
     if unrounded is None:
         return Consumption(device_id, Decimal("0.000"), None, None, None, None, 0, 0)
     energy, resets, start_register, end_register = unrounded
@@ -166,6 +171,8 @@ def _consumption(device_id: str, run: RegisterRun | None, unrounded) -> Consumpt
         run.last.timestamp if run else None,
         run.count if run else 0,
         resets,
+        opened_at,
+        closed_at,
     )
 
 

@@ -30,7 +30,15 @@ class Consumption:
     last_reading_at: datetime | None
     reading_count: int
     resets: int = 0
+    # The instants the energy is counted from and to: the period's start/end when a reading
+    # lies beyond it (the register is interpolated there), else the first/last reading.
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
 
     @property
     def has_readings(self) -> bool:
         return self.reading_count > 0
+
+    def closes_at(self, end: datetime) -> bool:
+        """Whether a reading at or after ``end`` backs the register at ``end`` (a closing read)."""
+        return self.closed_at is not None and self.closed_at >= end

@@ -8,6 +8,7 @@ ALLOWED_HOSTS and DEBUG=False; unsafe combinations refuse to start.
 import os
 import secrets
 from datetime import timedelta
+from decimal import Decimal
 from email.utils import formataddr
 from pathlib import Path
 
@@ -358,6 +359,14 @@ DEVICE_OFFLINE_AFTER = timedelta(seconds=env.int("DEVICE_OFFLINE_AFTER_SECONDS",
 
 BILLING_TIME_ZONE = env.str("BILLING_TIME_ZONE", default=TIME_ZONE)
 INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=15)
+# A month closes on a reading at or after its end; a meter without one by then is billed an
+# estimate. docs/billing.md#closing-reads.
+BILLING_CLOSING_READ_GRACE = timedelta(hours=env.int("BILLING_CLOSING_READ_GRACE_HOURS", default=72))
+BILLING_ESTIMATE_LOOKBACK_DAYS = env.int("BILLING_ESTIMATE_LOOKBACK_DAYS", default=90)
+# Bills held for review instead of sent: docs/billing.md#review-before-sending.
+BILLING_REVIEW_SPIKE_FACTOR = Decimal(env.str("BILLING_REVIEW_SPIKE_FACTOR", default="3"))
+BILLING_REVIEW_SPIKE_MIN_KWH = Decimal(env.str("BILLING_REVIEW_SPIKE_MIN_KWH", default="50"))
+BILLING_REVIEW_ESTIMATES_IN_A_ROW = env.int("BILLING_REVIEW_ESTIMATES_IN_A_ROW", default=3)
 # django-q2 reads cron schedules in this zone: "00:05 on the 1st" is billing-local time.
 Q_CLUSTER["time_zone"] = BILLING_TIME_ZONE
 UTILITY_NAME = env.str("UTILITY_NAME", default="Smartmeter Power Distribution Ltd.")

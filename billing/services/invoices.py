@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
@@ -13,11 +14,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing import emails
-from billing.calculation import TariffTerms, calculate_bill
+from billing.calculation import TariffTerms, calculate_bill, day_share
 from billing.models import BillingRun, Invoice, Tariff
 from billing.months import month_label
 from billing.pdf import render_invoice_pdf
-from billing.selectors import bill_fields, billed_energy, billing_today
+from billing.selectors import bill_fields, bill_slab_rows, billed_energy, billing_today
+from billing.services.run_plan import MonthBill
 from billing.zone import billing_zone
 from devices.models import Device
 from ops.audit import audit_log
@@ -36,35 +38,122 @@ def invoice_number(*, device: Device, month: date) -> str:
     return f"INV-{month:%Y%m}-{device.pk:06d}"
 
 
+def plain_month_bill(consumption: Consumption, terms: TariffTerms) -> MonthBill:
+    """A whole month billed from its consumption alone (no earlier bill, estimate or split)."""
+    bill = calculate_bill(billed_energy(consumption), terms)
+    return MonthBill(
+        bill=bill,
+        parts=(),
+        consumption=consumption,
+        start_register=consumption.start_register,
+        end_register=consumption.end_register,
+        closing_at=consumption.closed_at,
+        service_days=None,
+    )
+
+
+def month_bill_fields(month_bill: MonthBill) -> dict:
+    """The invoice fields that record a month's bill (see billing.models.Invoice)."""
+    bill, consumption = month_bill.bill, month_bill.consumption
+    settlement = month_bill.settlement
+    estimate = month_bill.estimate
+    return {
+        **bill_fields(bill, consumption),
+        "start_register": month_bill.start_register,
+        "end_register": month_bill.end_register,
+        "closing_at": month_bill.closing_at,
+        "total": settlement.total if settlement else bill.total,
+        "credit_applied": settlement.credit_applied if settlement else Decimal("0.00"),
+        "credit_carried": settlement.credit_carried if settlement else Decimal("0.00"),
+        "estimated": estimate is not None,
+        "estimate_basis": estimate.basis if estimate else "",
+        "no_readings": not consumption.has_readings,
+        "excluded_readings": [
+            {
+                "timestamp": excluded.timestamp.isoformat(),
+                "register": str(excluded.register),
+                "kind": excluded.kind,
+                "reason": excluded.reason,
+            }
+            for excluded in getattr(consumption, "excluded", ())
+        ],
+        "adjustment_kwh": month_bill.adjustment_kwh,
+        "adjustment_amount": month_bill.adjustment_amount,
+        "adjustment_detail": [
+            {
+                "month": month_label(true_up.month),
+                "estimated_kwh": str(true_up.estimated_kwh),
+                "actual_kwh": str(true_up.actual_kwh),
+                "kwh": str(true_up.kwh),
+                "amount": str(true_up.amount),
+            }
+            for true_up in month_bill.true_ups
+        ],
+        "parts": [
+            {
+                "from": part.start.isoformat(),
+                "until": part.end.isoformat(),
+                "days": part.days,
+                "share": str(day_share(part.days, sum(p.days for p, _ in month_bill.parts))),
+                "tariff_id": part.tariff_id,
+                "effective_from": part.effective_from.isoformat(),
+                "energy_kwh": str(part_bill.energy_kwh),
+                "slabs": bill_slab_rows(part_bill),
+                "subtotal": str(part_bill.subtotal),
+                "fixed_charge": str(part_bill.fixed_charge),
+                "tax_rate": str(part_bill.tax_rate),
+                "tax": str(part_bill.tax),
+            }
+            for part, part_bill in month_bill.parts
+        ]
+        if len(month_bill.parts) > 1
+        else [],
+        "service_days": month_bill.service_days,
+        "held_reasons": list(month_bill.held_reasons),
+    }
+
+
 def invoice_build(
     *,
     device: Device,
     month: date,
     consumption: Consumption,
-    tariff: Tariff,
+    tariff: Tariff | None = None,
     terms: TariffTerms | None = None,
+    month_bill: MonthBill | None = None,
     issued_at: datetime | None = None,
 ) -> Invoice:
-    """The unsaved invoice for a meter's month, with the bill computed and the customer's details frozen."""
+    """The unsaved invoice for a meter's month, with the bill computed and the customer's details frozen.
+
+    ``month_bill`` is what the billing run planned; without it the month is billed from
+    ``consumption`` alone under ``tariff``.
+    """
     issued_at = issued_at or timezone.now()
-    bill = calculate_bill(billed_energy(consumption), terms or tariff.terms())
+    if month_bill is None:
+        if tariff is None:
+            raise ValueError("An invoice needs the month's planned bill or a tariff to bill its consumption.")
+        month_bill = plain_month_bill(consumption, terms or tariff.terms())
+        tariff_id = tariff.pk
+    else:
+        tariff_id = month_bill.parts[0][0].tariff_id if month_bill.parts else tariff.pk
     owner = device.owner
     if owner is None:  # billable_devices never yields one; a direct call must not bill nobody
         raise ValueError(f"Meter '{device.device_id}' has no owner to bill: it is not claimed yet.")
     issue_day = issued_at.astimezone(billing_zone()).date()
+    held = bool(month_bill.held_reasons)
     return Invoice(
         number=invoice_number(device=device, month=month),
         device=device,
         month=month,
-        tariff=tariff,
-        **bill_fields(bill, consumption),
+        tariff_id=tariff_id,
+        **month_bill_fields(month_bill),
         first_reading_at=consumption.first_reading_at,
         last_reading_at=consumption.last_reading_at,
         customer=owner,
         customer_name=owner.name,
         customer_email=owner.email,
         customer_address=owner.address,
-        status=Invoice.Status.ISSUED,
+        status=Invoice.Status.HELD if held else Invoice.Status.ISSUED,
         created_at=issued_at,
         due_date=issue_day + timedelta(days=settings.INVOICE_DUE_DAYS),
     )
@@ -75,28 +164,33 @@ def invoice_issue(
     device: Device,
     month: date,
     consumption: Consumption,
-    tariff: Tariff,
+    tariff: Tariff | None = None,
     terms: TariffTerms | None = None,
+    month_bill: MonthBill | None = None,
     run: BillingRun | None = None,
     actor: User | str | None = None,
 ) -> tuple[Invoice, bool]:
     """Issue the meter's invoice for the month, with its PDF; email it once the write commits.
 
+    A bill held for review is saved with its PDF but not emailed: approving it sends it.
     Returns (invoice, created). When the invoice already exists (a re-run, or a
     concurrent run that won the race) nothing is created, rendered or sent.
     """
     existing = Invoice.objects.filter(device=device, month=month).first()
     if existing is not None:
         return existing, False
-    invoice = invoice_build(device=device, month=month, consumption=consumption, tariff=tariff, terms=terms)
+    invoice = invoice_build(
+        device=device, month=month, consumption=consumption, tariff=tariff, terms=terms, month_bill=month_bill
+    )
     invoice.billing_run = run
     pdf = render_invoice_pdf(invoice)  # before the transaction: rendering holds no database lock
     try:
         with transaction.atomic():
             invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
             invoice.save(force_insert=True)
-            transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
-            transaction.on_commit(INVOICES_ISSUED.inc)
+            if not invoice.is_held:
+                transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
+                transaction.on_commit(INVOICES_ISSUED.inc)
     except IntegrityError:
         if invoice.pdf.name:
             invoice.pdf.storage.delete(invoice.pdf.name)
@@ -106,14 +200,18 @@ def invoice_issue(
         return existing, False
     audit_log(
         actor=actor,
-        action="invoice.issue",
+        action="invoice.hold" if invoice.is_held else "invoice.issue",
         invoice_id=invoice.number,
         device_id=device.device_id,
         month=month_label(month),
         energy_kwh=str(invoice.energy_kwh),
         total=str(invoice.total),
-        tariff_id=tariff.pk,
+        tariff_id=invoice.tariff_id,
         no_readings=invoice.no_readings,
+        estimated=invoice.estimated,
+        adjustment_kwh=str(invoice.adjustment_kwh),
+        closing_register=str(invoice.end_register),
+        **({"held_reasons": invoice.held_reasons} if invoice.is_held else {}),
         billing_run_id=run.pk if run else None,
     )
     return invoice, True

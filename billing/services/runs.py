@@ -21,25 +21,27 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing import emails
-from billing.calculation import TariffTerms
-from billing.models import BillingRun, Invoice, Tariff
+from billing.models import BillingRun
 from billing.months import month_label
-from billing.selectors import billable_devices, month_has_ended, month_period, months_consumption, tariff_for_month
+from billing.selectors import billable_devices, month_has_ended
 from billing.services.invoices import invoice_email_issued, invoice_issue
+from billing.services.run_facts import NoTariffForMonth, meter_facts, month_context
 from billing.services.run_plan import (
+    AWAITING_CLOSING_READ,
     SKIP_DECOMMISSIONED,
     SKIP_UNCLAIMED,
     AlreadyBilled,
+    AwaitClosingRead,
     CannotBill,
-    ExistingInvoice,
     IssueInvoice,
     MeterAction,
-    MeterFacts,
+    MonthContext,
     ResendInvoiceEmail,
     SkipMeter,
     plan_meters,
 )
 from billing.services.run_record import (
+    MAX_DETAIL,
     RunProgress,
     RunProgressReporter,
     close_abandoned_runs,
@@ -88,10 +90,11 @@ def billing_run(
     now = now or timezone.now()
     if not month_has_ended(month, now=now):
         raise BillingRunRefused(f"{month_label(month)} has not ended yet; it can be billed from the 1st of next month.")
-    tariff = tariff_for_month(month=month)
-    if tariff is None:
-        raise BillingRunRefused(f"No tariff is in force for {month_label(month)}: add a tariff version first.")
-    terms = tariff.terms()
+    try:
+        context = month_context(month, now=now)
+    except NoTariffForMonth:
+        message = f"No tariff is in force for {month_label(month)}: add a tariff version first."
+        raise BillingRunRefused(message) from None
     devices, not_billable = _devices(month, device_id)
 
     run = BillingRun(
@@ -105,7 +108,7 @@ def billing_run(
     if not_billable is not None:
         note_skip(run, not_billable.reason, not_billable.device_id)
     reporter = RunProgressReporter(run=run, total=len(devices), callback=progress, every=progress_every)
-    plans = _planned_chunks(devices, month=month, terms=terms, chunk_size=chunk_size, stop_requested=stop_requested)
+    plans = _planned_chunks(devices, context=context, chunk_size=chunk_size, stop_requested=stop_requested)
     if dry_run:
         planned = _rehearse(plans, run=run, reporter=reporter, stop_requested=stop_requested)
         _finish(run, reporter)
@@ -116,8 +119,6 @@ def billing_run(
         reporter=reporter,
         stop_requested=stop_requested,
         month=month,
-        tariff=tariff,
-        terms=terms,
         actor=actor,
     )
     return RunOutcome(run=run)
@@ -141,40 +142,18 @@ def _devices(month: date, device_id: str | None) -> tuple[list[Device], SkipMete
     return [device], None
 
 
-def _meter_facts(chunk: list[Device], *, month: date) -> list[MeterFacts]:
-    """What planning needs to know about these meters: one query for invoices, a few for consumption."""
-    invoices = {
-        row["device_id"]: ExistingInvoice(pk=row["pk"], number=row["number"], emailed=row["emailed_at"] is not None)
-        for row in Invoice.objects.filter(month=month, device__in=chunk).values(
-            "device_id", "pk", "number", "emailed_at"
-        )
-    }
-    to_bill = [device.device_id for device in chunk if device.pk not in invoices]
-    consumption = months_consumption(device_ids=to_bill, month=month)
-    return [
-        MeterFacts(
-            device_id=device.device_id,
-            registered_at=device.created_at,
-            invoice=invoices.get(device.pk),
-            consumption=consumption.get(device.device_id),
-        )
-        for device in chunk
-    ]
-
-
 def _planned_chunks(
-    devices: list[Device], *, month: date, terms: TariffTerms, chunk_size: int, stop_requested: Callable[[], bool]
+    devices: list[Device], *, context: MonthContext, chunk_size: int, stop_requested: Callable[[], bool]
 ) -> Iterator[tuple[dict[str, Device], list[MeterAction]]]:
     """Each chunk's meters (by device_id) and their actions, planned only when the previous chunk is done."""
-    _, month_end = month_period(month)
     for offset in range(0, len(devices), chunk_size):
         if stop_requested():
             return
         if not connection.in_atomic_block:  # a long run drops dead or expired connections between chunks
             close_old_connections()
         chunk = devices[offset : offset + chunk_size]
-        facts = _meter_facts(chunk, month=month)
-        yield {device.device_id: device for device in chunk}, plan_meters(facts, month_end=month_end, terms=terms)
+        facts = meter_facts(chunk, context)
+        yield {device.device_id: device for device in chunk}, plan_meters(facts, context)
 
 
 # --- Carrying out --------------------------------------------------------------
@@ -197,11 +176,13 @@ def _rehearse(
             planned.append(action)
             match action:
                 case IssueInvoice():
-                    run.billed += 1
+                    _count_issued(run, action)
                 case AlreadyBilled() | ResendInvoiceEmail():
                     run.already_billed += 1
                 case SkipMeter(device_id=device_id, reason=reason):
                     note_skip(run, reason, device_id)
+                case AwaitClosingRead(device_id=device_id):
+                    _count_awaiting(run, device_id)
                 case CannotBill(device_id=device_id, error=error):
                     _meter_failed(run, device_id, error)
                     reporter.report()
@@ -215,8 +196,6 @@ def _execute(
     reporter: RunProgressReporter,
     stop_requested: Callable[[], bool],
     month: date,
-    tariff: Tariff,
-    terms: TariffTerms,
     actor: User | str | None,
 ) -> None:
     """Carry the plan out chunk by chunk, recording the run as it goes (so a crash leaves an accurate record)."""
@@ -229,7 +208,7 @@ def _execute(
         month=month_label(month),
         **({"device_id": run.device_id} if run.device_id else {}),
     )
-    meters = _MeterWork(run=run, month=month, tariff=tariff, terms=terms, actor=actor)
+    meters = _MeterWork(run=run, month=month, actor=actor)
     try:
         with emails.one_connection():  # every email of the run over one mail-server session
             for devices, actions in plans:
@@ -261,6 +240,9 @@ def _execute(
         status=run.status,
         meters=run.meters,
         billed=run.billed,
+        held=run.held,
+        estimated=run.estimated,
+        awaiting=run.awaiting,
         already_billed=run.already_billed,
         skipped=run.skipped,
         failed=run.failed,
@@ -271,27 +253,24 @@ def _execute(
 class _MeterWork:
     """Carries out one meter's action in a real run and counts it on the run record."""
 
-    def __init__(
-        self, *, run: BillingRun, month: date, tariff: Tariff, terms: TariffTerms, actor: User | str | None
-    ) -> None:
-        self.run, self.month, self.tariff, self.terms, self.actor = run, month, tariff, terms, actor
+    def __init__(self, *, run: BillingRun, month: date, actor: User | str | None) -> None:
+        self.run, self.month, self.actor = run, month, actor
         self.resumed_emails = 0  # emails of earlier runs' invoices sent by this one
 
     def carry_out(self, action: MeterAction, devices: dict[str, Device]) -> None:
         run = self.run
         match action:
-            case IssueInvoice(device_id=device_id, consumption=consumption):
+            case IssueInvoice(device_id=device_id, consumption=consumption, month_bill=month_bill):
                 _, created = invoice_issue(
                     device=devices[device_id],
                     month=self.month,
                     consumption=consumption,
-                    tariff=self.tariff,
-                    terms=self.terms,
+                    month_bill=month_bill,
                     run=run,
                     actor=self.actor,
                 )
                 if created:
-                    run.billed += 1
+                    _count_issued(run, action)
                 else:  # a concurrent run issued it first
                     run.already_billed += 1
             case AlreadyBilled():
@@ -304,8 +283,28 @@ class _MeterWork:
                     note_failure(run, device_id, "email", "invoice email could not be sent")
             case SkipMeter(device_id=device_id, reason=reason):
                 note_skip(run, reason, device_id)
+            case AwaitClosingRead(device_id=device_id):
+                _count_awaiting(run, device_id)
             case CannotBill(device_id=device_id, error=error):
                 _meter_failed(run, device_id, error)
+
+
+def _count_issued(run: BillingRun, action: IssueInvoice) -> None:
+    """An invoice issued (or held for review, not emailed), and whether it is an estimate."""
+    if action.held:
+        run.held += 1
+    else:
+        run.billed += 1
+    if action.estimated:
+        run.estimated += 1
+
+
+def _count_awaiting(run: BillingRun, device_id: str) -> None:
+    """Not billed yet: the month waits for a reading at or after its end."""
+    run.awaiting += 1
+    meters = run.skipped_detail.setdefault(AWAITING_CLOSING_READ, [])
+    if len(meters) < MAX_DETAIL:
+        meters.append(device_id)
 
 
 def _finish(run: BillingRun, reporter: RunProgressReporter) -> None:

@@ -164,13 +164,16 @@ def test_meters_registered_after_the_month_are_skipped_and_decommissioned_ones_g
     }
 
 
-def test_a_meter_silent_all_month_gets_a_no_readings_bill(customer, seed_tariff):
+def test_a_meter_silent_since_it_was_registered_gets_an_estimate_from_the_tariff_default(customer, seed_tariff):
     DeviceFactory(device_id="meter-quiet", owner=customer)
     Device.objects.update(created_at=ist(2024, 6, 1))
     run("--month", "2025-01")
     invoice = Invoice.objects.get()
     assert invoice.no_readings
-    assert (invoice.energy_kwh, invoice.total) == (Decimal("0.000"), Decimal("59.00"))
+    assert invoice.estimated
+    assert invoice.estimate_basis == "tariff_default"
+    # The seed tariff's default of 100 kWh a month: 350.00 + 50.00 fixed + 18% tax.
+    assert (invoice.energy_kwh, invoice.total) == (Decimal("100.000"), Decimal("472.00"))
 
 
 def test_device_option_bills_only_that_meter(meters):
@@ -275,14 +278,18 @@ def test_the_scheduled_task_bills_the_month_that_just_ended(customer, seed_tarif
     DeviceFactory(device_id="meter-sched", owner=customer)
     Device.objects.update(created_at=start - timedelta(days=10))
     write_registers("meter-sched", [(start, "100"), (end, "190")])
-    result = run_monthly_billing()
+    assert run_monthly_billing(now=end - timedelta(minutes=1))["status"] == "not due"
+    result = run_monthly_billing(now=end + timedelta(minutes=5))
     assert result["status"] == "finished"
     assert result["billed"] == 1
     invoice = Invoice.objects.get()
     assert (invoice.month, invoice.energy_kwh) == (month, Decimal("90.000"))
     assert BillingRun.objects.get().trigger == "schedule"
     assert len(mail.outbox) == 1
-    assert run_monthly_billing()["billed"] == 0
+    assert run_monthly_billing(now=end + timedelta(hours=1, minutes=5)) == {
+        "month": month.strftime("%Y-%m"),
+        "status": "not due",  # every meter is billed
+    }
     assert mark_overdue_invoices() == {"marked_overdue": 0, "reminders_sent": 0, "reminders_failed": 0}
 
 

@@ -68,20 +68,25 @@ def consumption(
     start_register="1000.000",
     readings: int = 2976,
     resets: int = 0,
+    closed: bool = True,
 ) -> Consumption:
     """A month's Consumption as the readings selector returns it (for tests about invoices, not
-    about consumption): readings from the month's first quarter-hour (IST) to its last."""
+    about consumption): readings from the month's first quarter-hour (IST) to its last, and
+    (``closed``) one at or after its end, the closing read."""
     energy = Decimal(str(energy_kwh)).quantize(Decimal("0.001"))
     if readings == 0:
         return Consumption(device_id, Decimal("0.000"), None, None, None, None, 0, 0)
     start = Decimal(start_register)
+    month_end = datetime.combine(next_month(month), datetime.min.time(), tzinfo=IST)
     return Consumption(
         device_id=device_id,
         energy_kwh=energy,
         start_register=start,
         end_register=start + energy,
         first_reading_at=ist(month.year, month.month, 1),
-        last_reading_at=datetime.combine(next_month(month), datetime.min.time(), tzinfo=IST) - timedelta(minutes=15),
+        last_reading_at=month_end - timedelta(minutes=15),
         reading_count=readings,
         resets=resets,
+        opened_at=ist(month.year, month.month, 1),
+        closed_at=month_end if closed else month_end - timedelta(minutes=15),
     )

@@ -14,7 +14,7 @@ from django.utils import timezone
 from billing.models import BillingRun
 from billing.months import MonthInvalid, last_complete_month, month_label, parse_month
 from billing.services import BillingRunRefused, RunProgress, billing_run
-from billing.services.run_plan import IssueInvoice, ResendInvoiceEmail
+from billing.services.run_plan import AWAITING_CLOSING_READ, IssueInvoice, ResendInvoiceEmail
 from billing.zone import billing_zone
 
 
@@ -81,9 +81,15 @@ class Command(BaseCommand):
         """The work a real run would do; meters with nothing to do, skipped or failing show in the summary."""
         for action in planned:
             match action:
-                case IssueInvoice(device_id=device_id, bill=bill):
-                    note = "  (no readings)" if action.no_readings else ""
-                    self.stdout.write(f"  would bill {device_id}: {bill.energy_kwh} kWh, total {bill.total}{note}")
+                case IssueInvoice(device_id=device_id, bill=bill, month_bill=month_bill):
+                    notes = [
+                        "estimated" if action.estimated else "",
+                        "no readings" if action.no_readings and not action.estimated else "",
+                        "held for review: " + "; ".join(month_bill.held_reasons) if action.held else "",
+                    ]
+                    note = "".join(f"  ({text})" for text in notes if text)
+                    total = month_bill.settlement.total if month_bill and month_bill.settlement else bill.total
+                    self.stdout.write(f"  would bill {device_id}: {bill.energy_kwh} kWh, total {total}{note}")
                 case ResendInvoiceEmail(device_id=device_id, invoice_number=number):
                     self.stdout.write(f"  would resend the unsent email of {device_id}'s invoice {number}")
 
@@ -96,10 +102,17 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"{title} for {month_label(run.month)}:"))
         self.stdout.write(f"  meters considered: {run.meters}")
         self.stdout.write(f"  {verb}: {run.billed}")
+        self.stdout.write(f"  held for review: {run.held}")
+        self.stdout.write(f"  estimated (of those billed or held): {run.estimated}")
         self.stdout.write(f"  already billed: {run.already_billed}")
+        awaiting = run.skipped_detail.get(AWAITING_CLOSING_READ, [])
+        self.stdout.write(
+            f"  awaiting closing read: {run.awaiting}" + (f" ({', '.join(awaiting)})" if awaiting else "")
+        )
         self.stdout.write(f"  skipped: {run.skipped}")
         for reason, meters in run.skipped_detail.items():
-            self.stdout.write(f"    {reason}: {', '.join(meters)}")
+            if reason != AWAITING_CLOSING_READ:
+                self.stdout.write(f"    {reason}: {', '.join(meters)}")
         failed = [f for f in run.failures if f.get("stage") != "email"]
         self.stdout.write(f"  failed: {run.failed}")
         for failure in failed:
