@@ -1,5 +1,5 @@
 """Back office for meters: provision (one, or a CSV import), claim codes, who owns them,
-whether they report; assign, decommission and reassign.
+whether they report; assign, decommission, reassign and exchange (devices.admin_exchange).
 
 The apps above add their own parts by subclassing DeviceAdmin and registering it
 again (readings: the latest-reading column and the readings page; billing: the
@@ -18,6 +18,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,6 +26,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
+from devices.admin_exchange import device_exchange_view, exchanges_table
 from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
 from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device
 from devices.services import (
@@ -195,7 +197,16 @@ class DeviceAdmin(admin.ModelAdmin):
     list_filter = [ClaimedFilter, "status", "firmware_version"]
     search_fields = ["device_id", "serial", "name", "location", "owner__email", "owner__name"]
     # The owner changes only through the services (claim, or the assign action), never the form.
-    readonly_fields = ["owner", "claimed_at", "claim_state", "created_at", "last_seen", "decommissioned_at", "links"]
+    readonly_fields = [
+        "owner",
+        "claimed_at",
+        "claim_state",
+        "created_at",
+        "last_seen",
+        "decommissioned_at",
+        "links",
+        "exchanges",
+    ]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
     actions = ["decommission_selected", "reassign_owner", "reset_claim_codes"]
@@ -204,6 +215,7 @@ class DeviceAdmin(admin.ModelAdmin):
         ("Connection", {"fields": ["serial", "sanctioned_load_kw"]}),
         ("State", {"fields": ["status", "last_seen", "links", "decommissioned_at"]}),
         ("Hardware", {"fields": ["wifi_ssid", "firmware_version", "created_at"]}),
+        ("Meter exchanges", {"fields": ["exchanges"]}),
     ]
 
     # --- list columns -----------------------------------------------------------
@@ -246,6 +258,10 @@ class DeviceAdmin(admin.ModelAdmin):
             return "issued, not used yet (stored only as a hash: use the “Reset claim code” action to issue a new one)"
         return "none"
 
+    @admin.display(description="Exchanges")
+    def exchanges(self, obj):
+        return exchanges_table(obj) if obj.pk is not None else "–"
+
     def related_links(self, obj) -> list[tuple[str, str]]:
         """(url, label) pairs for the "Open" column; apps above extend this in their subclass."""
         return []
@@ -259,6 +275,11 @@ class DeviceAdmin(admin.ModelAdmin):
         """
         return [
             path("import/", self.admin_site.admin_view(self.import_view), name="devices_device_import"),
+            path(
+                "<path:object_id>/exchange/",
+                self.admin_site.admin_view(self.exchange_view),
+                name="devices_device_exchange",
+            ),
             *super().get_urls(),
         ]
 
@@ -282,6 +303,15 @@ class DeviceAdmin(admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/devices/device/provision.html", context)
+
+    def exchange_view(self, request, object_id):
+        """Record that this meter was replaced by another (devices.admin_exchange)."""
+        device = self.get_object(request, object_id)
+        if device is None:
+            raise Http404("No such meter.")
+        if not (self.has_change_permission(request, device) and self.has_add_permission(request)):
+            raise PermissionDenied
+        return device_exchange_view(request, device=device, model_admin=self)
 
     def import_view(self, request):
         if not self.has_add_permission(request):

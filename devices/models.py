@@ -1,4 +1,5 @@
-"""The meter (`Device`): its public id, owner, location, status and last contact.
+"""The meter (`Device`): its public id, owner, location, status and last contact; and
+the record of one meter replaced by another (`MeterExchange`).
 
 A meter is provisioned by staff before any customer has it (no owner, a hashed one-time
 claim code); the customer who has the code claims it. docs/deployment.md#provisioning-meters.
@@ -108,3 +109,51 @@ class Device(models.Model):
     @property
     def is_claimed(self) -> bool:
         return self.owner_id is not None
+
+
+class MeterExchange(models.Model):
+    """One meter replaced by another at an instant: the old meter's final register and the new
+    one's initial register, read off both by the staff who swapped them. docs/operations.md#meter-exchange.
+
+    The old meter is decommissioned at ``exchanged_at``; the new one serves the same customer from then on.
+    """
+
+    old_device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="exchanges_out")
+    new_device = models.OneToOneField(Device, on_delete=models.PROTECT, related_name="exchange_in")
+    exchanged_at = models.DateTimeField("exchanged at", db_index=True)
+    old_final_register = models.DecimalField(
+        "old meter's final register (kWh)",
+        max_digits=14,
+        decimal_places=3,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    new_initial_register = models.DecimalField(
+        "new meter's initial register (kWh)",
+        max_digits=14,
+        decimal_places=3,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    notes = models.TextField(blank=True, help_text="Why the meter was exchanged, seals, anything staff noted.")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Not stored: device_exchange sets it on the exchange it returns, the new meter's
+    # ProvisionedMeter (one-time secrets to show staff) or None when an existing meter was used.
+    provisioned = None
+
+    class Meta:
+        ordering = ["-exchanged_at", "-id"]
+        constraints = [
+            # An old meter leaves service once: it is decommissioned by its exchange.
+            models.UniqueConstraint(fields=["old_device"], name="meter_exchange_old_device_once"),
+            models.CheckConstraint(condition=~Q(old_device=models.F("new_device")), name="meter_exchange_two_meters"),
+            models.CheckConstraint(
+                condition=Q(old_final_register__gte=0) & Q(new_initial_register__gte=0),
+                name="meter_exchange_registers_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.old_device.device_id} -> {self.new_device.device_id} at {self.exchanged_at.isoformat()}"

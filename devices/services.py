@@ -1,6 +1,7 @@
-"""Write use cases of meters: provision, claim, assign, decommission, reassign, and liveness (seen / offline).
+"""Write use cases of meters: provision, claim, assign, decommission, reassign, exchange, and liveness
+(seen / offline).
 
-Provisioning and claiming: docs/deployment.md#provisioning-meters.
+Provisioning and claiming: docs/deployment.md#provisioning-meters; exchange: docs/operations.md#meter-exchange.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import User
+from devices.identity import DEVICE_ID_RULE, is_device_id
 from devices.lifecycle import ProvisionedSecrets, device_decommissioned, device_provisioned
-from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device
+from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device, MeterExchange
+from ops.audit import audit_log
 
 logger = logging.getLogger("smartmeter.audit")
 liveness_logger = logging.getLogger("smartmeter.ingest")
@@ -227,12 +230,15 @@ def device_assign(*, device: Device, owner: User, actor: User | None = None) -> 
 
 
 @transaction.atomic
-def device_decommission(*, device: Device, actor: User | None = None) -> Device:
-    """Retire a meter: it keeps its readings and invoices but is no longer billed or accepted."""
+def device_decommission(*, device: Device, actor: User | None = None, at: datetime | None = None) -> Device:
+    """Retire a meter: it keeps its readings and invoices but is no longer billed or accepted.
+
+    ``at``: when it left service (a meter exchange records the swap's instant); default now.
+    """
     if device.is_decommissioned:
         return device
     device.status = Device.Status.DECOMMISSIONED
-    device.decommissioned_at = timezone.now()
+    device.decommissioned_at = at or timezone.now()
     device.claim_code_hash = ""  # a retired meter can no longer be claimed
     device.save(update_fields=["status", "decommissioned_at", "claim_code_hash"])
     device_decommissioned(device)
@@ -241,6 +247,140 @@ def device_decommission(*, device: Device, actor: User | None = None) -> Device:
         extra={"device_id": device.device_id, "actor": actor.email if actor else None},
     )
     return device
+
+
+class ExchangeRefused(Exception):
+    """The exchange cannot be recorded as asked; the message says why (for staff)."""
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field  # the form field at fault, when one is
+
+
+@transaction.atomic
+def device_exchange(
+    *,
+    old_device: Device,
+    new_device_id: str,
+    new_serial: str = "",
+    old_final_register: Decimal,
+    new_initial_register: Decimal,
+    exchanged_at: datetime,
+    notes: str = "",
+    actor: User | None = None,
+) -> MeterExchange:
+    """Replace ``old_device`` by the meter ``new_device_id`` at ``exchanged_at``.
+
+    The new meter is provisioned (with its broker credentials, as any meter) unless a meter with
+    that id is already provisioned, unclaimed and in service, in which case that one is used. It
+    goes to the old meter's owner with the old one's name, location, sanctioned load and (when it
+    declares none of its own) register digits; the old meter is decommissioned at the instant.
+
+    The returned exchange carries ``provisioned``: the new meter's ProvisionedMeter (its one-time
+    secrets, to show staff once; the claim code is void, the meter being assigned) or None when an
+    existing meter was used. Raises ExchangeRefused.
+    """
+    if timezone.is_naive(exchanged_at):
+        raise ExchangeRefused("The exchange instant needs a time zone.", field="exchanged_at")
+    # To the millisecond, as readings are stored: "at or after the exchange" is then exact.
+    exchanged_at = exchanged_at.replace(microsecond=exchanged_at.microsecond // 1000 * 1000)
+    for field, value in (("old_final_register", old_final_register), ("new_initial_register", new_initial_register)):
+        if value is None or Decimal(value) < 0:
+            raise ExchangeRefused("A register reading cannot be negative.", field=field)
+    old = Device.objects.select_for_update(of=("self",)).select_related("owner").get(pk=old_device.pk)
+    _exchange_check_old(old, exchanged_at=exchanged_at)
+    if not is_device_id(new_device_id):
+        raise ExchangeRefused(f"A meter id is {DEVICE_ID_RULE}.", field="new_device_id")
+    if new_device_id == old.device_id:
+        raise ExchangeRefused("A meter cannot replace itself.", field="new_device_id")
+
+    provisioned = None
+    new = Device.objects.select_for_update().filter(device_id=new_device_id).first()
+    if new is None:
+        try:
+            provisioned = device_provision(
+                device_id=new_device_id,
+                serial=new_serial,
+                sanctioned_load_kw=old.sanctioned_load_kw,
+                location=old.location,
+                name=old.name,
+                actor=actor,
+            )
+        except DeviceAlreadyRegistered as exc:
+            field = "new_serial" if exc.field == "serial" else "new_device_id"
+            raise ExchangeRefused(exc.message, field=field) from exc
+        new = provisioned.device
+    else:
+        _exchange_check_existing_new(new, new_serial=new_serial)
+    new.name, new.location, new.sanctioned_load_kw = old.name, old.location, old.sanctioned_load_kw
+    if new.register_digits is None:
+        new.register_digits = old.register_digits
+    if new_serial and not new.serial:
+        new.serial = new_serial
+    new.save(update_fields=["name", "location", "sanctioned_load_kw", "register_digits", "serial"])
+    device_assign(device=new, owner=old.owner, actor=actor)
+    device_decommission(device=old, actor=actor, at=exchanged_at)
+    try:
+        with transaction.atomic():
+            exchange = MeterExchange.objects.create(
+                old_device=old,
+                new_device=new,
+                exchanged_at=exchanged_at,
+                old_final_register=old_final_register,
+                new_initial_register=new_initial_register,
+                notes=notes,
+                recorded_by=actor,
+            )
+    except IntegrityError as exc:  # a concurrent exchange of either meter
+        raise ExchangeRefused(f"Meter '{old.device_id}' or '{new.device_id}' was exchanged meanwhile.") from exc
+    audit_log(
+        actor=actor,
+        action="device.exchange",
+        old_device_id=old.device_id,
+        new_device_id=new.device_id,
+        owner=old.owner.email,
+        exchanged_at=exchanged_at.isoformat(),
+        old_final_register=str(exchange.old_final_register),
+        new_initial_register=str(exchange.new_initial_register),
+        new_meter_provisioned=provisioned is not None,
+    )
+    exchange.provisioned = provisioned
+    return exchange
+
+
+def _exchange_check_old(old: Device, *, exchanged_at: datetime) -> None:
+    if old.is_decommissioned:
+        raise ExchangeRefused(f"Meter '{old.device_id}' is already decommissioned.")
+    if not old.is_claimed:
+        raise ExchangeRefused(f"Meter '{old.device_id}' has no customer yet: nothing to exchange it for.")
+    if exchanged_at > timezone.now():
+        raise ExchangeRefused("The exchange instant is in the future.", field="exchanged_at")
+    came_in = MeterExchange.objects.filter(new_device=old).values_list("exchanged_at", flat=True).first()
+    in_service_since = came_in or old.created_at
+    if exchanged_at < in_service_since:
+        raise ExchangeRefused(
+            f"Meter '{old.device_id}' entered service at {in_service_since.isoformat()}: "
+            "the exchange cannot be earlier.",
+            field="exchanged_at",
+        )
+
+
+def _exchange_check_existing_new(new: Device, *, new_serial: str) -> None:
+    if new.is_decommissioned:
+        raise ExchangeRefused(f"Meter '{new.device_id}' is decommissioned.", field="new_device_id")
+    if new.is_claimed:
+        raise ExchangeRefused(
+            f"Meter '{new.device_id}' is already in service for a customer: the new meter must be a provisioned, "
+            "unclaimed one or a new id.",
+            field="new_device_id",
+        )
+    if new_serial and new.serial and new_serial != new.serial:
+        raise ExchangeRefused(
+            f"Meter '{new.device_id}' has serial '{new.serial}', not '{new_serial}'.", field="new_serial"
+        )
+    if new_serial and not new.serial and Device.objects.filter(serial=new_serial).exists():
+        raise ExchangeRefused(f"A meter with serial '{new_serial}' is already provisioned.", field="new_serial")
 
 
 def devices_mark_seen(*, readings: Iterable[Heard], received_at: datetime) -> int:

@@ -15,7 +15,7 @@ from readings.ingestion.validation import DeviceInfo
 class DeviceDirectory:
     """Registered meters by public id, as validation needs them; entries live `ttl` seconds.
 
-    A meter registered or decommissioned while the consumer runs is seen within `ttl`.
+    A meter registered, decommissioned or exchanged while the consumer runs is seen within `ttl`.
     Unknown ids are cached too (as absent), so a flood from an unregistered meter costs
     no queries.
     """
@@ -31,11 +31,19 @@ class DeviceDirectory:
         wanted = {device_id for device_id in device_ids if self._expired(device_id, now)}
         if not wanted:
             return
+        # A meter goes out by one exchange at most, so the join keeps one row per meter.
+        rows = Device.objects.filter(device_id__in=wanted).values_list(
+            "device_id", "status", "location", "exchanges_out__exchanged_at", "exchanges_out__new_device__device_id"
+        )
         found = {
-            device_id: DeviceInfo(device_id, decommissioned=status == Device.Status.DECOMMISSIONED, location=location)
-            for device_id, status, location in Device.objects.filter(device_id__in=wanted).values_list(
-                "device_id", "status", "location"
+            device_id: DeviceInfo(
+                device_id,
+                decommissioned=status == Device.Status.DECOMMISSIONED,
+                location=location,
+                exchanged_at=exchanged_at,
+                exchanged_for=exchanged_for or "",
             )
+            for device_id, status, location, exchanged_at, exchanged_for in rows
         }
         for device_id in wanted:
             self._entries[device_id] = (now, found.get(device_id))

@@ -34,6 +34,7 @@ class Reason(StrEnum):
     TIMESTAMP_TOO_OLD = "timestamp_too_old"
     UNKNOWN_DEVICE = "unknown_device"
     DECOMMISSIONED_DEVICE = "decommissioned_device"
+    METER_EXCHANGED = "meter_exchanged"
     DEVICE_MISMATCH = "device_mismatch"
     BAD_TOPIC = "bad_topic"
 
@@ -47,11 +48,18 @@ class Rejection:
 
 @dataclass(frozen=True, slots=True)
 class DeviceInfo:
-    """What validation needs to know about a registered meter."""
+    """What validation needs to know about a registered meter.
+
+    A meter exchanged for another (``exchanged_at``, ``exchanged_for``: the new meter's id) is
+    decommissioned, yet its readings from before the exchange are still taken: telemetry it
+    buffered, or the broker queued, arrives late.
+    """
 
     device_id: str
     decommissioned: bool = False
     location: str = ""
+    exchanged_at: datetime | None = None
+    exchanged_for: str = ""
 
 
 DeviceLookup = Callable[[str], DeviceInfo | None]
@@ -111,7 +119,7 @@ def parse_telemetry(
         device = device_lookup(device_id)
         if device is None:
             raise _Reject(Reason.UNKNOWN_DEVICE, f"meter {device_id!r} is not registered")
-        if device.decommissioned:
+        if device.decommissioned and device.exchanged_at is None:
             raise _Reject(Reason.DECOMMISSIONED_DEVICE, f"meter {device_id!r} is decommissioned")
         document = _decode_json(raw)
         if not isinstance(document, dict):
@@ -119,6 +127,8 @@ def parse_telemetry(
         _check_payload_device(document, device_id)
         voltage, current, power_w, energy_kwh, power_factor, rssi = _physical_values(document)
         timestamp = _timestamp(document, received_at=received_at, backfill=backfill, max_future=max_future)
+        if device.exchanged_at is not None and timestamp >= device.exchanged_at:
+            raise _Reject(Reason.METER_EXCHANGED, _exchanged_message(device))
         return Reading(
             device_id=device_id,
             timestamp=timestamp,
@@ -132,6 +142,14 @@ def parse_telemetry(
         )
     except _Reject as rejected:
         return Rejection(rejected.reason, rejected.message, device_id)
+
+
+def _exchanged_message(device: DeviceInfo) -> str:
+    instant = _normalise(device.exchanged_at).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return (
+        f"meter {device.device_id!r} was exchanged for {device.exchanged_for!r} at {instant}; "
+        "readings after it are refused"
+    )
 
 
 def _device_id_from_topic(topic: str | bytes) -> str:

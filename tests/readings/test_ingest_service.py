@@ -306,6 +306,62 @@ def test_the_meter_directory_asks_the_database_once_per_batch_and_caches(meters,
     ticks[0] = 31
     directory.prefetch(["meter-a"])
     assert directory.lookup("meter-a").decommissioned
+    assert directory.lookup("meter-a").exchanged_at is None
+
+
+@pytest.fixture
+def exchanged_a(meters) -> datetime:
+    """meter-a exchanged for meter-a2 an hour ago (the real service); returns the instant."""
+    from devices.services import device_exchange
+
+    instant = timezone.now().replace(microsecond=0) - timedelta(hours=1)
+    Device.objects.filter(device_id="meter-a").update(created_at=instant - timedelta(days=30))
+    device_exchange(
+        old_device=Device.objects.get(device_id="meter-a"),
+        new_device_id="meter-a2",
+        old_final_register=Decimal("10.5"),
+        new_initial_register=Decimal("0"),
+        exchanged_at=instant,
+        actor=None,
+    )
+    return instant
+
+
+@pytest.mark.django_db
+def test_the_meter_directory_knows_an_exchanged_meter_and_its_replacement_in_the_same_query(
+    exchanged_a, django_assert_num_queries
+):
+    instant = exchanged_a
+    directory = DeviceDirectory()
+    with django_assert_num_queries(1):
+        directory.prefetch(["meter-a", "meter-a2", "meter-b", "meter-old"])
+    old, new = directory.lookup("meter-a"), directory.lookup("meter-a2")
+    assert (old.decommissioned, old.exchanged_at, old.exchanged_for) == (True, instant, "meter-a2")
+    assert old.location == "Pune"
+    assert (new.decommissioned, new.exchanged_at, new.location) == (False, None, "Pune")
+    assert directory.lookup("meter-old").exchanged_at is None  # retired without an exchange
+
+
+@pytest.mark.django_db
+def test_an_exchanged_meters_late_readings_are_stored_and_its_later_ones_dead_lettered(exchanged_a):
+    instant = exchanged_a
+    outcome = readings_ingest_batch(
+        messages=[
+            message("meter-a", payload(instant - timedelta(minutes=1), 10.4)),
+            message("meter-a", payload(instant, 10.5)),
+            message("meter-a2", payload(instant + timedelta(minutes=1), 0.01)),
+            message("meter-old", payload(instant - timedelta(minutes=1), 3.0)),
+        ]
+    )
+    assert (outcome.stored, outcome.rejected) == (2, 2)
+    assert sorted(DeadLetter.objects.values_list("reason", "device_id")) == [
+        ("decommissioned_device", "meter-old"),
+        ("meter_exchanged", "meter-a"),
+    ]
+    assert DeadLetter.objects.get(device_id="meter-a").detail.startswith(
+        "meter 'meter-a' was exchanged for 'meter-a2' at "
+    )
+    assert Device.objects.get(device_id="meter-a").status == Device.Status.DECOMMISSIONED  # not brought online
 
 
 def test_received_at_in_any_zone_is_the_same_instant(meters):

@@ -37,9 +37,9 @@ def good_payload(**overrides) -> dict:
 DROP = object()
 
 
-def parse(payload, *, topic=TOPIC, received_at=NOW, **limits):
+def parse(payload, *, topic=TOPIC, received_at=NOW, devices=DEVICES, **limits):
     raw = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    return parse_telemetry(topic=topic, payload=raw, received_at=received_at, device_lookup=DEVICES.get, **limits)
+    return parse_telemetry(topic=topic, payload=raw, received_at=received_at, device_lookup=devices.get, **limits)
 
 
 def assert_rejected(result, reason: Reason, *words: str) -> Rejection:
@@ -309,6 +309,38 @@ def test_a_retired_meter_is_rejected_as_decommissioned_device():
     assert_rejected(parse(good_payload(), topic="smartmeter/retired-9/telemetry"), Reason.DECOMMISSIONED_DEVICE)
 
 
+EXCHANGED_AT = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+EXCHANGED = {
+    "swapped-3": DeviceInfo(
+        "swapped-3", decommissioned=True, location="Mysuru", exchanged_at=EXCHANGED_AT, exchanged_for="meter-002"
+    ),
+}
+SWAPPED_TOPIC = "smartmeter/swapped-3/telemetry"
+
+
+def test_an_exchanged_meter_is_refused_from_the_exchange_instant_on_naming_the_new_meter():
+    for when in ("2025-03-01T06:00:00Z", "2025-03-01T11:30:00.001+05:30", "2025-03-01T09:59:00Z"):
+        result = parse(good_payload(timestamp=when), topic=SWAPPED_TOPIC, devices=EXCHANGED)
+        assert_rejected(result, Reason.METER_EXCHANGED)
+        assert result.message == (
+            "meter 'swapped-3' was exchanged for 'meter-002' at 2025-03-01T06:00:00.000Z; readings after it are refused"
+        )
+        assert result.device_id == "swapped-3"
+    # No timestamp: the receive time, after the exchange.
+    assert_rejected(parse(good_payload(), topic=SWAPPED_TOPIC, devices=EXCHANGED), Reason.METER_EXCHANGED)
+
+
+def test_an_exchanged_meters_readings_from_before_the_exchange_are_still_taken():
+    """Telemetry the old meter buffered (or the broker queued) arrives after the swap; it is not lost."""
+    reading = parse(good_payload(timestamp="2025-03-01T05:59:59.999Z"), topic=SWAPPED_TOPIC, devices=EXCHANGED)
+    assert isinstance(reading, Reading), reading
+    assert reading.timestamp == EXCHANGED_AT - timedelta(milliseconds=1)
+    assert reading.location == "Mysuru"
+    # The other checks still apply to them.
+    too_old = parse(good_payload(timestamp="2025-01-01T00:00:00Z"), topic=SWAPPED_TOPIC, devices=EXCHANGED)
+    assert_rejected(too_old, Reason.TIMESTAMP_TOO_OLD)
+
+
 def test_a_payload_naming_another_meter_is_rejected_as_device_mismatch():
     result = parse(good_payload(device_id="meter-002"))
     assert_rejected(result, Reason.DEVICE_MISMATCH, "meter-002", "meter-001")
@@ -331,6 +363,7 @@ def test_every_reason_is_reachable():
         Reason.TIMESTAMP_TOO_OLD: parse(good_payload(timestamp="2000-01-01T00:00:00Z")),
         Reason.UNKNOWN_DEVICE: parse(good_payload(), topic="smartmeter/x/telemetry"),
         Reason.DECOMMISSIONED_DEVICE: parse(good_payload(), topic="smartmeter/retired-9/telemetry"),
+        Reason.METER_EXCHANGED: parse(good_payload(), topic=SWAPPED_TOPIC, devices=EXCHANGED),
         Reason.DEVICE_MISMATCH: parse(good_payload(device_id="x")),
         Reason.BAD_TOPIC: parse(good_payload(), topic="x"),
     }
