@@ -523,7 +523,8 @@ def test_a_single_glitch_is_excluded_and_the_trend_continues(store, glitch):
         "glitch",
     )
     assert "the next reading returns to 10050.200" in excluded.reason
-    assert result.closing_confirmed and result.closing_at == QUALITY_START + timedelta(hours=48)
+    assert result.closing_confirmed
+    assert result.closing_at == QUALITY_START + timedelta(hours=48)
 
 
 def test_a_drop_the_readings_continue_from_is_a_reset(store):
@@ -565,8 +566,11 @@ def test_a_drop_at_the_last_reading_is_unconfirmed_until_the_next_one(store):
     result = quality_of(store, "meter-q", written, end=end)
     assert result.energy_kwh == Decimal("20.000")
     assert not result.closing_confirmed
-    assert result.unconfirmed.kind == "unconfirmed" and result.unconfirmed.register == Decimal("0.0")
+    assert result.unconfirmed.kind == "unconfirmed"
+    assert result.unconfirmed.register == Decimal("0.0")
     later = twelve_hourly("meter-q", [5.0], start=QUALITY_START + timedelta(hours=48))
     store.write_many(later)
     confirmed = quality_of(store, "meter-q", written + later, end=end)
-    assert confirmed.closing_confirmed and confirmed.resets == 1 and confirmed.unconfirmed is None
+    assert confirmed.closing_confirmed
+    assert confirmed.resets == 1
+    assert confirmed.unconfirmed is None
