@@ -226,7 +226,7 @@ def bill_fields(bill: Bill, consumption: Consumption) -> dict:
         "start_register": consumption.start_register,
         "end_register": consumption.end_register,
         "reading_count": consumption.reading_count,
-        "register_resets": consumption.resets,
+        "register_resets": consumption.resets + consumption.rollovers,
     }
 
 

@@ -17,7 +17,7 @@ from django.utils.html import format_html
 
 from devices.admin import DeviceAdmin
 from devices.models import Device
-from readings.admin_views import device_readings_view
+from readings.admin_views import device_excluded_readings_view, device_readings_view
 from readings.formatting import format_power
 from readings.meter_credentials import (
     MeterCredentialsError,
@@ -139,7 +139,11 @@ class DeviceReadingsAdmin(DeviceAdmin):
         )
 
     def related_links(self, obj) -> list[tuple[str, str]]:
-        return [(reverse("admin:devices_device_readings", args=[obj.pk]), "Readings"), *super().related_links(obj)]
+        return [
+            (reverse("admin:devices_device_readings", args=[obj.pk]), "Readings"),
+            (reverse("admin:devices_device_excluded_readings", args=[obj.pk]), "Excluded readings"),
+            *super().related_links(obj),
+        ]
 
     def get_urls(self):
         urls = [
@@ -147,6 +151,11 @@ class DeviceReadingsAdmin(DeviceAdmin):
                 "<path:object_id>/readings/",
                 self.admin_site.admin_view(self.readings_view),
                 name="devices_device_readings",
+            ),
+            path(
+                "<path:object_id>/excluded-readings/",
+                self.admin_site.admin_view(self.excluded_readings_view),
+                name="devices_device_excluded_readings",
             ),
         ]
         return urls + super().get_urls()
@@ -158,6 +167,14 @@ class DeviceReadingsAdmin(DeviceAdmin):
         if not self.has_view_permission(request, device):
             raise PermissionDenied
         return device_readings_view(request, device=device, model_admin=self)
+
+    def excluded_readings_view(self, request, object_id):
+        device = self.get_object(request, object_id)
+        if device is None:
+            raise Http404("No such meter.")
+        if not self.has_view_permission(request, device):
+            raise PermissionDenied
+        return device_excluded_readings_view(request, device=device, model_admin=self)
 
 
 admin.site.unregister(Device)

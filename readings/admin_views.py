@@ -7,14 +7,15 @@ See docs/dashboard.md#staff-back-office-admin.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from readings.selectors import readings_table
+from readings.selectors import device_consumption, readings_table
 
 AGGREGATIONS = [
     ("raw", "Every reading"),
@@ -108,3 +109,34 @@ LABEL_FORMATS = {
 
 def _label(moment: datetime, agg: str) -> str:
     return moment.astimezone(_display_tz()).strftime(LABEL_FORMATS[agg])
+
+
+def _month_bounds(month: str | None) -> tuple[datetime, datetime, str]:
+    """[start, end) of a "YYYY-MM" month in the billing time zone (default: last month)."""
+    tz = ZoneInfo(str(settings.BILLING_TIME_ZONE))
+    today = timezone.now().astimezone(tz).date()
+    try:
+        year, number = (int(part) for part in (month or "").split("-"))
+        first = date(year, number, 1)
+    except ValueError:
+        first = (today.replace(day=1) - timedelta(days=1)).replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    return start, datetime.combine(following, time.min, tzinfo=tz), first.strftime("%Y-%m")
+
+
+def device_excluded_readings_view(request, *, device, model_admin):
+    """The readings of a month left out of the meter's energy, and why (docs/readings.md#reading-quality)."""
+    start, end, month = _month_bounds(request.GET.get("month"))
+    consumption = device_consumption(device_id=device.device_id, start=start, end=end)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": f"Excluded readings of {device}",
+        "opts": model_admin.model._meta,
+        "original": device,
+        "device": device,
+        "month": month,
+        "consumption": consumption,
+        "excluded": consumption.excluded,
+    }
+    return TemplateResponse(request, "admin/devices/device/excluded_readings.html", context)

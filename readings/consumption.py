@@ -7,16 +7,20 @@ shows follows one rule: docs/readings.md#the-consumption-rule.
 
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import compress
 from operator import gt
 from typing import NamedTuple
 
+from readings import quality
+from readings.quality import DEFAULT_LIMITS, Limits
 from readings.types import Consumption
 
 KWH = Decimal("0.001")
 _MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RegisterPoint(NamedTuple):
@@ -29,6 +33,9 @@ class RegisterRun(NamedTuple):
 
     `energy_kwh` is the consumption from `first` to `last` (positive steps, a drop
     counting its new value) and `resets` the number of drops between them.
+    `points` holds every reading of the run, and only when the readings need the
+    reading-quality walk (readings.quality: a drop or a step too large for the meter,
+    inside the run or at its edges); otherwise the totals are the whole story.
     Stores compute runs close to the data and hand them to `consumption_from_run`.
     (A tuple: a month of hourly buckets builds hundreds per request.)
     """
@@ -38,6 +45,7 @@ class RegisterRun(NamedTuple):
     last: RegisterPoint
     energy_kwh: Decimal
     resets: int
+    points: tuple[RegisterPoint, ...] | None = None
 
 
 def to_kwh(value) -> Decimal:
@@ -56,12 +64,50 @@ def quantize_kwh(value: Decimal) -> Decimal:
     return value.quantize(KWH, rounding=ROUND_HALF_UP)
 
 
-def run_from_registers(values: Sequence, *, first_at: datetime, last_at: datetime) -> RegisterRun:
+def run_from_registers(
+    values: Sequence,
+    *,
+    first_at: datetime,
+    last_at: datetime,
+    epochs: Sequence[float] | None = None,
+    limits: Limits | None = None,
+) -> RegisterRun:
     """Reduce the register values of consecutive readings (in time order) to a run.
 
     Detection runs on the raw values (fast for floats); only the few numbers that
-    enter the sum are turned into Decimals.
+    enter the sum are turned into Decimals. With `epochs` (each reading's instant in
+    seconds) the run keeps its points when a drop or a step too large for `limits`
+    needs the reading-quality walk; without them the plain rule applies (series buckets).
     """
+    run = _plain_run(values, first_at=first_at, last_at=last_at)
+    if epochs is not None and not quality.is_plain(epochs, values, limits or DEFAULT_LIMITS):
+        run = with_points(run, epochs, values)
+    return run
+
+
+def with_points(run: RegisterRun, epochs: Sequence[float], values: Sequence) -> RegisterRun:
+    """The run carrying every reading (instants in seconds since 1970, stored to the millisecond)."""
+    points = tuple(
+        RegisterPoint(_EPOCH + timedelta(milliseconds=round(epoch * 1000)), to_kwh(value))
+        for epoch, value in zip(epochs, values, strict=True)
+    )
+    return run._replace(points=points)
+
+
+def needs_points(
+    before: RegisterPoint | None, run: RegisterRun | None, after: RegisterPoint | None, limits: Limits | None
+) -> bool:
+    """Whether the rule needs the run's points: a drop or an implausible step at its edges
+    (a run already carrying them, or no run, needs nothing more)."""
+    if run is None or run.points is not None:
+        return False
+    limits = limits or DEFAULT_LIMITS
+    return (before is not None and not quality.is_normal(before, run.first, limits)) or (
+        after is not None and not quality.is_normal(run.last, after, limits)
+    )
+
+
+def _plain_run(values: Sequence, *, first_at: datetime, last_at: datetime) -> RegisterRun:
     if not values:
         raise ValueError("A register run needs at least one reading.")
     first = to_kwh(values[0])
@@ -110,16 +156,127 @@ def consumption_from_run(
     before: RegisterPoint | None,
     run: RegisterRun | None,
     after: RegisterPoint | None,
+    following: RegisterPoint | None = None,
+    limits: Limits | None = None,
 ) -> Consumption:
     """Consumption over [start, end) from the readings inside it (`run`, None when
-    there are none), the last reading before `start` and the first at/after `end`."""
+    there are none), the last reading before `start`, the first at/after `end` and
+    the one after that (`following`, which confirms or excludes `after`).
+
+    Readings are classified by readings.quality against the meter's `limits`
+    (default: 5 kW x 1.5, no rollover). When every step is normal (the usual case)
+    the run's totals are used as they are; otherwise the run must carry its points
+    (`needs_points`), and the steps are walked one by one.
+    """
     _check_period(start, end)
-    unrounded = _unrounded(start, end, before, run, after, None)
-    if unrounded is None:
-        return _consumption(device_id, run, None)
-    opened_at = start if before is not None else run.first.timestamp
-    closed_at = end if after is not None else run.last.timestamp
-    return _consumption(device_id, run, unrounded, opened_at=opened_at, closed_at=closed_at)
+    limits = limits or DEFAULT_LIMITS
+    if _plain(before, run, after, limits):
+        consumption = _consumption(device_id, run, _unrounded(start, end, before, run, after, None))
+        if after is not None:
+            consumption = replace(consumption, closing_at=after.timestamp, closing_confirmed=True)
+    elif run is not None and run.points is None:
+        raise ValueError("This run needs its points (readings.consumption.needs_points).")
+    else:
+        consumption = _classified(device_id, start, end, before, run, after, following, limits)
+    if consumption.start_register is None:
+        return consumption
+    # The span the energy is counted over: interpolated to the period's edges where a
+    # reading lies beyond them, else from/to the first/last reading.
+    return replace(
+        consumption,
+        opened_at=start if before is not None else run.first.timestamp,
+        closed_at=end if after is not None else run.last.timestamp,
+    )
+
+
+def _plain(before, run, after, limits: Limits) -> bool:
+    """Every step the period touches is normal (no drop, nothing implausible)."""
+    if run is None:
+        return before is None or after is None or quality.is_normal(before, after, limits)
+    return run.points is None and not needs_points(before, run, after, limits)
+
+
+_ACCEPTED = (quality.NORMAL, quality.RESET, quality.ROLLOVER, quality.IMPLAUSIBLE)
+
+
+def _classified(device_id, start, end, before, run, after, following, limits: Limits) -> Consumption:
+    """The rule step by step: each accepted step counts its contribution for the share of
+    its time span inside [start, end); excluded readings count nothing."""
+    if run is None and (before is None or after is None):
+        return _consumption(device_id, None, None)
+    points: list[RegisterPoint] = [before] if before is not None else []
+    points.extend(run.points if run is not None else ())
+    after_index = len(points) if after is not None else None
+    if after is not None:
+        points.append(after)
+        if following is not None:
+            points.append(following)
+    steps = quality.classify(points, limits)
+    accepted = [step for step in steps if step.kind in _ACCEPTED]
+
+    energy = Decimal(0)
+    for step in accepted:
+        if step.contribution:
+            energy += step.contribution * quality.share_inside(step, points, start, end)
+    start_register = _register_at(start, accepted, points, limits, before is not None)
+    end_register = _register_at(end, accepted, points, limits, True)
+
+    def inside(index: int) -> bool:
+        return start <= points[index].timestamp < end
+
+    counted = [step for step in steps if inside(step.anchor)]
+    excluded = tuple(
+        quality.excluded_reading(step, points, limits)
+        for step in steps
+        if step.kind in (quality.GLITCH, quality.IMPLAUSIBLE) and inside(step.index)
+    )
+    unconfirmed = next(
+        (
+            quality.excluded_reading(step, points, limits)
+            for step in steps
+            if step.kind == quality.UNCONFIRMED and (inside(step.index) or step.index == after_index)
+        ),
+        None,
+    )
+    closing_at, closing_confirmed = None, False
+    if after_index is not None:
+        closing = next((step for step in steps if step.index == after_index), None)
+        closing_at = after.timestamp
+        if closing is None or closing.kind in _ACCEPTED:
+            closing_confirmed = True
+        elif closing.kind == quality.GLITCH:  # the reading after it returns to the trend
+            closing_at, closing_confirmed = following.timestamp, True
+    return Consumption(
+        device_id,
+        quantize_kwh(energy),
+        quantize_kwh(start_register),
+        quantize_kwh(end_register),
+        run.first.timestamp if run else None,
+        run.last.timestamp if run else None,
+        run.count if run else 0,
+        resets=sum(1 for step in counted if step.kind == quality.RESET),
+        rollovers=sum(1 for step in counted if step.kind == quality.ROLLOVER),
+        glitches=sum(1 for item in excluded if item.kind == quality.GLITCH),
+        implausible=sum(1 for item in excluded if item.kind == quality.IMPLAUSIBLE),
+        excluded=excluded,
+        closing_at=closing_at,
+        closing_confirmed=closing_confirmed,
+        unconfirmed=unconfirmed,
+    )
+
+
+def _register_at(at: datetime, accepted, points, limits: Limits, interpolate: bool) -> Decimal:
+    """The register at `at`: on the accepted step spanning it, else at the nearest accepted
+    reading before it (the first one when nothing comes before)."""
+    if interpolate:
+        for step in accepted:
+            if points[step.anchor].timestamp < at <= points[step.index].timestamp:
+                return quality.register_within(step, points, at, limits)
+    latest = points[0]
+    for step in accepted:
+        if points[step.index].timestamp < at:
+            latest = points[step.index]
+    return latest.energy_kwh if interpolate else points[0].energy_kwh
 
 
 def _unrounded(start, end, before, run, after, start_register):
@@ -158,7 +315,7 @@ def _unrounded(start, end, before, run, after, start_register):
     return energy, resets, start_register, end_register
 
 
-def _consumption(device_id: str, run: RegisterRun | None, unrounded, *, opened_at=None, closed_at=None) -> Consumption:
+def _consumption(device_id: str, run: RegisterRun | None, unrounded) -> Consumption:
     if unrounded is None:
         return Consumption(device_id, Decimal("0.000"), None, None, None, None, 0, 0)
     energy, resets, start_register, end_register = unrounded
@@ -171,8 +328,6 @@ def _consumption(device_id: str, run: RegisterRun | None, unrounded, *, opened_a
         run.last.timestamp if run else None,
         run.count if run else 0,
         resets,
-        opened_at,
-        closed_at,
     )
 
 
@@ -223,13 +378,17 @@ def normalize_points(points: Iterable[tuple[datetime, object]]) -> list[Register
 
 
 def consumption_from_registers(
-    device_id: str, points: Iterable[tuple[datetime, object]], start: datetime, end: datetime
+    device_id: str,
+    points: Iterable[tuple[datetime, object]],
+    start: datetime,
+    end: datetime,
+    limits: Limits | None = None,
 ) -> Consumption:
     """Energy used by one meter over [start, end) from (timestamp, register) points.
 
     `points` may come in any order and hold duplicates; to interpolate at the
     boundaries it should include the last reading before `start` and the first
-    at/after `end` when they exist (extra readings further out are ignored).
+    two at/after `end` when they exist (extra readings further out are ignored).
     """
     _check_period(start, end)
     ordered = normalize_points(points)
@@ -239,12 +398,19 @@ def consumption_from_registers(
     inside = ordered[first_inside:first_after]
     before = ordered[first_inside - 1] if first_inside > 0 else None
     after = ordered[first_after] if first_after < len(ordered) else None
+    following = ordered[first_after + 1] if first_after + 1 < len(ordered) else None
     run = None
     if inside:
+        values = [point.energy_kwh for point in inside]
+        epochs = [point.timestamp.timestamp() for point in inside]
         run = run_from_registers(
-            [point.energy_kwh for point in inside], first_at=inside[0].timestamp, last_at=inside[-1].timestamp
+            values, first_at=inside[0].timestamp, last_at=inside[-1].timestamp, epochs=epochs, limits=limits
         )
-    return consumption_from_run(device_id, start=start, end=end, before=before, run=run, after=after)
+        if run.points is not None or needs_points(before, run, after, limits):
+            run = run._replace(points=tuple(inside))  # the exact instants, not seconds
+    return consumption_from_run(
+        device_id, start=start, end=end, before=before, run=run, after=after, following=following, limits=limits
+    )
 
 
 def _check_aware(value: datetime, name: str) -> None:

@@ -11,7 +11,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db.models import Count
 
+from devices.models import Device
 from readings.models import DeadLetter
+from readings.quality import DEFAULT_SANCTIONED_LOAD_KW, Limits
 from readings.stores import get_store
 from readings.types import Consumption, Reading
 
@@ -83,15 +85,32 @@ def readings_table(*, device_id: str, start: datetime, end: datetime, agg: str) 
     ]
 
 
+def meter_limits(device_ids: Iterable[str]) -> dict[str, Limits]:
+    """Each meter's reading-quality limits (sanctioned load x READING_PLAUSIBLE_MARGIN, register
+    digits) in one query; a meter not registered gets the default 5 kW and no rollover."""
+    device_ids = list(device_ids)
+    margin = settings.READING_PLAUSIBLE_MARGIN
+    limits = {device_id: Limits.for_meter(DEFAULT_SANCTIONED_LOAD_KW, margin) for device_id in device_ids}
+    if device_ids:
+        rows = Device.objects.filter(device_id__in=device_ids).values_list(
+            "device_id", "sanctioned_load_kw", "register_digits"
+        )
+        for device_id, sanctioned_load_kw, register_digits in rows:
+            limits[device_id] = Limits.for_meter(sanctioned_load_kw, margin, register_digits)
+    return limits
+
+
 def device_consumption(*, device_id: str, start: datetime, end: datetime) -> Consumption:
     """Energy used by one meter over [start, end), by the register rule (docs/readings.md)."""
-    return get_store().consumption(device_id, start=start, end=end)
+    return devices_consumption(device_ids=[device_id], start=start, end=end)[device_id]
 
 
 def devices_consumption(*, device_ids: Iterable[str], start: datetime, end: datetime) -> dict[str, Consumption]:
-    """Energy used by each meter over [start, end), in a bounded number of queries.
-    Every listed meter has an entry (zero, `has_readings` False, when it sent nothing)."""
-    return get_store().consumption_many(list(device_ids), start=start, end=end)
+    """Energy used by each meter over [start, end), in a bounded number of queries (one more
+    for the meters' limits). Every listed meter has an entry (zero, `has_readings` False,
+    when it sent nothing); readings classified by docs/readings.md#reading-quality."""
+    device_ids = list(device_ids)
+    return get_store().consumption_many(device_ids, start=start, end=end, limits=meter_limits(device_ids))
 
 
 def readings_count(*, device_id: str | None = None, since: datetime | None = None) -> int:

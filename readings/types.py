@@ -19,6 +19,16 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class ExcludedReading:
+    """A reading kept in the store but left out of the energy, and why (readings.quality)."""
+
+    timestamp: datetime
+    register: Decimal
+    kind: str  # "glitch" | "implausible" | "unconfirmed"
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Consumption:
     """Energy used by one meter between two instants, read off its cumulative register."""
 
@@ -34,11 +44,24 @@ class Consumption:
     # lies beyond it (the register is interpolated there), else the first/last reading.
     opened_at: datetime | None = None
     closed_at: datetime | None = None
+    rollovers: int = 0
+    glitches: int = 0
+    implausible: int = 0
+    # Readings in the period left out of the energy (glitches, implausible steps), in time order.
+    excluded: tuple[ExcludedReading, ...] = ()
+    # The first reading at/after the period end that the end register leans on, and whether
+    # it is confirmed (not itself a drop or an implausible step, or classified by the reading
+    # after it). A month closes only on a confirmed reading.
+    closing_at: datetime | None = None
+    closing_confirmed: bool = False
+    # The reading that cannot be classified yet (a drop or an implausible step with no
+    # reading after it), when there is one in the period or at its closing.
+    unconfirmed: ExcludedReading | None = None
 
     @property
     def has_readings(self) -> bool:
         return self.reading_count > 0
 
     def closes_at(self, end: datetime) -> bool:
-        """Whether a reading at or after ``end`` backs the register at ``end`` (a closing read)."""
-        return self.closed_at is not None and self.closed_at >= end
+        """Whether a confirmed reading at or after ``end`` backs the register at ``end`` (a closing read)."""
+        return self.closing_confirmed and self.closing_at is not None and self.closing_at >= end

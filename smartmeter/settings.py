@@ -354,6 +354,8 @@ INGEST_BACKFILL_DAYS = env.int("INGEST_BACKFILL_DAYS", default=35)
 INGEST_MAX_PAYLOAD_BYTES = 4096
 DEAD_LETTER_MAX_ROWS = env.int("DEAD_LETTER_MAX_ROWS", default=10000)
 DEVICE_OFFLINE_AFTER = timedelta(seconds=env.int("DEVICE_OFFLINE_AFTER_SECONDS", default=300))
+# A register step implying more than sanctioned load x this margin is implausible (docs/readings.md#reading-quality).
+READING_PLAUSIBLE_MARGIN = Decimal(env.str("READING_PLAUSIBLE_MARGIN", default="1.5"))
 
 # --- Billing ----------------------------------------------------------------
 

@@ -75,7 +75,7 @@ def month_bill_fields(month_bill: MonthBill) -> dict:
                 "kind": excluded.kind,
                 "reason": excluded.reason,
             }
-            for excluded in getattr(consumption, "excluded", ())
+            for excluded in consumption.excluded
         ],
         "adjustment_kwh": month_bill.adjustment_kwh,
         "adjustment_amount": month_bill.adjustment_amount,

@@ -6,13 +6,14 @@ so callers (through readings.selectors) get the same answers from either.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
+from readings.quality import Limits
 from readings.types import Consumption, Reading
 
 AGGREGATIONS = ("raw", "minute", "hour", "day", "week", "month")
@@ -73,16 +74,28 @@ class ReadingStore(ABC):
         """
 
     @abstractmethod
-    def consumption_many(self, device_ids: Iterable[str], *, start: datetime, end: datetime) -> dict[str, Consumption]:
-        """Consumption of every listed meter over [start, end) (readings.consumption rule),
-        in a bounded number of queries; meters without readings get a zero entry."""
+    def consumption_many(
+        self,
+        device_ids: Iterable[str],
+        *,
+        start: datetime,
+        end: datetime,
+        limits: Mapping[str, Limits] | None = None,
+    ) -> dict[str, Consumption]:
+        """Consumption of every listed meter over [start, end) (readings.consumption rule,
+        readings classified by readings.quality against each meter's `limits`, default
+        quality.DEFAULT_LIMITS), in a bounded number of queries; meters without readings
+        get a zero entry."""
 
     @abstractmethod
     def count(self, device_id: str | None = None, *, since: datetime | None = None) -> int:
         """Readings stored (for one meter, and/or with a timestamp at or after `since`)."""
 
-    def consumption(self, device_id: str, *, start: datetime, end: datetime) -> Consumption:
-        return self.consumption_many([device_id], start=start, end=end)[device_id]
+    def consumption(
+        self, device_id: str, *, start: datetime, end: datetime, limits: Limits | None = None
+    ) -> Consumption:
+        wanted = {device_id: limits} if limits is not None else None
+        return self.consumption_many([device_id], start=start, end=end, limits=wanted)[device_id]
 
     def ping(self) -> None:
         """Raise if the store cannot answer (used by /health)."""

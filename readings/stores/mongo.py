@@ -21,7 +21,8 @@ from mongoengine import (
 )
 from pymongo.errors import CollectionInvalid, OperationFailure
 
-from readings.consumption import RegisterPoint, consumption_from_run, run_from_parts, to_kwh
+from readings.consumption import RegisterPoint, consumption_from_run, needs_points, run_from_parts, to_kwh
+from readings.quality import DEFAULT_LIMITS
 from readings.stores.base import ReadingStore, check_agg, check_range
 from readings.stores.buckets import BucketGroup, as_utc, build_series, offset_periods, raw_row, stored_instant, zone
 from readings.stores.mongo_connection import ALIAS, readings_database
@@ -198,26 +199,65 @@ class MongoReadingStore(ReadingStore):
             after=after,
         )
 
-    def consumption_many(self, device_ids, *, start, end) -> dict[str, Consumption]:
+    def consumption_many(self, device_ids, *, start, end, limits=None) -> dict[str, Consumption]:
         check_range(start, end)
         device_ids = sorted(set(device_ids))
+        limits = limits or {}
         result = {}
         for index in range(0, len(device_ids), CHUNK):
             chunk = device_ids[index : index + CHUNK]
-            runs = self._runs(chunk, start, end, key={"$literal": 0}, stats=False)
-            neighbours = self._neighbours(chunk, start, end)
+            rates: dict[str, float | None] = {}
+            runs = {
+                device_id: groups[0].run
+                for device_id, groups in self._runs(
+                    chunk, start, end, key={"$literal": 0}, stats=False, rates=rates
+                ).items()
+            }
+            neighbours = self._neighbours(chunk, start, end, following=True)
+            # A meter whose run has a drop or a step too large for it, inside or at its
+            # edges, gets its readings walked one by one (readings.quality): one more query.
+            walk = [
+                device_id
+                for device_id, run in runs.items()
+                if _suspect(run, rates.get(device_id), limits.get(device_id, DEFAULT_LIMITS))
+                or needs_points(neighbours[device_id][0], run, neighbours[device_id][1], limits.get(device_id))
+            ]
+            for device_id, points in self._points(walk, start, end).items():
+                runs[device_id] = runs[device_id]._replace(points=points)
             for device_id in chunk:
-                groups = runs.get(device_id)
-                before, after = neighbours.get(device_id, (None, None))
+                before, after, following = neighbours[device_id]
                 result[device_id] = consumption_from_run(
-                    device_id, start=start, end=end, before=before, run=groups[0].run if groups else None, after=after
+                    device_id,
+                    start=start,
+                    end=end,
+                    before=before,
+                    run=runs.get(device_id),
+                    after=after,
+                    following=following,
+                    limits=limits.get(device_id, DEFAULT_LIMITS),
                 )
         return result
 
+    def _points(self, device_ids: list[str], start, end) -> dict[str, tuple[RegisterPoint, ...]]:
+        """Every reading of the listed meters in [start, end), in time order (one query)."""
+        if not device_ids:
+            return {}
+        found: dict[str, list[RegisterPoint]] = {}
+        cursor = self._collection().find(
+            {"metadata.device_id": {"$in": device_ids}, "timestamp": {"$gte": start, "$lt": end}},
+            {"_id": 0, "metadata.device_id": 1, "timestamp": 1, "energy_kwh": 1},
+            sort=[("metadata.device_id", 1), ("timestamp", 1)],
+        )
+        for document in cursor:
+            point = RegisterPoint(as_utc(document["timestamp"]), to_kwh(document["energy_kwh"]))
+            found.setdefault(document["metadata"]["device_id"], []).append(point)
+        return {device_id: tuple(points) for device_id, points in found.items()}
+
     # --- pipelines --------------------------------------------------------------
 
-    def _runs(self, device_ids, start, end, *, key, stats: bool) -> dict[str, list[BucketGroup]]:
-        """Per meter and bucket: count, first/last reading, the register drops and averages."""
+    def _runs(self, device_ids, start, end, *, key, stats: bool, rates=None) -> dict[str, list[BucketGroup]]:
+        """Per meter and bucket: count, first/last reading, the register drops and averages
+        (and into `rates`, when given, each meter's steepest rise in kWh per millisecond)."""
         project = {"d": "$metadata.device_id", "t": "$timestamp", "e": "$energy_kwh", "k": key}
         group = {
             "_id": {"d": "$d", "k": "$k"},
@@ -227,6 +267,16 @@ class MongoReadingStore(ReadingStore):
             # The first (last) reading of a bucket is the one whose neighbour is in another bucket.
             "first_e": {"$max": {"$cond": [{"$ne": ["$pk", "$k"]}, "$e", None]}},
             "last_e": {"$max": {"$cond": [{"$ne": ["$nk", "$k"]}, "$e", None]}},
+            # The steepest rise inside the bucket, in kWh per millisecond (reading quality).
+            "max_rate": {
+                "$max": {
+                    "$cond": [
+                        {"$eq": ["$pk", "$k"]},
+                        {"$divide": [{"$subtract": ["$e", "$pe"]}, {"$max": [{"$subtract": ["$t", "$pt"]}, 1]}]},
+                        None,
+                    ]
+                }
+            },
             # The register just before each drop inside the bucket (a reset or a replaced meter).
             "drops": {
                 "$push": {"$cond": [{"$and": [{"$eq": ["$pk", "$k"]}, {"$lt": ["$e", "$pe"]}]}, "$pe", "$$REMOVE"]}
@@ -253,6 +303,7 @@ class MongoReadingStore(ReadingStore):
                     "sortBy": {"t": 1},
                     "output": {
                         "pe": {"$shift": {"output": "$e", "by": -1}},
+                        "pt": {"$shift": {"output": "$t", "by": -1}},
                         "pk": {"$shift": {"output": "$k", "by": -1}},
                         "nk": {"$shift": {"output": "$k", "by": 1}},
                     },
@@ -269,6 +320,8 @@ class MongoReadingStore(ReadingStore):
                 last=RegisterPoint(as_utc(row["last_t"]), to_kwh(row["last_e"])),
                 drop_values=[value for value in row["drops"] if value is not None],
             )
+            if rates is not None:
+                rates[row["_id"]["d"]] = row.get("max_rate")
             key = row["_id"]["k"]
             key = key.replace(tzinfo=None) if isinstance(key, datetime) else None
             averages = (
@@ -280,24 +333,32 @@ class MongoReadingStore(ReadingStore):
             result.setdefault(row["_id"]["d"], []).append(BucketGroup(key, run, *averages))
         return result
 
-    def _neighbours(self, device_ids, start, end) -> dict[str, tuple[RegisterPoint | None, RegisterPoint | None]]:
-        """Per meter, the last reading before `start` and the first at/after `end`."""
-        found: dict[str, list] = {device_id: [None, None] for device_id in device_ids}
+    def _neighbours(self, device_ids, start, end, *, following: bool = False) -> dict:
+        """Per meter, the last reading before `start` and the first at/after `end` (with
+        `following`, also the one after that: it confirms or excludes the first), as
+        (before, after) or (before, after, following)."""
+        found: dict[str, list] = {device_id: [None, None, None] for device_id in device_ids}
         for side, condition, direction in ((0, {"$lt": start}, -1), (1, {"$gte": end}, 1)):
+            taken = 2 if side and following else 1
             pipeline = [
                 {"$match": {"metadata.device_id": {"$in": list(device_ids)}, "timestamp": condition}},
                 {"$sort": {"metadata.device_id": 1, "timestamp": direction}},
                 {
                     "$group": {
                         "_id": "$metadata.device_id",
-                        "t": {"$first": "$timestamp"},
-                        "e": {"$first": "$energy_kwh"},
+                        "edge": {"$firstN": {"input": {"t": "$timestamp", "e": "$energy_kwh"}, "n": taken}},
                     }
                 },
             ]
             for row in MongoReading.objects.aggregate(pipeline):
-                found[row["_id"]][side] = RegisterPoint(as_utc(row["t"]), to_kwh(row["e"]))
-        return {device_id: (pair[0], pair[1]) for device_id, pair in found.items()}
+                for offset, point in enumerate(row["edge"]):
+                    found[row["_id"]][side + offset] = RegisterPoint(as_utc(point["t"]), to_kwh(point["e"]))
+        return {device_id: tuple(edges) if following else tuple(edges[:2]) for device_id, edges in found.items()}
+
+
+def _suspect(run, max_rate: float | None, limits) -> bool:
+    """A drop, or a rise steeper than the meter's limit (a hair strict: the exact check decides)."""
+    return run.resets > 0 or (max_rate is not None and max_rate * 3_600_000 > float(limits.max_kw) * 0.999999)
 
 
 def bucket_key_expression(agg: str, tz, start: datetime, end: datetime) -> dict:

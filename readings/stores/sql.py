@@ -14,8 +14,16 @@ from operator import itemgetter
 from django.db import connection, transaction
 from django.utils import timezone
 
-from readings.consumption import RegisterPoint, consumption_from_run, run_from_registers, to_kwh
+from readings.consumption import (
+    RegisterPoint,
+    consumption_from_run,
+    needs_points,
+    run_from_registers,
+    to_kwh,
+    with_points,
+)
 from readings.models import SqlReading
+from readings.quality import DEFAULT_LIMITS, Limits
 from readings.stores.base import ReadingStore, check_agg, check_range
 from readings.stores.buckets import (
     UNIT_SECONDS,
@@ -197,22 +205,49 @@ class SqlReadingStore(ReadingStore):
             after=after,
         )
 
-    def consumption_many(self, device_ids, *, start, end) -> dict[str, Consumption]:
+    def consumption_many(self, device_ids, *, start, end, limits=None) -> dict[str, Consumption]:
         check_range(start, end)
         device_ids = sorted(set(device_ids))
-        runs: dict[str, list[BucketGroup]] = {}
-        neighbours: dict[str, tuple[RegisterPoint | None, RegisterPoint | None]] = {}
-        for chunk in _chunks(device_ids):
-            runs.update(_runs(chunk, start, end, key_sql=None, key_params=[], stats=False))
-            neighbours.update(_neighbours(chunk, start, end))
+        limits = limits or {}
         result = {}
-        for device_id in device_ids:
-            groups = runs.get(device_id)
-            before, after = neighbours.get(device_id, (None, None))
-            result[device_id] = consumption_from_run(
-                device_id, start=start, end=end, before=before, run=groups[0].run if groups else None, after=after
-            )
+        for chunk in _chunks(device_ids):
+            # The neighbours first: whether a run needs its points depends on its edges.
+            neighbours = _neighbours(chunk, start, end, following=True)
+            classify = _Classify(neighbours, limits)
+            runs = _runs(chunk, start, end, key_sql=None, key_params=[], stats=False, classify=classify)
+            for device_id in chunk:
+                groups = runs.get(device_id)
+                before, after, following = neighbours[device_id]
+                result[device_id] = consumption_from_run(
+                    device_id,
+                    start=start,
+                    end=end,
+                    before=before,
+                    run=groups[0].run if groups else None,
+                    after=after,
+                    following=following,
+                    limits=limits.get(device_id, DEFAULT_LIMITS),
+                )
         return result
+
+
+class _Classify:
+    """Builds a meter's run from its registers and instants, keeping the points only when
+    the reading-quality walk needs them (readings.quality)."""
+
+    def __init__(self, neighbours: dict, limits: dict[str, Limits]) -> None:
+        self._neighbours = neighbours
+        self._limits = limits
+
+    def __call__(self, device_id: str, rows: list, *, first_at: datetime, last_at: datetime):
+        values = list(map(itemgetter(0), rows))
+        epochs = list(map(itemgetter(1), rows))
+        limits = self._limits.get(device_id, DEFAULT_LIMITS)
+        run = run_from_registers(values, first_at=first_at, last_at=last_at, epochs=epochs, limits=limits)
+        before, after, _ = self._neighbours.get(device_id, (None, None, None))
+        if needs_points(before, run, after, limits):
+            run = with_points(run, epochs, values)
+        return run
 
 
 # --- SQL building blocks --------------------------------------------------------
@@ -290,8 +325,22 @@ def bucket_key_sql(agg: str, tz, start: datetime, end: datetime) -> tuple[str, l
     return f"CASE {' '.join(branches)} ELSE {truncated(periods[-1][1])} END", params
 
 
+def _epoch_sql() -> str:
+    """A reading's instant as float seconds since 1970 (cheap to stream, unlike datetimes)."""
+    if connection.vendor == "postgresql":
+        return 'CAST(EXTRACT(EPOCH FROM "timestamp") AS DOUBLE PRECISION)'
+    return '(julianday("timestamp") - 2440587.5) * 86400.0'
+
+
 def _runs(
-    device_ids: list[str], start: datetime, end: datetime, *, key_sql: str | None, key_params: list, stats: bool
+    device_ids: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    key_sql: str | None,
+    key_params: list,
+    stats: bool,
+    classify=None,
 ) -> dict[str, list[BucketGroup]]:
     """Per meter (and bucket), the register run and, with `stats`, the averages.
 
@@ -299,7 +348,8 @@ def _runs(
     averages) and the registers in (device_id, timestamp) order, which the
     counts slice into buckets. Both read one snapshot (`_read_snapshot`); should
     a concurrent insert still come between them, the counts disagree and the read
-    is retried.
+    is retried. With `classify` (consumption) the registers come with their instants
+    and `classify` builds each run (reading quality); without it, the plain rule.
     """
     if not device_ids:
         return {}
@@ -315,7 +365,8 @@ def _runs(
         f'SELECT device_id{key_column}, COUNT(*), MIN("timestamp"), MAX("timestamp"){stat_columns} '  # noqa: S608
         f"FROM {_table()} WHERE {where} GROUP BY {group_by} ORDER BY {group_by}"
     )
-    registers_sql = f'SELECT energy_kwh FROM {_table()} WHERE {where} ORDER BY device_id, "timestamp"'  # noqa: S608
+    instants = f", {_epoch_sql()}" if classify else ""
+    registers_sql = f'SELECT energy_kwh{instants} FROM {_table()} WHERE {where} ORDER BY device_id, "timestamp"'  # noqa: S608
     for _attempt in range(3):
         try:
             with _read_snapshot():
@@ -326,7 +377,7 @@ def _runs(
                 # registers never sit in memory at once. One meter's series: one round trip.
                 with connection.chunked_cursor() if len(device_ids) > 1 else connection.cursor() as cursor:
                     cursor.execute(registers_sql, where_params)
-                    return _slice_runs(grouped, cursor, keyed=bool(key_sql), stats=stats)
+                    return _slice_runs(grouped, cursor, keyed=bool(key_sql), stats=stats, classify=classify)
         except InconsistentRead:
             continue
     raise InconsistentRead("Readings kept changing while they were aggregated; try again.")
@@ -363,8 +414,9 @@ class _Registers:
 
     BLOCK = 20_000
 
-    def __init__(self, cursor) -> None:
+    def __init__(self, cursor, *, whole_rows: bool = False) -> None:
         self._cursor = cursor
+        self._whole_rows = whole_rows
         self._values: list[float] = []
         self._position = 0
         self._exhausted = False
@@ -377,7 +429,7 @@ class _Registers:
             self._position = 0
             rows = self._cursor.fetchmany(max(self.BLOCK, count))
             self._exhausted = not rows
-            self._values.extend(map(itemgetter(0), rows))
+            self._values.extend(rows if self._whole_rows else map(itemgetter(0), rows))
         taken = self._values[self._position : end]
         self._position = end
         return taken
@@ -386,9 +438,9 @@ class _Registers:
         return self._position >= len(self._values) and (self._exhausted or self._cursor.fetchone() is None)
 
 
-def _slice_runs(grouped, cursor, *, keyed: bool, stats: bool) -> dict[str, list[BucketGroup]]:
+def _slice_runs(grouped, cursor, *, keyed: bool, stats: bool, classify=None) -> dict[str, list[BucketGroup]]:
     """Cut the ordered registers into the groups, whose counts say how many rows each holds."""
-    registers = _Registers(cursor)
+    registers = _Registers(cursor, whole_rows=classify is not None)
     result: dict[str, list[BucketGroup]] = {}
     for row in grouped:
         if keyed:
@@ -400,7 +452,10 @@ def _slice_runs(grouped, cursor, *, keyed: bool, stats: bool) -> dict[str, list[
         values = registers.take(count)
         if len(values) != count:
             raise InconsistentRead
-        run = run_from_registers(values, first_at=as_utc(first_at), last_at=as_utc(last_at))
+        if classify is not None:
+            run = classify(row[0], values, first_at=as_utc(first_at), last_at=as_utc(last_at))
+        else:
+            run = run_from_registers(values, first_at=as_utc(first_at), last_at=as_utc(last_at))
         result.setdefault(row[0], []).append(BucketGroup(key, run, *averages))
     if not registers.finished():
         raise InconsistentRead
@@ -413,9 +468,11 @@ def _edge_rows_sql(
     columns: Sequence[str],
     newest_before: datetime | None,
     oldest_from: datetime | None = None,
+    second_oldest: bool = False,
 ) -> tuple[str, list]:
     """One statement for the newest reading before an instant (or ever) and/or the
-    oldest at/after another, per meter: an index probe per meter, not a scan."""
+    oldest (and, with `second_oldest`, the one after it) at/after another, per meter:
+    an index probe per meter, not a scan."""
     table = _table()
     values = ", ".join(["(%s)"] * len(device_ids))
     probes, params = [], []
@@ -430,6 +487,12 @@ def _edge_rows_sql(
             f'AND x."timestamp" >= %s ORDER BY x."timestamp" LIMIT 1) FROM ids'
         )
         params.append(_ts(oldest_from))
+        if second_oldest:
+            probes.append(
+                f"SELECT (SELECT x.id FROM {table} x WHERE x.device_id = ids.device_id "  # noqa: S608
+                f'AND x."timestamp" >= %s ORDER BY x."timestamp" LIMIT 1 OFFSET 1) FROM ids'
+            )
+            params.append(_ts(oldest_from))
     selected = ", ".join(connection.ops.quote_name(column) for column in columns)
     sql = (
         f"WITH ids(device_id) AS (VALUES {values}) "  # noqa: S608
@@ -438,17 +501,27 @@ def _edge_rows_sql(
     return sql, [*device_ids, *params]
 
 
-def _neighbours(
-    device_ids: list[str], start: datetime, end: datetime
-) -> dict[str, tuple[RegisterPoint | None, RegisterPoint | None]]:
-    """Per meter, the last reading before `start` and the first at/after `end`."""
+def _neighbours(device_ids: list[str], start: datetime, end: datetime, *, following: bool = False) -> dict:
+    """Per meter, the last reading before `start` and the first at/after `end`
+    (with `following`, also the one after that: it confirms or excludes the first),
+    as (before, after) or (before, after, following), in one statement."""
     sql, params = _edge_rows_sql(
-        device_ids, columns=("device_id", "timestamp", "energy_kwh"), newest_before=start, oldest_from=end
+        device_ids,
+        columns=("device_id", "timestamp", "energy_kwh"),
+        newest_before=start,
+        oldest_from=end,
+        second_oldest=following,
     )
-    found: dict[str, list] = {device_id: [None, None] for device_id in device_ids}
+    found: dict[str, list] = {device_id: [] for device_id in device_ids}
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         for device_id, timestamp, energy_kwh in cursor.fetchall():
-            point = RegisterPoint(as_utc(timestamp), to_kwh(energy_kwh))
-            found[device_id][0 if point.timestamp < start else 1] = point
-    return {device_id: (pair[0], pair[1]) for device_id, pair in found.items()}
+            found[device_id].append(RegisterPoint(as_utc(timestamp), to_kwh(energy_kwh)))
+    result = {}
+    for device_id, points in found.items():
+        points.sort()
+        before = points[0] if points and points[0].timestamp < start else None
+        later = points[1:] if before else points
+        edges = (before, *later[:2], None, None)
+        result[device_id] = edges[:3] if following else edges[:2]
+    return result

@@ -32,7 +32,10 @@ def test_the_month_runs_midnight_to_midnight_in_asia_kolkata(device):
     assert start == datetime(2024, 12, 31, 18, 30, tzinfo=UTC)
     assert end == datetime(2025, 1, 31, 18, 30, tzinfo=UTC)
     # Hourly readings, 1 kWh an hour, plus 100 kWh used between 00:30 and 01:30 IST on 1 February, which is
-    # still 31 January in UTC: it belongs to February's bill, not January's.
+    # still 31 January in UTC: it belongs to February's bill, not January's. (101 kWh in an hour is
+    # plausible only for a large sanctioned load: docs/readings.md#reading-quality.)
+    device.sanctioned_load_kw = D("100")
+    device.save(update_fields=["sanctioned_load_kw"])
     points, register, at = [], D("500"), datetime(2024, 12, 31, 12, 0, tzinfo=UTC)
     while at <= datetime(2025, 2, 1, 6, 0, tzinfo=UTC):
         points.append((at, register))

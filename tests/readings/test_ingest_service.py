@@ -381,7 +381,10 @@ def instant_shown(when: datetime) -> str:
 
 @pytest.fixture
 def an_hour_of_meter_a(meters):
-    """meter-a at 10.000 kWh an hour ago; returns (that instant, the instant under test)."""
+    """meter-a at 10.000 kWh an hour ago; returns (that instant, the instant under test).
+
+    The tests step its register by 90 kWh in that hour: plausible only for a large sanctioned load."""
+    Device.objects.filter(device_id="meter-a").update(sanctioned_load_kw=Decimal("100"))
     at = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
     earlier = at - timedelta(hours=1)
     assert readings_ingest_batch(messages=[message("meter-a", payload(earlier, 10.0))]).stored == 1

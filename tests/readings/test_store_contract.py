@@ -488,3 +488,89 @@ def test_sql_series_retries_when_a_write_lands_between_its_two_statements(db):
         bucket_end = row["bucket"] + timedelta(hours=1)
         expected = consumption_from_registers("meter-001", now_stored, row["bucket"], bucket_end)
         assert row["energy_kwh"] == expected.energy_kwh
+
+
+# --- Reading quality (readings.quality): the same classification in every store ----------------
+
+QUALITY_START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def twelve_hourly(device_id, registers, *, start=QUALITY_START):
+    return [reading(device_id, start + timedelta(hours=12 * index), value) for index, value in enumerate(registers)]
+
+
+def quality_of(store, device_id, written, *, end, limits=None):
+    from readings.quality import DEFAULT_LIMITS
+
+    limits = limits or DEFAULT_LIMITS
+    found = store.consumption_many([device_id], start=QUALITY_START, end=end, limits={device_id: limits})[device_id]
+    expected = consumption_from_registers(device_id, points(written), QUALITY_START, end, limits)
+    assert found == expected
+    return found
+
+
+@pytest.mark.parametrize("glitch", [0.0, 99999.0])
+def test_a_single_glitch_is_excluded_and_the_trend_continues(store, glitch):
+    written = twelve_hourly("meter-q", [10000.0, 10050.0, glitch, 10050.2, 10100.0, 10101.0])
+    store.write_many(written)
+    result = quality_of(store, "meter-q", written, end=QUALITY_START + timedelta(hours=48))
+    assert result.energy_kwh == Decimal("100.000")
+    assert (result.glitches, result.implausible, result.resets) == (1, 0, 0)
+    [excluded] = result.excluded
+    assert (excluded.timestamp, excluded.register, excluded.kind) == (
+        QUALITY_START + timedelta(hours=24),
+        Decimal(str(glitch)),
+        "glitch",
+    )
+    assert "the next reading returns to 10050.200" in excluded.reason
+    assert result.closing_confirmed
+    assert result.closing_at == QUALITY_START + timedelta(hours=48)
+
+
+def test_a_drop_the_readings_continue_from_is_a_reset(store):
+    written = twelve_hourly("meter-q", [10000.0, 10050.0, 2.0, 30.0, 60.0])
+    store.write_many(written)
+    result = quality_of(store, "meter-q", written, end=QUALITY_START + timedelta(hours=60))
+    assert result.energy_kwh == Decimal("110.000")  # 50 + 2 + 28 + 30
+    assert (result.resets, result.glitches, result.excluded) == (1, 0, ())
+
+
+def test_a_register_wrapping_past_its_digits_counts_the_wrap(store):
+    from readings.quality import DEFAULT_LIMITS, Limits
+
+    written = twelve_hourly("meter-q", [999990.0, 999999.5, 0.4, 10.4])
+    store.write_many(written)
+    six_digits = Limits(DEFAULT_LIMITS.max_kw, 6)
+    result = quality_of(store, "meter-q", written, end=QUALITY_START + timedelta(hours=48), limits=six_digits)
+    assert result.energy_kwh == Decimal("20.400")  # 9.5 + 0.9 + 10
+    assert (result.rollovers, result.resets) == (1, 0)
+
+
+def test_an_implausible_step_counts_nothing_and_later_readings_continue_from_it(store):
+    # 5 kW sanctioned x 1.5: at most 7.5 kWh in an hour.
+    written = [
+        reading("meter-q", QUALITY_START + timedelta(hours=index), value)
+        for index, value in enumerate([100.0, 101.0, 200.0, 201.0, 202.5])
+    ]
+    store.write_many(written)
+    result = quality_of(store, "meter-q", written, end=QUALITY_START + timedelta(hours=4, minutes=1))
+    assert result.energy_kwh == Decimal("3.500")
+    assert result.implausible == 1
+    assert [item.kind for item in result.excluded] == ["implausible"]
+
+
+def test_a_drop_at_the_last_reading_is_unconfirmed_until_the_next_one(store):
+    written = twelve_hourly("meter-q", [100.0, 110.0, 120.0, 0.0])
+    store.write_many(written)
+    end = QUALITY_START + timedelta(hours=36)
+    result = quality_of(store, "meter-q", written, end=end)
+    assert result.energy_kwh == Decimal("20.000")
+    assert not result.closing_confirmed
+    assert result.unconfirmed.kind == "unconfirmed"
+    assert result.unconfirmed.register == Decimal("0.0")
+    later = twelve_hourly("meter-q", [5.0], start=QUALITY_START + timedelta(hours=48))
+    store.write_many(later)
+    confirmed = quality_of(store, "meter-q", written + later, end=end)
+    assert confirmed.closing_confirmed
+    assert confirmed.resets == 1
+    assert confirmed.unconfirmed is None
