@@ -301,6 +301,7 @@ def test_a_meter_connected_mid_month_pays_the_fixed_charge_for_its_days():
 
 def test_a_meter_decommissioned_mid_month_is_billed_to_its_last_reading_for_its_days():
     used = replace(consumption("meter-001", "80", closed=False), closed_at=ist(2025, 1, 10, 14))
+    assert not used.closes_at(JANUARY_END)
     meter = MeterFacts("meter-001", REGISTERED_IN_DECEMBER, None, used, decommissioned_at=ist(2025, 1, 10, 14))
     action = plan(meter)
     assert isinstance(action, IssueInvoice)
@@ -343,7 +344,17 @@ def test_an_existing_invoice_wins_over_any_consumption_read_since():
 
 def test_a_consumption_the_tariff_cannot_bill_fails_that_meter_alone():
     negative = Consumption(
-        "meter-bad", Decimal("-5.000"), Decimal("10"), Decimal("5"), None, None, 2, 0, JANUARY_START, JANUARY_END
+        "meter-bad",
+        Decimal("-5.000"),
+        Decimal("10"),
+        Decimal("5"),
+        None,
+        None,
+        2,
+        opened_at=JANUARY_START,
+        closed_at=JANUARY_END,
+        closing_at=JANUARY_END,
+        closing_confirmed=True,
     )
     meters = [
         MeterFacts("meter-bad", REGISTERED_IN_DECEMBER, None, negative),

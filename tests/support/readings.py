@@ -89,4 +89,6 @@ def consumption(
         resets=resets,
         opened_at=ist(month.year, month.month, 1),
         closed_at=month_end if closed else month_end - timedelta(minutes=15),
+        closing_at=month_end if closed else None,
+        closing_confirmed=closed,
     )
