@@ -26,6 +26,8 @@ from billing.selectors import (
     tariff_current,
 )
 from billing.serializers import (
+    BillDetailFields,
+    BillPreviewOutputSerializer,
     InvoiceListOutputSerializer,
     MonthQuerySerializer,
     TariffInputSerializer,
@@ -83,8 +85,9 @@ class TariffApi(APIView):
         return Response(TariffOutputSerializer(tariff).data)
 
 
-def bill_preview_payload(preview: BillPreview) -> dict:
-    """The seed's bill shape: one ``units_slab_<start>_<end>`` object per slab plus the ``slabs`` list."""
+def bill_preview_payload(preview: BillPreview, *, request=None) -> dict:
+    """The seed's bill shape: one ``units_slab_<start>_<end>`` object per slab plus the ``slabs`` list,
+    then what the invoice says of an estimate, adjustment, credit and split month (BillDetailFields)."""
     payload = {
         "device_id": preview.device_id,
         "month": f"{preview.month:%Y-%m}",
@@ -116,13 +119,14 @@ def bill_preview_payload(preview: BillPreview) -> dict:
             "invoice_id": preview.invoice.number if preview.invoice else None,
         }
     )
+    payload.update(BillDetailFields(preview, context={"request": request}).data)
     return payload
 
 
 class BillPreviewApi(APIView):
     @extend_schema(
         parameters=[OpenApiParameter("month", str, description="YYYY-MM; default: the current month.")],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: BillPreviewOutputSerializer},
     )
     def get(self, request, device_id):
         """The meter's bill for a month: the issued invoice's figures, or computed from its readings so far."""
@@ -135,10 +139,10 @@ class BillPreviewApi(APIView):
         if month_is_future(month):
             raise ValidationError({"month": [f"{month:%Y-%m} is in the future; there is nothing to bill yet."]})
         try:
-            preview = bill_preview(device=device, month=month)
+            preview = bill_preview(device=device, month=month, user=request.user)
         except NoTariff as exc:
             raise Conflict(f"{exc} Staff must add a tariff version first.") from None
-        return Response(bill_preview_payload(preview))
+        return Response(bill_preview_payload(preview, request=request))
 
 
 class InvoiceListApi(APIView):

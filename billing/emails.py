@@ -82,8 +82,18 @@ def _context(invoice) -> dict:
     return context
 
 
+class InvoiceHeld(ValueError):
+    """A bill held for review is not sent to its customer until staff release it."""
+
+
+def _refuse_held(invoice) -> None:
+    if invoice.is_held:
+        raise InvoiceHeld(f"Invoice {invoice.number} is held for review; it is not sent until released.")
+
+
 def send_invoice_issued(invoice, *, pdf: bytes) -> None:
-    """The new invoice, with its PDF attached."""
+    """The new invoice, with its PDF attached (never one held for review: InvoiceHeld)."""
+    _refuse_held(invoice)
     _send(
         "invoice-issued",
         to=invoice.customer_email,
@@ -94,6 +104,7 @@ def send_invoice_issued(invoice, *, pdf: bytes) -> None:
 
 def send_invoice_overdue(invoice, *, pdf: bytes) -> None:
     """The single reminder for an invoice past its due date, with the PDF attached again."""
+    _refuse_held(invoice)
     _send(
         "invoice-overdue",
         to=invoice.customer_email,

@@ -17,6 +17,7 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from xhtml2pdf import pisa
 
+from billing import explain
 from billing.months import month_bounds, next_month
 from billing.zone import billing_zone
 
@@ -73,6 +74,14 @@ def invoice_pdf_context(invoice) -> dict:
         "slabs": invoice.slab_rows(),
         "tax_percent": (invoice.tax_rate * 100).normalize(),
         "fonts": FONT_FILES,
+        # Estimate, adjustment, credit and split month in plain words (billing.explain).
+        "estimate_sentence": explain.estimate_sentence(invoice),
+        "adjustment_heading": explain.ADJUSTMENT_HEADING,
+        "adjustments": explain.adjustment_lines(invoice),
+        "credit_sentences": explain.credit_sentences(invoice),
+        "explanations": explain.invoice_explanations(invoice),
+        "parts": explain.part_lines(invoice),
+        "fixed_charge_label": explain.fixed_charge_label(invoice),
     }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -173,6 +173,22 @@ class BillPreview:
     tariff_effective_from: date
     month_complete: bool
     invoice: Invoice | None = None
+    # What an issued invoice adds (a bill computed now has no estimate, adjustment, credit or parts).
+    estimated: bool = False
+    estimate_basis: str = ""
+    adjustment_kwh: Decimal = Decimal("0.000")
+    adjustment_amount: Decimal = Decimal("0.00")
+    adjustment_detail: list[dict] = field(default_factory=list)
+    credit_applied: Decimal = Decimal("0.00")
+    credit_carried: Decimal = Decimal("0.00")
+    parts: list[dict] = field(default_factory=list)
+    service_days: int | None = None
+    closing_at: datetime | None = None
+    excluded_readings: list[dict] = field(default_factory=list)
+
+    @property
+    def excluded_readings_count(self) -> int:
+        return len(self.excluded_readings)
 
 
 class NoTariff(LookupError):
@@ -230,17 +246,41 @@ def bill_fields(bill: Bill, consumption: Consumption) -> dict:
     }
 
 
-def bill_preview(*, device: Device, month: date, now: datetime | None = None) -> BillPreview:
+# What an invoice holds beyond BILL_FIELDS that its preview shows too.
+INVOICE_PREVIEW_FIELDS = (
+    "estimated",
+    "estimate_basis",
+    "adjustment_kwh",
+    "adjustment_amount",
+    "adjustment_detail",
+    "credit_applied",
+    "credit_carried",
+    "parts",
+    "service_days",
+    "closing_at",
+    "excluded_readings",
+)
+
+
+def bill_preview(*, device: Device, month: date, now: datetime | None = None, user: User | None = None) -> BillPreview:
+    """The month's bill: the invoice's figures once issued, else computed from the readings so far.
+
+    A bill held for review is shown only to staff: to anyone else (``user`` not staff, or
+    no user) the month previews as if it had no invoice yet.
+    """
     now = now or timezone.now()
     start, end = month_period(month)
-    invoice = Invoice.objects.select_related("tariff").filter(device=device, month=month).first()
+    invoices = Invoice.objects.select_related("tariff").filter(device=device, month=month)
+    if user is None or not user.is_staff:
+        invoices = invoices.exclude(status=Invoice.Status.HELD)
+    invoice = invoices.first()
     if invoice is not None:
         return BillPreview(
             device_id=device.device_id,
             month=month,
             period_start=start,
             period_end=end,
-            **{name: getattr(invoice, name) for name in BILL_FIELDS},
+            **{name: getattr(invoice, name) for name in BILL_FIELDS + INVOICE_PREVIEW_FIELDS},
             tariff_effective_from=invoice.tariff.effective_from,
             month_complete=True,
             invoice=invoice,
@@ -309,25 +349,34 @@ def bill_estimate(*, device: Device, month: date | None = None, now: datetime | 
 # --- Invoices -----------------------------------------------------------------
 
 
+def _visible(invoices: QuerySet[Invoice], user: User) -> QuerySet[Invoice]:
+    """Staff see every invoice; a customer only those issued to them and not held for review."""
+    if user.is_staff:
+        return invoices
+    return invoices.filter(customer=user).exclude(status=Invoice.Status.HELD)
+
+
 def invoice_list(*, device: Device, user: User) -> QuerySet[Invoice]:
-    """A meter's invoices; a customer sees those issued to them (a reassigned meter's older bills stay private)."""
-    invoices = Invoice.objects.filter(device=device).select_related("device")
-    if not user.is_staff:
-        invoices = invoices.filter(customer=user)
-    return invoices.order_by("-month")
+    """A meter's invoices; a customer sees those issued to them (a reassigned meter's older bills stay private),
+    never one held for review."""
+    return _visible(Invoice.objects.filter(device=device).select_related("device"), user).order_by("-month")
 
 
 def invoice_list_for_customer(*, user: User) -> QuerySet[Invoice]:
-    """Every invoice issued to this person, including those of meters since reassigned or retired."""
-    return Invoice.objects.filter(customer=user).select_related("device").order_by("-month", "device__device_id")
+    """Every invoice issued to this person, including those of meters since reassigned or retired;
+    held ones only when the person is staff."""
+    invoices = Invoice.objects.filter(customer=user).select_related("device")
+    if not user.is_staff:
+        invoices = invoices.exclude(status=Invoice.Status.HELD)
+    return invoices.order_by("-month", "device__device_id")
 
 
 def invoice_get_visible(*, user: User, number: str) -> Invoice | None:
-    """The invoice if the user may see it (the customer billed, or staff); None otherwise, as if absent."""
-    invoices = Invoice.objects.select_related("device")
-    if not user.is_staff:
-        invoices = invoices.filter(customer=user)
-    return invoices.filter(number=number).first()
+    """The invoice if the user may see it (the customer billed, or staff); None otherwise, as if absent.
+
+    A bill held for review does not exist for its customer until staff release it.
+    """
+    return _visible(Invoice.objects.select_related("device"), user).filter(number=number).first()
 
 
 @dataclass(frozen=True)

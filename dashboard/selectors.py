@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.urls import reverse
 from django.utils import timezone
 
+from billing import explain as billing_explain
 from billing import selectors as billing_selectors
 from billing.months import month_bounds, month_containing
 from billing.selectors import BillEstimate, InvoiceTally
@@ -120,14 +121,28 @@ def _days_before(local_midnight: datetime, days: int, tz: ZoneInfo) -> datetime:
 
 def customer_invoices(*, user: User, device: Device | None = None) -> list[Invoice]:
     """Invoices issued to the person (one meter's, or all, including meters since reassigned),
-    newest first, each with ``pdf_url`` for the download link."""
+    newest first, each with ``pdf_url`` for the download link and ``explanations``: what its
+    estimate, adjustment and credit mean, in plain words. Bills held for review are not
+    shown to customers (billing.selectors)."""
     if device is not None:
         invoices = list(billing_selectors.invoice_list(device=device, user=user))
     else:
         invoices = list(billing_selectors.invoice_list_for_customer(user=user))
     for invoice in invoices:
-        invoice.pdf_url = invoice_pdf_url(invoice)
+        _present(invoice)
     return invoices
+
+
+def latest_invoice(*, user: User, device: Device) -> Invoice | None:
+    """The meter's newest bill the person may see (as ``customer_invoices`` presents it), or None."""
+    invoice = billing_selectors.invoice_list(device=device, user=user).first()
+    return _present(invoice) if invoice is not None else None
+
+
+def _present(invoice: Invoice) -> Invoice:
+    invoice.pdf_url = invoice_pdf_url(invoice)
+    invoice.explanations = billing_explain.invoice_explanations(invoice)
+    return invoice
 
 
 def invoice_pdf_url(invoice: Invoice) -> str:

@@ -19,6 +19,7 @@ from dashboard.selectors import (
     chart_ranges,
     customer_invoices,
     customer_meters,
+    latest_invoice,
     meter_summaries,
     meter_summary,
 )
@@ -73,6 +74,7 @@ def meter(request, device_id: str):
     context = {
         "device": device,
         "summary": summary,
+        "latest_invoice": latest_invoice(user=request.user, device=device),
         "meter_config": config,
         "gauge_max_w": GAUGE_DEFAULT_MAX_W,
         "rolling_window_minutes": int(ROLLING_WINDOW.total_seconds() // 60),

@@ -57,3 +57,18 @@ def pdf_text(value, size_pt="9.5") -> str:
             max_width_pt=Decimal(max_width) if max_width else None,
         )
     )
+
+
+@register.filter
+def negated(value):
+    """``100.00`` -> ``-100.00``: an amount taken off the bill."""
+    try:
+        return -Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        return value
+
+
+@register.filter
+def adjustment_sentence(line, billed_month) -> str:
+    """An adjustment line (billing.explain.AdjustmentLine) in plain words, as seen from the bill of ``billed_month``."""
+    return line.sentence(billed_month=billed_month)

@@ -380,3 +380,22 @@ def test_a_customer_changes_their_password_and_old_api_tokens_stop_working(site,
     fresh = new_page()
     _login(fresh, email, new_password)
     assert fresh.url.rstrip("/") == site.url
+
+
+def test_an_estimated_bill_is_badged_and_explained_and_a_held_one_is_not_shown(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["customer"], data["password"])
+    page.goto("/invoices/")
+    row = page.locator("tbody tr", has_text=data["estimated_invoice"]).first
+    assert row.locator(".tag-estimate").inner_text().strip().lower() == "estimated"
+    assert row.locator(".tag-estimate").is_visible()
+    explanation = page.locator(f"tr.invoice-explanation[data-invoice='{data['estimated_invoice']}']")
+    assert explanation.is_visible()
+    text = " ".join(explanation.inner_text().split())
+    assert "No meter reading reached us by" in text
+    assert "this bill is estimated from your average daily use over the last 90 days." in text
+    assert "was estimated at 120 kWh; the actual reading shows 104 kWh, so this bill takes off ₹80.50." in text
+    assert data["held_invoice"] not in page.content()
+    _shot(page, "invoices-estimated-desktop")
+    assert page.request.get(f"/api/invoices/{data['held_invoice']}/pdf").status == 404

@@ -1,0 +1,166 @@
+"""An invoice's estimate, adjustment, credit and split month in plain words (no database reads).
+
+One wording for the invoice PDF, the invoice email, the customer's invoices page and the
+API's readers: docs/billing.md#reading-your-bill says the same with examples.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from billing.templatetags.billing_format import format_inr, kwh
+from billing.zone import billing_zone
+
+ADJUSTMENT_HEADING = "Adjustment for earlier estimated bills"
+
+# What an estimated bill's energy was computed from (Invoice.estimate_basis).
+ESTIMATE_BASES = {
+    "trailing_90_days": "your average daily use over the last 90 days",
+    "same_month_last_year": "your use in the same month last year",
+    "tariff_default": "the standard monthly use the tariff sets for a connection with no history yet",
+}
+ESTIMATE_BASIS_UNKNOWN = "your earlier use"
+
+
+def _money(value) -> Decimal:
+    return Decimal(str(value))
+
+
+def month_days(month: date) -> int:
+    return calendar.monthrange(month.year, month.month)[1]
+
+
+def issue_day(invoice) -> date:
+    return invoice.created_at.astimezone(billing_zone()).date()
+
+
+def estimate_sentence(invoice) -> str:
+    """Why the bill is estimated and what happens next; '' for a bill from actual readings."""
+    if not invoice.estimated:
+        return ""
+    basis = ESTIMATE_BASES.get(invoice.estimate_basis, ESTIMATE_BASIS_UNKNOWN)
+    return (
+        f"No meter reading reached us by {issue_day(invoice):%-d %b %Y}; this bill is estimated from {basis}. "
+        "Your next bill corrects it to the actual reading."
+    )
+
+
+@dataclass(frozen=True)
+class AdjustmentLine:
+    """One earlier estimated month corrected on this bill."""
+
+    month: date
+    estimated_kwh: Decimal
+    actual_kwh: Decimal
+    kwh: Decimal  # actual minus estimated
+    amount: Decimal  # signed, tax included
+
+    def month_name(self, *, billed_month: date) -> str:
+        return f"{self.month:%B}" if self.month.year == billed_month.year else f"{self.month:%B %Y}"
+
+    def sentence(self, *, billed_month: date) -> str:
+        if self.amount < 0:
+            effect = f"so this bill takes off {format_inr(-self.amount)}"
+        elif self.amount > 0:
+            effect = f"so this bill adds {format_inr(self.amount)}"
+        else:
+            effect = "so this bill is not changed by it"
+        return (
+            f"Your {self.month_name(billed_month=billed_month)} bill was estimated at {kwh(self.estimated_kwh)} kWh; "
+            f"the actual reading shows {kwh(self.actual_kwh)} kWh, {effect}."
+        )
+
+
+def adjustment_lines(invoice) -> list[AdjustmentLine]:
+    lines = []
+    for row in invoice.adjustment_detail or []:
+        year, month = (int(part) for part in str(row["month"]).split("-")[:2])
+        lines.append(
+            AdjustmentLine(
+                month=date(year, month, 1),
+                estimated_kwh=_money(row["estimated_kwh"]),
+                actual_kwh=_money(row["actual_kwh"]),
+                kwh=_money(row["kwh"]),
+                amount=_money(row["amount"]),
+            )
+        )
+    return lines
+
+
+def credit_sentences(invoice) -> list[str]:
+    sentences = []
+    if invoice.credit_applied:
+        sentences.append(f"{format_inr(invoice.credit_applied)} of credit from earlier bills is taken off this bill.")
+    if invoice.credit_carried:
+        sentences.append(
+            f"{format_inr(invoice.credit_carried)} of credit is left over and will be taken off your next bill."
+        )
+    return sentences
+
+
+def invoice_explanations(invoice) -> list[str]:
+    """Every plain-words note the bill needs, in reading order: estimate, adjustments, credit."""
+    sentences = [estimate_sentence(invoice)] if invoice.estimated else []
+    sentences += [line.sentence(billed_month=invoice.month) for line in adjustment_lines(invoice)]
+    return sentences + credit_sentences(invoice)
+
+
+def fixed_charge_label(invoice) -> str:
+    """'Fixed charge', or 'Fixed charge for 12 of 31 days' when the meter was in service part of the month."""
+    if invoice.service_days is None:
+        return "Fixed charge"
+    return f"Fixed charge for {invoice.service_days} of {month_days(invoice.month)} days"
+
+
+@dataclass(frozen=True)
+class PartLine:
+    """One part of a split month: its days, tariff version, energy, slab lines and prorated fixed charge."""
+
+    number: int
+    first_day: date
+    last_day: date
+    days: int
+    month_days: int
+    tariff_effective_from: date | None
+    energy_kwh: Decimal
+    slabs: list[dict]
+    subtotal: Decimal
+    fixed_charge: Decimal
+
+    @property
+    def fixed_charge_label(self) -> str:
+        return f"Fixed charge for {self.days} of {self.month_days} days"
+
+
+def _local_day(instant: str, *, end: bool = False) -> date:
+    moment = datetime.fromisoformat(instant)
+    if end:  # `until` is exclusive: the part's last day is the one before it
+        moment -= timedelta(microseconds=1)
+    return moment.astimezone(billing_zone()).date()
+
+
+def part_lines(invoice) -> list[PartLine]:
+    lines = []
+    for number, part in enumerate(invoice.parts or [], start=1):
+        effective_from = part.get("effective_from")
+        lines.append(
+            PartLine(
+                number=number,
+                first_day=_local_day(part["from"]),
+                last_day=_local_day(part["until"], end=True),
+                days=int(part["days"]),
+                month_days=month_days(invoice.month),
+                tariff_effective_from=date.fromisoformat(effective_from) if effective_from else None,
+                energy_kwh=_money(part["energy_kwh"]),
+                slabs=[
+                    {**row, "units": _money(row["units"]), "rate": _money(row["rate"]), "charge": _money(row["charge"])}
+                    for row in part.get("slabs") or []
+                ],
+                subtotal=_money(part["subtotal"]),
+                fixed_charge=_money(part["fixed_charge"]),
+            )
+        )
+    return lines
