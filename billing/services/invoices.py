@@ -234,7 +234,11 @@ def invoice_email_issued(*, invoice_id: int, pdf: bytes | None = None) -> bool:
     Returns True when this call sent it. A failed send releases the claim, so the
     next billing run (or an admin "resend") tries again.
     """
-    claimed = Invoice.objects.filter(pk=invoice_id, emailed_at__isnull=True).update(emailed_at=timezone.now())
+    claimed = (
+        Invoice.objects.filter(pk=invoice_id, emailed_at__isnull=True)
+        .exclude(status=Invoice.Status.HELD)  # a held bill goes out when staff approve it
+        .update(emailed_at=timezone.now())
+    )
     if not claimed:
         return False
     invoice = Invoice.objects.select_related("device").get(pk=invoice_id)
