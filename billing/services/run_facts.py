@@ -9,7 +9,9 @@ months being corrected. ``run_plan`` decides from these alone.
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 
@@ -21,7 +23,8 @@ from billing.review_rules import ReviewThresholds
 from billing.selectors import months_consumption, period_consumption, tariff_for_month, tariff_versions_within
 from billing.services.run_plan import ExistingInvoice, MeterFacts, MonthContext, PastBill, TariffPart
 from billing.zone import billing_zone
-from devices.models import Device
+from devices.models import Device, MeterExchange
+from devices.selectors import exchange_of_old, exchanges_between
 from readings.types import Consumption
 
 HISTORY_MONTHS = 12  # a year back: the review's trailing average and last year's month for estimates
@@ -92,7 +95,12 @@ def meter_facts(chunk: list[Device], month: MonthContext) -> list[MeterFacts]:
             found = period_consumption(device_ids=ids, start=part.start, end=part.end)
             for device_id in ids:
                 part_consumption[device_id] += (found[device_id],)
-    history = _history([device.pk for device in to_bill], month)
+    exchanged_in = exchanges_between(device_ids=ids, start=month.start, end=month.end)
+    exchanged_out = exchange_of_old(device_ids=ids, start=month.start, end=month.end)
+    history = _history([device.pk for device in to_bill] + [e.old_device_id for e in exchanged_in.values()], month)
+    for device_id, exchange in exchanged_in.items():
+        consumption[device_id] = _across_exchange(exchange, consumption[device_id], history, month)
+        history[exchange.new_device_id] = history.get(exchange.old_device_id, ())
     recent = _recent_use(
         [device.device_id for device in to_bill if _may_need_estimate(consumption[device.device_id], device, month)],
         month,
@@ -101,7 +109,14 @@ def meter_facts(chunk: list[Device], month: MonthContext) -> list[MeterFacts]:
     return [
         MeterFacts(
             device_id=device.device_id,
-            registered_at=device.created_at,
+            registered_at=(
+                exchanged_in[device.device_id].old_device.created_at
+                if device.device_id in exchanged_in
+                else device.created_at
+            ),
+            exchanged_for=exchanged_out[device.device_id].new_device.device_id
+            if device.device_id in exchanged_out
+            else "",
             invoice=invoices.get(device.pk),
             consumption=consumption.get(device.device_id),
             decommissioned_at=device.decommissioned_at,
@@ -112,6 +127,40 @@ def meter_facts(chunk: list[Device], month: MonthContext) -> list[MeterFacts]:
         )
         for device in chunk
     ]
+
+
+def _across_exchange(
+    exchange: MeterExchange, new: Consumption, history: dict[int, tuple[PastBill, ...]], month: MonthContext
+) -> Consumption:
+    """The month of a meter exchange on the new meter's bill: the old meter from the month's opening
+    to its final read, then the new one from its initial read (no spike from the new register)."""
+    old_id = exchange.old_device.device_id
+    old = period_consumption(device_ids=[old_id], start=month.start, end=exchange.exchanged_at)[old_id]
+    past = history.get(exchange.old_device_id, ())
+    final = exchange.old_final_register
+    if old.start_register is not None:
+        opening = old.start_register
+        old_energy = old.energy_kwh + (final - old.end_register)
+    else:
+        opening = past[0].end_register if past and past[0].end_register is not None else final
+        old_energy = final - opening
+    new_energy = Decimal("0.000")
+    if new.start_register is not None:
+        new_energy = new.energy_kwh + (new.start_register - exchange.new_initial_register)
+    return replace(
+        new,
+        energy_kwh=old_energy + new_energy,
+        start_register=opening,
+        end_register=new.end_register if new.end_register is not None else exchange.new_initial_register,
+        first_reading_at=old.first_reading_at or new.first_reading_at,
+        reading_count=old.reading_count + new.reading_count,
+        resets=old.resets + new.resets,
+        rollovers=old.rollovers + new.rollovers,
+        glitches=old.glitches + new.glitches,
+        implausible=old.implausible + new.implausible,
+        excluded=old.excluded + new.excluded,
+        opened_at=old.opened_at or exchange.exchanged_at,
+    )
 
 
 def _may_need_estimate(consumption: Consumption, device: Device, month: MonthContext) -> bool:

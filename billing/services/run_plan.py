@@ -33,6 +33,7 @@ from readings.types import Consumption
 SKIP_REGISTERED_AFTER = "registered after the month, no readings in it"
 SKIP_DECOMMISSIONED = "decommissioned before the month"
 SKIP_UNCLAIMED = "not claimed by a customer yet"
+SKIP_EXCHANGED = "exchanged during the month: billed on the new meter's invoice"
 AWAITING_CLOSING_READ = "awaiting closing read"
 
 TRAILING_BILLS = 3  # actual bills averaged for the review's comparison
@@ -111,6 +112,7 @@ class MeterFacts:
     history: tuple[PastBill, ...] = ()  # earlier invoices, newest first (up to a year)
     recent: RecentUse | None = None  # for an estimate: use over the trailing readings
     actual_of_estimated: tuple[Consumption, ...] = ()  # the estimated months to true up, oldest first
+    exchanged_for: str = ""  # the meter that replaced this one during the month (which bills the month)
 
 
 # --- Actions: what the run does for a meter -----------------------------------
@@ -231,6 +233,8 @@ def plan_meter(facts: MeterFacts, month: MonthContext) -> MeterAction:
         return ResendInvoiceEmail(
             device_id=facts.device_id, invoice_pk=facts.invoice.pk, invoice_number=facts.invoice.number
         )
+    if facts.exchanged_for:
+        return SkipMeter(device_id=facts.device_id, reason=SKIP_EXCHANGED)
     consumption = facts.consumption
     if consumption is None:
         raise ValueError(f"Meter {facts.device_id} has neither an invoice nor a consumption to plan from.")
