@@ -5,11 +5,13 @@ are plain rows."""
 from datetime import date
 
 import factory
+from django.core.files.base import ContentFile
 from factory.django import DjangoModelFactory
 
 from billing.models import BillingRun, Invoice, Tariff
+from billing.pdf import render_invoice_pdf
 from billing.selectors import tariff_for_month
-from billing.services.invoices import invoice_issue
+from billing.services.invoices import invoice_build, invoice_issue
 from billing.services.tariffs import tariff_create
 from tests.factories.devices import DeviceFactory
 from tests.support.readings import consumption
@@ -44,7 +46,10 @@ def _tariff_billing(invoice) -> Tariff:
 
 class InvoiceFactory(DjangoModelFactory):
     """An issued invoice (PDF included; its email goes out on commit), by default for 250 kWh
-    in January 2025 under the tariff that bills that month (the seed's if there is none)."""
+    in January 2025 under the tariff that bills that month (the seed's if there is none).
+
+    ``held=True``: the bill as a billing run holds it for review instead (status held, with
+    ``held_reasons`` and optional ``excluded_readings``; PDF rendered, nothing emailed)."""
 
     device = factory.SubFactory(DeviceFactory)
     month = date(2025, 1, 1)
@@ -55,18 +60,35 @@ class InvoiceFactory(DjangoModelFactory):
     )
     tariff = factory.LazyAttribute(_tariff_billing)
 
+    held_reasons = None  # set: the bill is saved held for review (see the `held` trait)
+    excluded_readings = factory.LazyFunction(list)
+
     class Params:
         energy_kwh = "250"
         reading_count = 2976
+        held = factory.Trait(held_reasons=["Energy 900.000 kWh is more than 3 times the trailing average."])
 
     class Meta:
         model = Invoice
 
     @classmethod
-    def _create(cls, model_class, **kwargs):
+    def _create(cls, model_class, held_reasons=None, excluded_readings=(), **kwargs):
+        if held_reasons is not None:
+            return cls._create_held(held_reasons=held_reasons, excluded_readings=excluded_readings, **kwargs)
         invoice, created = invoice_issue(**kwargs)
         if not created:
             raise ValueError(f"{invoice.device.device_id} already has an invoice for {invoice.month_label}")
+        return invoice
+
+    @classmethod
+    def _create_held(cls, *, held_reasons, excluded_readings, **kwargs):
+        invoice = invoice_build(**kwargs)
+        invoice.status = Invoice.Status.HELD
+        invoice.held_reasons = list(held_reasons)
+        invoice.excluded_readings = list(excluded_readings)
+        invoice.closing_at = invoice.last_reading_at
+        invoice.pdf.save(invoice.pdf_filename, ContentFile(render_invoice_pdf(invoice)), save=False)
+        invoice.save(force_insert=True)
         return invoice
 
 
