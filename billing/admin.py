@@ -17,6 +17,7 @@ from django.utils.http import content_disposition_header
 
 from billing.calculation import TariffInvalid, validate_tariff
 from billing.models import BillingRun, Invoice, Tariff, TariffSlab
+from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
 from billing.selectors import billing_today
 from billing.services import (
     InvoiceAlreadyPaid,
@@ -191,7 +192,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         "customer_email",
         "energy_kwh",
         "total",
-        "status",
+        "status_link",
         "due_date",
         "paid_date",
         "emailed_at",
@@ -254,6 +255,21 @@ class InvoiceAdmin(admin.ModelAdmin):
     def month_label(self, invoice):
         return invoice.month_label
 
+    @admin.display(description="Status", ordering="status")
+    def status_link(self, invoice):
+        """A held bill's status links to its review page."""
+        if not invoice.is_held:
+            return invoice.get_status_display()
+        url = reverse("admin:billing_heldinvoice_change", args=[invoice.pk])
+        return format_html('<a href="{}">{}</a>', url, invoice.get_status_display())
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "held_count": Invoice.objects.filter(status=Invoice.Status.HELD).count(),
+        }
+        return super().changelist_view(request, extra_context)
+
     @admin.display(description="PDF")
     def pdf_link(self, invoice):
         url = reverse("admin:billing_invoice_pdf", args=[invoice.pk])
@@ -274,7 +290,7 @@ class InvoiceAdmin(admin.ModelAdmin):
     @admin.action(description="Mark selected invoices paid (today)")
     def mark_paid(self, request, queryset):
         count = 0
-        for invoice in queryset.exclude(status=Invoice.Status.PAID):
+        for invoice in queryset.exclude(status__in=[Invoice.Status.PAID, Invoice.Status.HELD]):
             invoice_mark_paid(invoice=invoice, actor=request.user)
             count += 1
         self.message_user(request, f"{count} invoice(s) marked paid.", messages.SUCCESS)
@@ -283,6 +299,9 @@ class InvoiceAdmin(admin.ModelAdmin):
     def resend_email(self, request, queryset):
         sent, failed = 0, []
         for invoice in queryset.select_related("device"):
+            if invoice.is_held:
+                failed.append(f"{invoice.number} (held for review: approve it to send it)")
+                continue
             try:
                 invoice_email_resend(invoice=invoice, actor=request.user)
                 sent += 1

@@ -253,3 +253,12 @@ class Invoice(models.Model):
             }
             for row in self.slabs
         ]
+
+
+class HeldInvoice(Invoice):
+    """Invoices as the review queue shows them (the admin lists only those held for review)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "bill to review"
+        verbose_name_plural = "bills to review"

@@ -13,7 +13,8 @@ from django.utils import timezone
 from accounts.models import User
 from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
 from billing.models import Invoice, Tariff, TariffSlab
-from billing.months import month_bounds, month_containing, next_month
+from billing.months import month_bounds, month_containing, next_month, previous_month_of
+from billing.review_chart import RegisterChart, register_chart
 from billing.zone import billing_zone
 from devices.models import Device
 from readings import selectors as readings_selectors  # billing reads consumption here only, never from a store
@@ -405,3 +406,109 @@ def invoice_tallies(*, created_from: datetime, created_until: datetime) -> list[
         )
         for status, label in Invoice.Status.choices
     ]
+
+
+# --- Bills held for review ------------------------------------------------------
+
+TRAILING_MONTHS = 3
+
+
+def invoices_held() -> QuerySet[Invoice]:
+    return Invoice.objects.filter(status=Invoice.Status.HELD)
+
+
+def invoices_held_count() -> int:
+    return invoices_held().count()
+
+
+def invoices_trailing_average_kwh(invoices: list[Invoice]) -> dict[int, Decimal | None]:
+    """Per invoice: the mean billed energy of its meter's bills of the TRAILING_MONTHS months before
+    (those that exist), or None when there is none. One query for all the listed invoices."""
+    if not invoices:
+        return {}
+    earliest = min(invoice.month for invoice in invoices)
+    for _ in range(TRAILING_MONTHS):
+        earliest = previous_month_of(earliest)
+    earlier: dict[int, dict[date, Decimal]] = {}
+    rows = Invoice.objects.filter(
+        device_id__in={invoice.device_id for invoice in invoices},
+        month__gte=earliest,
+        month__lt=max(invoice.month for invoice in invoices),
+    ).values_list("device_id", "month", "energy_kwh")
+    for device_id, month, energy in rows:
+        earlier.setdefault(device_id, {})[month] = energy
+    averages: dict[int, Decimal | None] = {}
+    for invoice in invoices:
+        window, month = [], invoice.month
+        for _ in range(TRAILING_MONTHS):
+            month = previous_month_of(month)
+            if month in earlier.get(invoice.device_id, {}):
+                window.append(earlier[invoice.device_id][month])
+        averages[invoice.pk] = (sum(window) / len(window)).quantize(Decimal("0.001")) if window else None
+    return averages
+
+
+# A month of readings every few seconds is too many to draw: past this, the chart samples the month.
+REVIEW_CHART_RAW_LIMIT = 20_000
+REVIEW_CHART_SLICES = 400
+
+
+def _register_points(device_id: str, start: datetime, end: datetime) -> tuple[list[tuple[datetime, Decimal]], bool]:
+    """(timestamp, register) of the meter's raw readings in [start, end], and whether they were sampled."""
+
+    def raw(since: datetime, until: datetime, limit: int) -> list[tuple[datetime, Decimal]]:
+        rows = readings_selectors.readings_series(device_id=device_id, start=since, end=until, agg="raw", limit=limit)
+        return [(row["timestamp"], Decimal(str(row["energy_kwh"]))) for row in rows]
+
+    until = end + timedelta(microseconds=1)  # the closing reading is at `end`
+    points = raw(start, until, REVIEW_CHART_RAW_LIMIT + 1)
+    if len(points) <= REVIEW_CHART_RAW_LIMIT:
+        return points, False
+    # The first reading of each of REVIEW_CHART_SLICES equal slices, and the closing one.
+    step = (until - start) / REVIEW_CHART_SLICES
+    sampled = []
+    for n in range(REVIEW_CHART_SLICES):
+        sampled += raw(start + step * n, start + step * (n + 1), 1)
+    last = raw(end, until, 1)
+    if last and (not sampled or sampled[-1][0] != last[0][0]):
+        sampled += last
+    return sampled, True
+
+
+@dataclass(frozen=True)
+class ReviewChart:
+    chart: RegisterChart
+    start: datetime
+    end: datetime
+    sampled: bool
+    slices: int = REVIEW_CHART_SLICES
+
+
+def invoice_review_chart(*, invoice: Invoice) -> ReviewChart:
+    """The meter's registers from the previous month's closing read to this bill's closing read,
+    with the readings the bill left out and its opening and closing registers."""
+    month_start, month_end = month_period(invoice.month)
+    previous = (
+        Invoice.objects.filter(device_id=invoice.device_id, month=previous_month_of(invoice.month))
+        .only("closing_at", "last_reading_at")
+        .first()
+    )
+    start = (previous.closing_at or previous.last_reading_at) if previous else None
+    start = start or invoice.first_reading_at or month_start
+    end = invoice.closing_at or invoice.last_reading_at or month_end
+    points, sampled = _register_points(invoice.device.device_id, start, end)
+    excluded = [
+        (datetime.fromisoformat(row["timestamp"]), Decimal(str(row["register"])), row.get("kind", "excluded"))
+        for row in invoice.excluded_readings
+        if row.get("timestamp") and row.get("register") is not None
+    ]
+    chart = register_chart(
+        start=start,
+        end=end,
+        readings=points,
+        excluded=excluded,
+        opening=(start, invoice.start_register) if invoice.start_register is not None else None,
+        closing=(end, invoice.end_register) if invoice.end_register is not None else None,
+        tz=billing_zone(),
+    )
+    return ReviewChart(chart=chart, start=start, end=end, sampled=sampled)

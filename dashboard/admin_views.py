@@ -29,5 +29,6 @@ def overview(request):
         "overview": staff_overview(),
         "dead_letter_url": _admin_url("admin:readings_deadletter_changelist"),
         "invoice_url": _admin_url("admin:billing_invoice_changelist"),
+        "review_url": _admin_url("admin:billing_heldinvoice_changelist"),
     }
     return TemplateResponse(request, "admin/overview.html", context)

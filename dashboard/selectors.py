@@ -167,6 +167,7 @@ class StaffOverview:
     invoices: list[InvoiceTally]
     invoices_total_count: int
     invoices_total_amount: Decimal
+    bills_to_review: int
 
 
 def staff_overview(*, now: datetime | None = None) -> StaffOverview:
@@ -191,4 +192,5 @@ def staff_overview(*, now: datetime | None = None) -> StaffOverview:
         invoices=invoices,
         invoices_total_count=sum(tally.count for tally in invoices),
         invoices_total_amount=sum((tally.amount for tally in invoices), Decimal("0.00")),
+        bills_to_review=billing_selectors.invoices_held_count(),
     )

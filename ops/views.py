@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 from ops.health import health_report
-from ops.prometheus import HeartbeatCollector
+from ops.prometheus import HeartbeatCollector, RegisteredGaugesCollector
 
 
 @never_cache
@@ -61,6 +61,7 @@ def _exposition() -> bytes:
         body = generate_latest(REGISTRY)
     scrape_time = CollectorRegistry()
     scrape_time.register(HeartbeatCollector())
+    scrape_time.register(RegisteredGaugesCollector())
     return body + generate_latest(scrape_time)
 
 

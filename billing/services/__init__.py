@@ -1,5 +1,6 @@
 """Every billing write use case (keyword-only, named <entity>_<action>)."""
 
+from billing.services.invoice_totals import invoice_totals_recompute
 from billing.services.invoices import (
     InvoiceAlreadyPaid,
     invoice_email_issued,
@@ -10,6 +11,12 @@ from billing.services.invoices import (
     invoice_regenerate_pdf,
     invoices_mark_overdue,
 )
+from billing.services.review import (
+    InvoiceNotHeld,
+    InvoiceReviewRefused,
+    invoice_approve,
+    invoice_correct_closing,
+)
 from billing.services.run_record import RunProgress
 from billing.services.runs import BillingRunRefused, RunOutcome, billing_run
 from billing.services.tariffs import TariffConflict, tariff_check_effective_from, tariff_create, tariff_replace
@@ -17,16 +24,21 @@ from billing.services.tariffs import TariffConflict, tariff_check_effective_from
 __all__ = [
     "BillingRunRefused",
     "InvoiceAlreadyPaid",
+    "InvoiceNotHeld",
+    "InvoiceReviewRefused",
     "RunOutcome",
     "RunProgress",
     "TariffConflict",
     "billing_run",
+    "invoice_approve",
+    "invoice_correct_closing",
     "invoice_email_issued",
     "invoice_email_resend",
     "invoice_issue",
     "invoice_mark_paid",
     "invoice_pdf_bytes",
     "invoice_regenerate_pdf",
+    "invoice_totals_recompute",
     "invoices_mark_overdue",
     "tariff_check_effective_from",
     "tariff_create",

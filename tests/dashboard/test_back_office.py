@@ -202,6 +202,20 @@ def test_overview_counts_meters_readings_rejections_and_this_months_invoices(sta
     assert "/admin/readings/deadletter/?reason__exact=not_json" in html
 
 
+def test_overview_counts_the_bills_to_review_and_links_to_the_queue(staff_client, device):
+    response = staff_client.get("/admin/overview/")
+    assert response.context["overview"].bills_to_review == 0
+    assert "Bills to review: 0" in response.content.decode()
+    InvoiceFactory(device=device, held=True)
+    InvoiceFactory(device=DeviceFactory(device_id="b-1", owner=device.owner), held=True)
+    InvoiceFactory(device=DeviceFactory(device_id="b-2", owner=device.owner))  # issued: not counted
+
+    response = staff_client.get("/admin/overview/")
+
+    assert response.context["overview"].bills_to_review == 2
+    assert '<a href="/admin/billing/heldinvoice/">Bills to review: 2</a>' in response.content.decode()
+
+
 def test_admin_index_links_to_the_overview(staff_client):
     html = staff_client.get("/admin/").content.decode()
     assert 'href="/admin/overview/"' in html

@@ -104,7 +104,10 @@ class InvoiceFactory(DjangoModelFactory):
             ],
         )
         credited = factory.Trait(credit_applied=Decimal("100.00"))
-        held = factory.Trait(status=Invoice.Status.HELD, held_reasons=["Total above the review ceiling"])
+        held = factory.Trait(
+            status=Invoice.Status.HELD,
+            held_reasons=["Energy 900.000 kWh is more than 3 times the trailing average."],
+        )
         prorated = factory.Trait(service_days=12)
         # January 2025 split on the 15th by a new tariff version: 14 days then 17 days, 100 + 150 kWh.
         split = factory.Trait(

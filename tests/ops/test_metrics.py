@@ -3,6 +3,7 @@ import re
 import subprocess
 import sys
 import uuid
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,18 @@ def test_every_promised_family_is_exposed(client):
         assert f"# TYPE {family} " in text, family
     assert _sample(text, "smartmeter_service_connected", service="mqtt_consumer") == 1.0
     assert _sample(text, "smartmeter_service_heartbeat_age_seconds", service="mqtt_consumer") < 60
+
+
+@pytest.mark.django_db
+def test_bills_held_for_review_are_counted_at_scrape_time(client, device, settings, tmp_path):
+    from tests.factories import InvoiceFactory
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+    assert _sample(_scrape(client), "smartmeter_invoices_held") == 0
+    InvoiceFactory(device=device, held=True)
+    InvoiceFactory(device=device, month=date(2025, 2, 1))  # issued: not held
+    assert _sample(_scrape(client), "smartmeter_invoices_held") == 1
 
 
 @pytest.mark.django_db
