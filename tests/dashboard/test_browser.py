@@ -274,7 +274,7 @@ def test_staff_finds_the_meter_in_the_admin_and_opens_its_readings(site, new_pag
     row = page.locator("#result_list tbody tr", has_text="Home")
     assert "no readings yet" not in row.inner_text()
     _shot(page, "admin-devices-desktop")
-    row.get_by_role("link", name="Readings").click()
+    row.get_by_role("link", name="Readings", exact=True).click()
     page.wait_for_selector("#readings-table tbody tr")
     assert page.locator("#readings-table tbody tr").count() >= 24
     page.wait_for_function("() => window.Chart && Chart.getChart('readings-chart')")
