@@ -52,6 +52,7 @@ def seed(device_id: str) -> dict:
         CLAIM_CODE,
         DEFAULT_PASSWORD,
         DeviceFactory,
+        InvoiceFactory,
         TariffFactory,
         UnclaimedDeviceFactory,
         UserFactory,
@@ -70,7 +71,9 @@ def seed(device_id: str) -> dict:
         status=Device.Status.ONLINE,
         last_seen=now,
     )
-    DeviceFactory(device_id=f"{device_id}-pump", owner=customer, name="Farm pump", location="Hoskote", wifi_ssid="farm")
+    pump = DeviceFactory(
+        device_id=f"{device_id}-pump", owner=customer, name="Farm pump", location="Hoskote", wifi_ssid="farm"
+    )
     DeviceFactory(device_id=f"{device_id}-ravi", owner=other, name="Ravi's flat")
     unclaimed = UnclaimedDeviceFactory(device_id=f"{device_id}-new", name="", location="Koramangala")
 
@@ -84,6 +87,7 @@ def seed(device_id: str) -> dict:
     last_month = (this_month - timedelta(days=1)).replace(day=1)
     billing_run(month=last_month, device_id=device_id)
     invoice = Invoice.objects.get(device=device, month=last_month)
+    held = InvoiceFactory(device=pump, month=last_month, held=True, energy_kwh="900")  # a bill to review
     return {
         "password": DEFAULT_PASSWORD,
         "customer": customer.email,
@@ -93,6 +97,7 @@ def seed(device_id: str) -> dict:
         "device_pk": device.pk,
         "invoice": invoice.number,
         "invoice_total": str(invoice.total),
+        "held_invoice_pk": held.pk,
         "readings": len(batch),
         "unclaimed_device_id": unclaimed.device_id,
         "claim_code": CLAIM_CODE,
