@@ -17,7 +17,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from billing.models import HeldInvoice, Invoice
-from billing.selectors import invoice_review_chart, invoices_trailing_average_kwh
+from billing.selectors import invoice_excluded_rows, invoice_review_chart, invoices_trailing_average_kwh
 from billing.services import InvoiceReviewRefused, invoice_approve, invoice_correct_closing
 
 
@@ -117,6 +117,7 @@ class HeldInvoiceAdmin(admin.ModelAdmin):
             "title": f"Review {invoice.number}",
             "invoice": invoice,
             "review": invoice_review_chart(invoice=invoice),
+            "excluded_rows": invoice_excluded_rows(invoice=invoice),
             "trailing_average": invoices_trailing_average_kwh([invoice]).get(invoice.pk),
             "form": form,
             "due_days": settings.INVOICE_DUE_DAYS,

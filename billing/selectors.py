@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -475,13 +475,33 @@ def _register_points(device_id: str, start: datetime, end: datetime) -> tuple[li
     return sampled, True
 
 
+def invoice_excluded_rows(*, invoice: Invoice) -> list[dict]:
+    """The readings the bill left out, with aware datetimes and Decimal registers: [{at, register, kind, reason}]."""
+    rows = []
+    for row in invoice.excluded_readings:
+        if not row.get("timestamp") or row.get("register") is None:
+            continue
+        at = datetime.fromisoformat(row["timestamp"])
+        if timezone.is_naive(at):
+            at = at.replace(tzinfo=UTC)
+        rows.append(
+            {
+                "at": at,
+                "register": Decimal(str(row["register"])),
+                "kind": row.get("kind") or "excluded",
+                "reason": row.get("reason", ""),
+            }
+        )
+    return rows
+
+
 @dataclass(frozen=True)
 class ReviewChart:
     chart: RegisterChart
     start: datetime
     end: datetime
     sampled: bool
-    slices: int = REVIEW_CHART_SLICES
+    slices: int
 
 
 def invoice_review_chart(*, invoice: Invoice) -> ReviewChart:
@@ -497,11 +517,7 @@ def invoice_review_chart(*, invoice: Invoice) -> ReviewChart:
     start = start or invoice.first_reading_at or month_start
     end = invoice.closing_at or invoice.last_reading_at or month_end
     points, sampled = _register_points(invoice.device.device_id, start, end)
-    excluded = [
-        (datetime.fromisoformat(row["timestamp"]), Decimal(str(row["register"])), row.get("kind", "excluded"))
-        for row in invoice.excluded_readings
-        if row.get("timestamp") and row.get("register") is not None
-    ]
+    excluded = [(row["at"], row["register"], row["kind"]) for row in invoice_excluded_rows(invoice=invoice)]
     chart = register_chart(
         start=start,
         end=end,
@@ -511,4 +527,4 @@ def invoice_review_chart(*, invoice: Invoice) -> ReviewChart:
         closing=(end, invoice.end_register) if invoice.end_register is not None else None,
         tz=billing_zone(),
     )
-    return ReviewChart(chart=chart, start=start, end=end, sampled=sampled)
+    return ReviewChart(chart=chart, start=start, end=end, sampled=sampled, slices=REVIEW_CHART_SLICES)

@@ -101,6 +101,7 @@ def seed(device_id: str) -> dict:
         "invoice_total": str(invoice.total),
         "estimated_invoice": estimated.number,
         "held_invoice": held.number,
+        "held_invoice_pk": held.pk,
         "readings": len(batch),
         "unclaimed_device_id": unclaimed.device_id,
         "claim_code": CLAIM_CODE,

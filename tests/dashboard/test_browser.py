@@ -305,6 +305,8 @@ def test_every_page_is_served_with_a_content_security_policy_it_keeps(site, new_
         "/admin/devices/device/add/",
         "/admin/devices/device/import/",
         "/admin/billing/invoice/",
+        "/admin/billing/heldinvoice/",
+        f"/admin/billing/heldinvoice/{data['held_invoice_pk']}/change/",
         "/api/docs/",
     ]:
         response = page.goto(path)
