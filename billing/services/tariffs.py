@@ -19,12 +19,13 @@ class TariffConflict(Exception):
 
 
 def _months_governed(effective_from: date, *, ignoring: Tariff | None = None) -> tuple[date, date | None]:
-    """First-of-month range [from, until) whose bills a version starting on ``effective_from`` would decide."""
+    """First-of-month range [from, until) whose bills a version starting on ``effective_from`` would decide
+    (a version taking effect mid-month decides part of that month's bill: it splits the month)."""
     later = Tariff.objects.filter(effective_from__gt=effective_from)
     if ignoring is not None:
         later = later.exclude(pk=ignoring.pk)
     following = later.order_by("effective_from").values_list("effective_from", flat=True).first()
-    return effective_from, following
+    return effective_from.replace(day=1), following
 
 
 def _ensure_no_invoiced_month(effective_from: date, *, ignoring: Tariff | None = None) -> None:

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from billing.models import Tariff
-from billing.selectors import billing_today, tariff_for_month
+from billing.selectors import billing_today, tariff_for_month, tariff_versions_within
 from tests.factories import SEED_SLABS, TariffFactory
 
 pytestmark = pytest.mark.django_db
@@ -145,11 +145,16 @@ def test_a_version_used_by_invoices_is_never_changed(api, staff, seed_tariff, in
     retroactive = api(staff).post("/api/tariffs", {**BODY, "effective_from": "2024-12-15"}, format="json")
     assert retroactive.status_code == 409
     assert "2025-01" in retroactive.json()["detail"]
-    # A version from a date after the last invoiced month is fine, and the invoiced month keeps its tariff.
-    later = api(staff).post("/api/tariffs", {**BODY, "effective_from": "2025-01-02"}, format="json")
+    # A version taking effect within an invoiced month would split it: refused too.
+    within = api(staff).post("/api/tariffs", {**BODY, "effective_from": "2025-01-20"}, format="json")
+    assert within.status_code == 409
+    assert "2025-01" in within.json()["detail"]
+    # A version from the month after the last invoiced one is fine, and the invoiced month keeps its tariff.
+    later = api(staff).post("/api/tariffs", {**BODY, "effective_from": "2025-02-01"}, format="json")
     assert later.status_code == 201
     assert tariff_for_month(month=date(2025, 1, 1)).pk == seed_tariff.pk
-    assert tariff_for_month(month=date(2025, 2, 1)).effective_from == date(2025, 1, 2)
+    assert tariff_versions_within(month=date(2025, 1, 1)) == []
+    assert tariff_for_month(month=date(2025, 2, 1)).effective_from == date(2025, 2, 1)
 
 
 def test_tariff_versions_across_a_month_boundary_bill_each_month_with_its_own(db):
@@ -157,7 +162,8 @@ def test_tariff_versions_across_a_month_boundary_bill_each_month_with_its_own(db
     mid = TariffFactory(fixed_charge="55", effective_from=date(2024, 3, 15))
     new = TariffFactory(fixed_charge="60", effective_from=date(2024, 5, 1))
     assert tariff_for_month(month=date(2023, 12, 1)) is None
-    assert tariff_for_month(month=date(2024, 3, 1)).pk == old.pk  # mid-month version waits for the next month
+    assert tariff_for_month(month=date(2024, 3, 1)).pk == old.pk  # in force on the 1st; mid splits March
+    assert [version.pk for version in tariff_versions_within(month=date(2024, 3, 1))] == [mid.pk]
     assert tariff_for_month(month=date(2024, 4, 1)).pk == mid.pk
     assert tariff_for_month(month=date(2024, 5, 1)).pk == new.pk
 
