@@ -5,52 +5,75 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing.calculation import TariffTerms, calculate_bill, round_money
-from billing.models import Invoice
+from billing.calculation import ZERO, TariffTerms, calculate_bill, round_money, settle
+from billing.models import Invoice, Tariff
 from billing.selectors import bill_slab_rows
-
-ZERO_MONEY = Decimal("0.00")
 
 # The fields invoice_totals_recompute writes (for save(update_fields=...)).
 TOTALS_FIELDS = (
     "energy_kwh",
     "slabs",
+    "parts",
     "subtotal",
     "fixed_charge",
     "tax_rate",
     "tax",
     "total",
+    "credit_applied",
     "credit_carried",
 )
 
 
-def invoice_total_with_credit(invoice: Invoice) -> tuple[Decimal, Decimal]:
-    """(total, credit_carried): subtotal + fixed + tax + adjustment - credit applied, never below 0;
-    what is left below 0 is carried to the next bill as credit."""
-    raw = round_money(
-        invoice.subtotal + invoice.fixed_charge + invoice.tax + invoice.adjustment_amount - invoice.credit_applied
-    )
-    if raw < 0:
-        return ZERO_MONEY, -raw
-    return raw, ZERO_MONEY
+def credit_available(invoice: Invoice) -> Decimal:
+    """The credit the bill could draw on when it was settled (what it applied plus what it carried on,
+    less what its own negative adjustment added to the carried amount)."""
+    due = invoice.subtotal + invoice.fixed_charge + invoice.tax + invoice.adjustment_amount
+    return invoice.credit_applied + invoice.credit_carried - max(ZERO, -due)
 
 
-def invoice_totals_recompute(*, invoice: Invoice, terms: TariffTerms | None = None) -> Invoice:
-    """Price ``invoice.energy_kwh`` again under its tariff (or ``terms``) and set the stored money fields
-    (TOTALS_FIELDS) on the unsaved instance. Adjustment and credit applied are kept as they are; so is a
-    fixed charge prorated for part-month service (``service_days``), with the tax worked out on it.
+def invoice_totals_recompute(*, invoice: Invoice, energy_kwh: Decimal, terms: TariffTerms | None = None) -> Invoice:
+    """Price the bill again for ``energy_kwh`` and set the stored money fields (TOTALS_FIELDS) on the
+    unsaved instance: same tariff (or ``terms``), same prorated fixed charge, same adjustment, and the
+    credit it could draw on settled again (calculation.settle).
 
-    A month split into parts (``invoice.parts``) is not priced here yet: refused.
+    A month split into parts takes the change in its last part (the closing read lies there), priced
+    under that part's tariff version and share of the month's slabs.
     """
+    credit = credit_available(invoice)
     if invoice.parts:
-        raise ValueError(f"Invoice {invoice.number} is split into parts; its totals cannot be recomputed here.")
-    bill = calculate_bill(invoice.energy_kwh, terms or invoice.tariff.terms())
-    fixed = invoice.fixed_charge if invoice.service_days is not None else bill.fixed_charge
-    invoice.energy_kwh = bill.energy_kwh
-    invoice.slabs = bill_slab_rows(bill)
-    invoice.subtotal = bill.subtotal
-    invoice.fixed_charge = fixed
-    invoice.tax_rate = bill.tax_rate
-    invoice.tax = round_money((bill.subtotal + fixed) * bill.tax_rate)
-    invoice.total, invoice.credit_carried = invoice_total_with_credit(invoice)
+        _reprice_last_part(invoice, energy_kwh)
+    else:
+        bill = calculate_bill(energy_kwh, terms or invoice.tariff.terms())
+        fixed = invoice.fixed_charge if invoice.service_days is not None else bill.fixed_charge
+        invoice.energy_kwh = bill.energy_kwh
+        invoice.slabs = bill_slab_rows(bill)
+        invoice.subtotal = bill.subtotal
+        invoice.fixed_charge = fixed
+        invoice.tax_rate = bill.tax_rate
+        invoice.tax = round_money((bill.subtotal + fixed) * bill.tax_rate)
+    charges = invoice.subtotal + invoice.fixed_charge + invoice.tax
+    settlement = settle(charges, adjustment=invoice.adjustment_amount, credit=credit)
+    invoice.total = settlement.total
+    invoice.credit_applied = settlement.credit_applied
+    invoice.credit_carried = settlement.credit_carried
     return invoice
+
+
+def _reprice_last_part(invoice: Invoice, energy_kwh: Decimal) -> None:
+    parts = [dict(part) for part in invoice.parts]
+    last = parts[-1]
+    last_energy = Decimal(last["energy_kwh"]) + (energy_kwh - invoice.energy_kwh)
+    if last_energy < 0:
+        raise ValueError(f"The correction would leave the month's last part at {last_energy} kWh.")
+    terms = Tariff.objects.prefetch_related("slabs").get(pk=last["tariff_id"]).terms()
+    bill = calculate_bill(last_energy, terms, slab_share=Decimal(last["share"]))
+    fixed = Decimal(last["fixed_charge"])
+    tax = round_money((bill.subtotal + fixed) * bill.tax_rate)
+    last.update(
+        energy_kwh=str(bill.energy_kwh), slabs=bill_slab_rows(bill), subtotal=str(bill.subtotal), tax=str(tax)
+    )
+    invoice.parts = parts
+    invoice.energy_kwh = sum((Decimal(part["energy_kwh"]) for part in parts), ZERO)
+    invoice.slabs = [row for part in parts for row in part["slabs"]]
+    invoice.subtotal = sum((Decimal(part["subtotal"]) for part in parts), ZERO)
+    invoice.tax = sum((Decimal(part["tax"]) for part in parts), ZERO)

@@ -1,16 +1,18 @@
 """Bills held for review: approving one (issued, emailed, due from the approval day), correcting its
 closing read (priced again, still held), and the "Bills to review" admin that does both."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.core import mail
 
-from billing.models import Invoice
+from billing.calculation import BillPart, calculate_split_bill, day_share
+from billing.models import Invoice, Tariff
 from billing.selectors import billing_today
-from billing.services import InvoiceNotHeld, InvoiceReviewRefused, invoice_approve, invoice_correct_closing
+from billing.services import InvoiceNotHeld, InvoiceReviewRefused, billing_run, invoice_approve, invoice_correct_closing
 from ops import metrics
+from tests.factories import DeviceFactory, TariffFactory
 from tests.support.readings import ist, write_registers
 
 pytestmark = pytest.mark.django_db
@@ -97,9 +99,47 @@ def test_a_correction_keeps_the_adjustment_and_credit_and_carries_what_is_left(h
     held.refresh_from_db()
     invoice = invoice_correct_closing(invoice=held, closing_register=Decimal("1250"), reason="site read", actor=staff)
     invoice.refresh_from_db()
-    # 1268.50 - 100.00 - 1200.00 = -31.50: nothing to pay, 31.50 carried to the next bill.
-    assert (invoice.adjustment_amount, invoice.credit_applied) == (Decimal("-100.00"), Decimal("1200.00"))
+    # 1268.50 - 100.00 = 1168.50 taken off the 1200.00 of credit: nothing to pay, 31.50 carried on.
+    assert (invoice.adjustment_amount, invoice.credit_applied) == (Decimal("-100.00"), Decimal("1168.50"))
     assert (invoice.total, invoice.credit_carried) == (Decimal("0.00"), Decimal("31.50"))
+
+
+def test_a_correction_after_a_reset_moves_the_energy_by_the_change_of_the_closing(held, staff):
+    # 10000 -> reset -> 40 at the close: 900 kWh billed (the reset counted); the site read is 45.
+    Invoice.objects.filter(pk=held.pk).update(start_register=Decimal("10000"), end_register=Decimal("40"))
+    held.refresh_from_db()
+    invoice = invoice_correct_closing(invoice=held, closing_register=Decimal("45"), reason="site read", actor=staff)
+    assert (invoice.end_register, invoice.energy_kwh) == (Decimal("45"), Decimal("905.000"))
+
+
+def test_a_correction_of_a_split_month_moves_its_last_part(customer, seed_tariff, staff):
+    dearer = TariffFactory(
+        slabs=[
+            {"range_start": 0, "range_end": 100, "rate": "4.00"},
+            {"range_start": 101, "range_end": None, "rate": "5.00"},
+        ],
+        fixed_charge="62.00",
+        effective_from=date(2025, 1, 15),
+    )
+    Tariff.objects.filter(pk=dearer.pk).update(review_ceiling=Decimal("1.00"))  # every bill held
+    device = DeviceFactory(owner=customer)
+    write_registers(device.device_id, [(ist(2025, 1, 1), "0"), (ist(2025, 1, 15), "140"), (ist(2025, 2, 1), "310")])
+    billing_run(month=date(2025, 1, 1), now=ist(2025, 2, 1, 1))
+    held = Invoice.objects.get(device=device)
+    assert held.status == Invoice.Status.HELD
+    assert [part["energy_kwh"] for part in held.parts] == ["140.000", "170.000"]
+
+    invoice = invoice_correct_closing(invoice=held, closing_register=Decimal("320"), reason="site read", actor=staff)
+
+    assert [part["energy_kwh"] for part in invoice.parts] == ["140.000", "180.000"]
+    assert invoice.energy_kwh == Decimal("180.000") + Decimal("140.000")
+    whole, _ = calculate_split_bill(
+        [
+            BillPart(Decimal(140), seed_tariff.terms(), day_share(14, 31), day_share(14, 31)),
+            BillPart(Decimal(180), dearer.terms(), day_share(17, 31), day_share(17, 31)),
+        ]
+    )
+    assert (invoice.subtotal, invoice.tax, invoice.total) == (whole.subtotal, whole.tax, whole.total)
 
 
 @pytest.mark.parametrize(
@@ -123,7 +163,7 @@ def test_a_correction_is_refused_with_a_precise_reason(held, staff, register, re
 
 
 def test_a_correction_needs_an_opening_register_and_a_held_bill(held, invoice_factory, staff):
-    Invoice.objects.filter(pk=held.pk).update(start_register=None)
+    Invoice.objects.filter(pk=held.pk).update(start_register=None, end_register=None)
     with pytest.raises(InvoiceReviewRefused, match="has no opening register"):
         invoice_correct_closing(invoice=held, closing_register=Decimal("5"), reason="site read", actor=staff)
     issued = invoice_factory(month=held.month.replace(month=2))
