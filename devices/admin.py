@@ -212,7 +212,7 @@ class DeviceAdmin(admin.ModelAdmin):
     actions = ["decommission_selected", "reassign_owner", "reset_claim_codes"]
     fieldsets = [
         (None, {"fields": ["device_id", "name", "location", "owner", "claimed_at", "claim_state"]}),
-        ("Connection", {"fields": ["serial", "sanctioned_load_kw"]}),
+        ("Connection", {"fields": ["serial", "sanctioned_load_kw", "register_digits"]}),
         ("State", {"fields": ["status", "last_seen", "links", "decommissioned_at"]}),
         ("Hardware", {"fields": ["wifi_ssid", "firmware_version", "created_at"]}),
         ("Meter exchanges", {"fields": ["exchanges"]}),

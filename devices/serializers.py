@@ -35,6 +35,7 @@ class DeviceDetailOutputSerializer(serializers.ModelSerializer):
             "owner",
             "serial",
             "sanctioned_load_kw",
+            "register_digits",
             "claimed_at",
             "wifi_ssid",
             "status",
