@@ -61,10 +61,11 @@ from devices.services import device_exchange
 IST = ZoneInfo("Asia/Kolkata")
 Device.objects.all().delete()  # the SQLite file's template meters: only this test's meters are billed
 owner = User.objects.create_user(email="bills-e2e@example.com", password="bills-e2e-pass-1", name="Bills")
-for device_id in ["bill-glitch", "bill-spike", "bill-late", "bill-silent", "bill-twice", "bill-old", "bill-split"]:
+for device_id in ["bill-glitch", "bill-spike", "bill-late", "bill-silent", "bill-twice", "bill-old", "bill-split", "bill-wrap"]:
     Device.objects.create(device_id=device_id, owner=owner, location="Bengaluru")
 Device.objects.update(created_at=datetime(2024, 11, 1, tzinfo=IST))
 Device.objects.filter(device_id="bill-split").update(created_at=datetime(2025, 3, 1, tzinfo=IST))
+Device.objects.filter(device_id="bill-wrap").update(register_digits=6)
 tariff_create(slabs={SEED_SLABS!r}, fixed_charge="50.00", tax_rate="0.18", effective_from=date(2020, 1, 1))
 tariff_create(slabs={DEARER!r}, fixed_charge="62.00", tax_rate="0.18", effective_from=date(2025, 3, 15))
 device_exchange(
@@ -197,6 +198,11 @@ def test_bills_from_published_telemetry_follow_every_rule(site):
             # A glitch (0) and a spike (99999) that return to the trend: never billed.
             *[("bill-glitch", when, value) for when, value in GLITCH],
             *[("bill-spike", when, value if value else 99999.0) for when, value in GLITCH],
+            # A six-digit register rolling over: the wrap counts, the part before it too.
+            ("bill-wrap", ist(2025, 1, 1), 999900.0),
+            ("bill-wrap", ist(2025, 1, 20), 999999.5),
+            ("bill-wrap", ist(2025, 1, 25), 0.4),
+            ("bill-wrap", ist(2025, 2, 1), 50.0),
             # A 15-minute meter at :07/:22/:37/:52: the 00:07 closing read is not in yet.
             ("bill-late", ist(2024, 12, 31, 23, 52), 1000.0),
             ("bill-late", ist(2025, 1, 1, 0, 7), 1000.3),
@@ -217,7 +223,7 @@ def test_bills_from_published_telemetry_follow_every_rule(site):
             ("bill-new", ist(2025, 2, 1), 80.1),
         ]
     )
-    assert site.bill("2025-01", ist(2025, 2, 1, 0, 5)) == {"billed": 2, "held": 2, "estimated": 0, "awaiting": 2}
+    assert site.bill("2025-01", ist(2025, 2, 1, 0, 5)) == {"billed": 2, "held": 3, "estimated": 0, "awaiting": 2}
 
     # The 00:07 reading arrives; the 01:05 run closes January on it.
     site.publish([("bill-late", ist(2025, 2, 1, 0, 7), 1250.3)])
@@ -255,6 +261,11 @@ def test_bills_from_published_telemetry_follow_every_rule(site):
         assert (bill["energy"], bill["status"], bill["emailed"]) == ("100.000", "held", False)
         assert [Decimal(value) for value in bill["excluded"]] == [Decimal(bad)]
         assert bill["total"] == str(seed_bill("100").total)
+
+    # The rollover: 99.5 kWh up to 999999.5, 0.9 across the wrap, 49.6 after; held to be looked at.
+    wrap = invoices["bill-wrap 2025-01"]
+    assert (wrap["energy"], wrap["status"]) == ("150.000", "held")
+    assert wrap["held_reasons"] == ["the register rolled over once"]
 
     # The late meter: January closed at midnight's register (8/15 of the 23:52-00:07 step),
     # February opened exactly there; together they are the register delta, nothing lost.
