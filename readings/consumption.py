@@ -361,6 +361,39 @@ def energy_per_interval(
     return [quantize_kwh(unrounded[0]) for _, unrounded in _walk_intervals(intervals, before, after)]
 
 
+def register_falls(runs: Sequence[RegisterRun], *, before: RegisterPoint | None, after: RegisterPoint | None) -> bool:
+    """Whether the register falls anywhere in a sequence of runs and its neighbours (a drop inside
+    a run, or between one run's last reading and the next reading): only then can a reading
+    be a glitch, a reset or a rollover, and the walk in `energy_per_interval_classified` be needed."""
+    previous = before.energy_kwh if before is not None else None
+    for run in runs:
+        if run.resets or (previous is not None and run.first.energy_kwh < previous):
+            return True
+        previous = run.last.energy_kwh
+    return after is not None and previous is not None and after.energy_kwh < previous
+
+
+def energy_per_interval_classified(
+    bounds: Sequence[tuple[datetime, datetime]], points: Sequence[RegisterPoint], limits: Limits
+) -> list[Decimal]:
+    """The energy of each interval (in time order) from the readings in and around them, classified
+    once by readings.quality: excluded readings count nothing, and each accepted step counts for the
+    share of its time span inside each interval. `points` are every reading of the intervals, with
+    the one before the first and the one after the last when they exist."""
+    steps = [step for step in quality.classify(points, limits) if step.contribution and step.kind in _ACCEPTED]
+    energies = [Decimal(0)] * len(bounds)
+    starts = [start for start, _ in bounds]
+    for step in steps:
+        since, until = points[step.anchor].timestamp, points[step.index].timestamp
+        index = max(bisect_left(starts, since) - 1, 0)
+        while index < len(bounds) and bounds[index][0] <= until:
+            share = quality.share_inside(step, points, *bounds[index])
+            if share:
+                energies[index] += step.contribution * share
+            index += 1
+    return [quantize_kwh(energy) for energy in energies]
+
+
 def normalize_points(points: Iterable[tuple[datetime, object]]) -> list[RegisterPoint]:
     """Sort by time and keep one value per instant (the highest: order-independent).
 

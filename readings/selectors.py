@@ -42,7 +42,10 @@ def readings_series(
 ) -> list[dict]:
     """Readings of a meter in [start, end), raw or in wall-clock buckets of `tz`
     (default settings.TIME_ZONE). Row shapes: readings.stores.base.ReadingStore.series."""
-    return get_store().series(device_id, start=start, end=end, agg=agg, tz=tz or settings.TIME_ZONE, limit=limit)
+    limits = meter_limits([device_id])[device_id] if agg != "raw" else None
+    return get_store().series(
+        device_id, start=start, end=end, agg=agg, tz=tz or settings.TIME_ZONE, limit=limit, limits=limits
+    )
 
 
 # Two days of one reading every few seconds; the back office asks for shorter ranges beyond that.

@@ -60,8 +60,10 @@ class ReadingStore(ABC):
         agg: str,
         tz: str | ZoneInfo,
         limit: int | None = None,
+        limits: Limits | None = None,
     ) -> list[dict]:
-        """Readings in [start, end), raw or aggregated into wall-clock buckets of `tz`.
+        """Readings in [start, end), raw or aggregated into wall-clock buckets of `tz`; bucket energy
+        follows the reading-quality rule with the meter's `limits` (default: 5 kW x 1.5, no rollover).
 
         agg="raw": one dict per reading, oldest first, at most `limit`:
             {"timestamp" (aware, in tz), "voltage", "current", "power_w",

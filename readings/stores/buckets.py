@@ -5,11 +5,19 @@ bucket ends and rows with per-bucket energy, and `offset_periods` lists the UTC 
 force over a range. docs/readings.md#aggregated-series
 """
 
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from readings.consumption import RegisterPoint, RegisterRun, energy_per_interval
+from readings.consumption import (
+    RegisterPoint,
+    RegisterRun,
+    energy_per_interval,
+    energy_per_interval_classified,
+    register_falls,
+)
+from readings.quality import DEFAULT_LIMITS, Limits
 from readings.types import Reading
 
 EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: wall-clock keys count from here
@@ -135,14 +143,27 @@ def build_series(
     groups: list[BucketGroup],
     before: RegisterPoint | None,
     after: RegisterPoint | None,
+    limits: Limits | None = None,
+    points: Callable[[], Sequence[RegisterPoint]] | None = None,
 ) -> list[dict]:
-    """Bucket rows with energy from the consumption rule, each bucket clipped to [start, end)."""
+    """Bucket rows with energy from the consumption rule, each bucket clipped to [start, end).
+
+    When the register falls somewhere in the range (a glitch, a reset, a rollover), the readings
+    are classified (docs/readings.md#reading-quality) from `points`, which loads the range's
+    readings in time order; otherwise the runs' totals are used as they are.
+    """
     labels = [bucket_label(group.key, tz) for group in groups]
     intervals = [
         (max(label, start), min(bucket_end(group.key, agg, tz), end), group.run)
         for label, group in zip(labels, groups, strict=True)
     ]
-    energies = energy_per_interval(intervals, before=before, after=after)
+    runs = [group.run for group in groups]
+    if points is not None and register_falls(runs, before=before, after=after):
+        readings = [*([before] if before else []), *points(), *([after] if after else [])]
+        bounds = [(interval_start, interval_end) for interval_start, interval_end, _ in intervals]
+        energies = energy_per_interval_classified(bounds, readings, limits or DEFAULT_LIMITS)
+    else:
+        energies = energy_per_interval(intervals, before=before, after=after)
     return [
         {
             "bucket": label,

@@ -174,7 +174,7 @@ class MongoReadingStore(ReadingStore):
 
     # --- aggregates -------------------------------------------------------------
 
-    def series(self, device_id, *, start, end, agg, tz, limit=None) -> list[dict]:
+    def series(self, device_id, *, start, end, agg, tz, limit=None, limits=None) -> list[dict]:
         check_range(start, end)
         check_agg(agg)
         tz = zone(tz)
@@ -197,6 +197,15 @@ class MongoReadingStore(ReadingStore):
             groups=groups.get(device_id, []),
             before=before,
             after=after,
+            limits=limits,
+            points=lambda: [
+                RegisterPoint(as_utc(document["timestamp"]), to_kwh(document["energy_kwh"]))
+                for document in collection.find(
+                    {"metadata.device_id": device_id, "timestamp": {"$gte": start, "$lt": end}},
+                    projection={"timestamp": 1, "energy_kwh": 1, "_id": 0},
+                    sort=[("timestamp", 1)],
+                )
+            ],
         )
 
     def consumption_many(self, device_ids, *, start, end, limits=None) -> dict[str, Consumption]:

@@ -178,7 +178,7 @@ class SqlReadingStore(ReadingStore):
 
     # --- aggregates -------------------------------------------------------------
 
-    def series(self, device_id, *, start, end, agg, tz, limit=None) -> list[dict]:
+    def series(self, device_id, *, start, end, agg, tz, limit=None, limits=None) -> list[dict]:
         check_range(start, end)
         check_agg(agg)
         tz = zone(tz)
@@ -203,6 +203,16 @@ class SqlReadingStore(ReadingStore):
             groups=groups.get(device_id, []),
             before=before,
             after=after,
+            limits=limits,
+            points=lambda: [
+                RegisterPoint(as_utc(timestamp), to_kwh(energy))
+                for timestamp, energy in SqlReading.objects.filter(
+                    device_id=device_id, timestamp__gte=start, timestamp__lt=end
+                )
+                .order_by("timestamp")
+                .values_list("timestamp", "energy_kwh")
+                .iterator(chunk_size=20_000)
+            ],
         )
 
     def consumption_many(self, device_ids, *, start, end, limits=None) -> dict[str, Consumption]:

@@ -574,3 +574,19 @@ def test_a_drop_at_the_last_reading_is_unconfirmed_until_the_next_one(store):
     assert confirmed.closing_confirmed
     assert confirmed.resets == 1
     assert confirmed.unconfirmed is None
+
+
+@pytest.mark.parametrize("glitch", [0.0, 99999.0])
+def test_series_buckets_leave_a_glitch_out_as_consumption_does(store, glitch):
+    written = twelve_hourly("meter-q", [10000.0, 10050.0, glitch, 10050.2, 10100.0, 10101.0])
+    store.write_many(written)
+    end = QUALITY_START + timedelta(hours=60)
+    days = store.series("meter-q", start=QUALITY_START, end=end, agg="day", tz=UTC)
+    hours = store.series("meter-q", start=QUALITY_START, end=end, agg="hour", tz=UTC)
+    # The glitch at 24:00 is skipped: the 0.2 kWh step from 12:00 to 36:00 is shared by both days,
+    # and no day counts the 10050 kWh a reset would.
+    assert [row["energy_kwh"] for row in days] == [Decimal("50.100"), Decimal("49.900"), Decimal("1.000")]
+    # Hour buckets (only those holding a reading): none carries the glitch's 10050 kWh.
+    assert max(row["energy_kwh"] for row in hours) < Decimal("50")
+    whole = quality_of(store, "meter-q", written, end=end)
+    assert sum(row["energy_kwh"] for row in days) == whole.energy_kwh
