@@ -14,10 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing.calculation import TariffInvalid
+from billing.previews import BillPreview, NoTariff, bill_preview
 from billing.selectors import (
-    BillPreview,
-    NoTariff,
-    bill_preview,
     billing_today,
     invoice_get_visible,
     invoice_list,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
@@ -148,52 +148,7 @@ def billable_devices(*, month: date) -> QuerySet[Device]:
     )
 
 
-# --- Previews and estimates -------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BillPreview:
-    """A month's bill as the API shows it: from the issued invoice when there is one, else computed now."""
-
-    device_id: str
-    month: date
-    period_start: datetime
-    period_end: datetime
-    energy_kwh: Decimal
-    slabs: list[dict]
-    subtotal: Decimal
-    fixed_charge: Decimal
-    tax_rate: Decimal
-    tax: Decimal
-    total: Decimal
-    no_readings: bool
-    start_register: Decimal | None
-    end_register: Decimal | None
-    reading_count: int
-    register_resets: int
-    tariff_effective_from: date
-    month_complete: bool
-    invoice: Invoice | None = None
-    # What an issued invoice adds (a bill computed now has no estimate, adjustment, credit or parts).
-    estimated: bool = False
-    estimate_basis: str = ""
-    adjustment_kwh: Decimal = Decimal("0.000")
-    adjustment_amount: Decimal = Decimal("0.00")
-    adjustment_detail: list[dict] = field(default_factory=list)
-    credit_applied: Decimal = Decimal("0.00")
-    credit_carried: Decimal = Decimal("0.00")
-    parts: list[dict] = field(default_factory=list)
-    service_days: int | None = None
-    closing_at: datetime | None = None
-    excluded_readings: list[dict] = field(default_factory=list)
-
-    @property
-    def excluded_readings_count(self) -> int:
-        return len(self.excluded_readings)
-
-
-class NoTariff(LookupError):
-    pass
+# --- Bill rows and estimates ------------------------------------------------
 
 
 def bill_slab_rows(bill: Bill) -> list[dict]:
@@ -245,61 +200,6 @@ def bill_fields(bill: Bill, consumption: Consumption) -> dict:
         "reading_count": consumption.reading_count,
         "register_resets": consumption.resets + consumption.rollovers,
     }
-
-
-# What an invoice holds beyond BILL_FIELDS that its preview shows too.
-INVOICE_PREVIEW_FIELDS = (
-    "estimated",
-    "estimate_basis",
-    "adjustment_kwh",
-    "adjustment_amount",
-    "adjustment_detail",
-    "credit_applied",
-    "credit_carried",
-    "parts",
-    "service_days",
-    "closing_at",
-    "excluded_readings",
-)
-
-
-def bill_preview(*, device: Device, month: date, now: datetime | None = None, user: User | None = None) -> BillPreview:
-    """The month's bill: the invoice's figures once issued, else computed from the readings so far.
-
-    A bill held for review is shown only to staff: to anyone else (``user`` not staff, or
-    no user) the month previews as if it had no invoice yet.
-    """
-    now = now or timezone.now()
-    start, end = month_period(month)
-    invoices = Invoice.objects.select_related("tariff").filter(device=device, month=month)
-    if user is None or not user.is_staff:
-        invoices = invoices.exclude(status=Invoice.Status.HELD)
-    invoice = invoices.first()
-    if invoice is not None:
-        return BillPreview(
-            device_id=device.device_id,
-            month=month,
-            period_start=start,
-            period_end=end,
-            **{name: getattr(invoice, name) for name in BILL_FIELDS + INVOICE_PREVIEW_FIELDS},
-            tariff_effective_from=invoice.tariff.effective_from,
-            month_complete=True,
-            invoice=invoice,
-        )
-    tariff = tariff_for_month(month=month)
-    if tariff is None:
-        raise NoTariff(f"No tariff is in force for {month:%Y-%m}.")
-    consumption = month_consumption(device_id=device.device_id, month=month, until=now)
-    bill = calculate_bill(billed_energy(consumption), tariff.terms())
-    return BillPreview(
-        device_id=device.device_id,
-        month=month,
-        period_start=start,
-        period_end=end,
-        **bill_fields(bill, consumption),
-        tariff_effective_from=tariff.effective_from,
-        month_complete=end <= now,
-    )
 
 
 @dataclass(frozen=True)

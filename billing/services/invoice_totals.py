@@ -69,9 +69,7 @@ def _reprice_last_part(invoice: Invoice, energy_kwh: Decimal) -> None:
     bill = calculate_bill(last_energy, terms, slab_share=Decimal(last["share"]))
     fixed = Decimal(last["fixed_charge"])
     tax = round_money((bill.subtotal + fixed) * bill.tax_rate)
-    last.update(
-        energy_kwh=str(bill.energy_kwh), slabs=bill_slab_rows(bill), subtotal=str(bill.subtotal), tax=str(tax)
-    )
+    last.update(energy_kwh=str(bill.energy_kwh), slabs=bill_slab_rows(bill), subtotal=str(bill.subtotal), tax=str(tax))
     invoice.parts = parts
     invoice.energy_kwh = sum((Decimal(part["energy_kwh"]) for part in parts), ZERO)
     invoice.slabs = [row for part in parts for row in part["slabs"]]

@@ -1,9 +1,10 @@
 """What the API says of an estimated bill, an adjustment, credit and a split month: in the invoice list
 and the bill preview, described in the OpenAPI schema; the excluded readings are listed for staff only."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.support.readings import ist, write_registers
@@ -91,7 +92,7 @@ def test_the_bill_preview_of_an_invoiced_month_carries_the_same_details(api, feb
     assert body["total"] == "1088.00"
 
 
-def test_a_computed_preview_has_no_estimate_adjustment_or_parts(api, device, seed_tariff, customer):
+def test_the_preview_of_an_unbilled_month_is_what_the_run_would_bill(api, device, seed_tariff, customer):
     write_registers("meter-001", [(ist(2025, 1, 1), "1000"), (ist(2025, 2, 1), "1250")])
     body = api(customer).get("/api/billing/meter-001?month=2025-01").json()
     assert body["total"] == "1268.50"
@@ -105,10 +106,26 @@ def test_a_computed_preview_has_no_estimate_adjustment_or_parts(api, device, see
         "credit_carried": "0.00",
         "parts": [],
         "service_days": None,
-        "closing_at": None,
+        "closing_at": "2025-02-01T00:00:00+05:30",  # closed on the reading at midnight
         "excluded_readings_count": 0,
         "excluded_readings": None,
     }
+
+
+def test_the_preview_of_a_month_without_a_closing_read_after_the_grace_period_is_the_estimate(
+    api, device, seed_tariff, customer
+):
+    write_registers("meter-001", [(ist(2024, 12, 1), "1000"), (ist(2025, 1, 10), "1390")])  # 9.75 kWh a day
+    body = api(customer).get("/api/billing/meter-001?month=2025-01").json()
+    assert (body["estimated"], body["estimate_basis"], body["energy_kwh"]) == (True, "trailing_90_days", "302.250")
+
+
+def test_a_month_still_in_progress_previews_its_consumption_so_far(api, device, seed_tariff, customer):
+    now = timezone.now()
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    write_registers("meter-001", [(start, "100"), (now - timedelta(minutes=1), "130")])
+    body = api(customer).get("/api/billing/meter-001").json()
+    assert (body["month_complete"], body["estimated"], body["closing_at"]) == (False, False, None)
 
 
 def test_the_openapi_schema_documents_the_bill_details():

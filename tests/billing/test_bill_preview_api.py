@@ -108,7 +108,7 @@ def test_an_invoiced_month_shows_the_invoice_even_after_the_tariff_changes(api, 
     from billing.services import billing_run
 
     billing_run(month=date(2025, 1, 1))
-    TariffFactory(fixed_charge="80", effective_from=date(2025, 1, 2))
+    TariffFactory(fixed_charge="80", effective_from=date(2025, 2, 1))
     body = api(customer).get("/api/billing/meter-001?month=2025-01").json()
     assert body["total"] == "1268.50"
     assert body["invoice_id"] == f"INV-202501-{customer.devices.get().pk:06d}"
