@@ -351,3 +351,26 @@ def test_naming_an_unclaimed_meter_skips_it_and_says_why(meters):
     output = run("--month", "2025-01", "--device", "open-meter")
     assert not Invoice.objects.exists()
     assert "not claimed by a customer yet" in output
+
+
+def test_the_summary_counts_held_estimated_and_awaiting_meters(customer, seed_tariff):
+    for device_id in ("meter-held", "meter-late", "meter-ok"):
+        DeviceFactory(device_id=device_id, owner=customer)
+    Device.objects.update(created_at=ist(2024, 12, 1))
+    write_registers("meter-held", [(ist(2025, 1, 1), "5000"), (ist(2025, 1, 15), "2"), (ist(2025, 2, 1), "40")])
+    write_registers("meter-late", [(ist(2025, 1, 1), "100"), (ist(2025, 1, 31, 23), "190")])
+    january_readings("meter-ok", "90")
+    outcome = billing_run(month=JANUARY, now=ist(2025, 2, 1, 0, 5))
+    run_record = outcome.run
+    assert (run_record.billed, run_record.held, run_record.awaiting, run_record.estimated) == (1, 1, 1, 0)
+    held = Invoice.objects.get(device__device_id="meter-held")
+    assert held.status == Invoice.Status.HELD
+    assert held.emailed_at is None
+    assert held.held_reasons == ["the register restarted from zero once"]
+    assert [message.to for message in mail.outbox] == [[customer.email]]  # meter-ok's bill only
+
+    output = run("--month", "2025-01")  # now: long after the grace period
+    assert "held for review: 0" in output
+    assert "estimated (of those billed or held): 1" in output  # meter-late, never closed
+    assert "awaiting closing read: 0" in output
+    assert "already billed: 2" in output
