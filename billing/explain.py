@@ -101,9 +101,24 @@ def credit_sentences(invoice) -> list[str]:
     return sentences
 
 
+def split_sentence(invoice) -> str:
+    """Why a month is billed in parts, in plain words; empty for a plain month."""
+    lines = part_lines(invoice)
+    if len(lines) < 2:
+        return ""
+    changes = ", ".join(f"{line.first_day:%-d %B}" for line in lines[1:])
+    parts = "; ".join(f"{line.first_day:%-d} to {line.last_day:%-d %B}: {line.energy_kwh} kWh" for line in lines)
+    return (
+        f"The tariff changed on {changes}, so this bill is in {len(lines)} parts ({parts}), each at its own"
+        " rates, with its share of the slabs and of the fixed charge."
+    )
+
+
 def invoice_explanations(invoice) -> list[str]:
-    """Every plain-words note the bill needs, in reading order: estimate, adjustments, credit."""
+    """Every plain-words note the bill needs, in reading order: estimate, split, adjustments, credit."""
     sentences = [estimate_sentence(invoice)] if invoice.estimated else []
+    split = split_sentence(invoice)
+    sentences += [split] if split else []
     sentences += [line.sentence(billed_month=invoice.month) for line in adjustment_lines(invoice)]
     return sentences + credit_sentences(invoice)
 

@@ -65,3 +65,12 @@ def test_credit_is_explained(client, customer, device):
     client.force_login(customer)
     html = client.get("/invoices/").content.decode()
     assert "₹0.85 of credit is left over and will be taken off your next bill." in html
+
+
+def test_a_bill_split_by_a_tariff_change_says_so_in_plain_words(client, customer, device):
+    TariffFactory()
+    InvoiceFactory(device=device, month=date(2025, 1, 1), split=True)
+    client.force_login(customer)
+    html = client.get("/invoices/").content.decode()
+    assert "The tariff changed on 15 January, so this bill is in 2 parts (1 to 14 January: 100.000 kWh;" in html
+    assert "15 to 31 January: 150.000 kWh), each at its own rates" in html
