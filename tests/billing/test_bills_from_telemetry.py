@@ -50,6 +50,8 @@ def ist(*args) -> datetime:
     return datetime(*args, tzinfo=IST)
 
 
+METERS = ["bill-glitch", "bill-spike", "bill-late", "bill-silent", "bill-twice", "bill-old", "bill-split", "bill-wrap"]
+
 SEED = f"""
 from datetime import date, datetime
 from decimal import Decimal
@@ -61,7 +63,7 @@ from devices.services import device_exchange
 IST = ZoneInfo("Asia/Kolkata")
 Device.objects.all().delete()  # the SQLite file's template meters: only this test's meters are billed
 owner = User.objects.create_user(email="bills-e2e@example.com", password="bills-e2e-pass-1", name="Bills")
-for device_id in ["bill-glitch", "bill-spike", "bill-late", "bill-silent", "bill-twice", "bill-old", "bill-split", "bill-wrap"]:
+for device_id in {METERS!r}:
     Device.objects.create(device_id=device_id, owner=owner, location="Bengaluru")
 Device.objects.update(created_at=datetime(2024, 11, 1, tzinfo=IST))
 Device.objects.filter(device_id="bill-split").update(created_at=datetime(2025, 3, 1, tzinfo=IST))
