@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
-from billing.calculation import TariffInvalid, validate_tariff
+from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
 from billing.models import BillingRun, Invoice, Tariff, TariffSlab
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
 from billing.selectors import billing_today
@@ -36,10 +36,18 @@ from readings.admin import DeviceReadingsAdmin
 class TariffAdminForm(forms.ModelForm):
     class Meta:
         model = Tariff
-        fields = ["effective_from", "fixed_charge", "tax_rate", "description"]
+        fields = ["effective_from", "fixed_charge", "tax_rate", "description", "estimate_default_kwh", "review_ceiling"]
 
     def clean(self):
         cleaned = super().clean()
+        try:
+            validate_estimate_and_review(
+                estimate_default_kwh=cleaned.get("estimate_default_kwh"), review_ceiling=cleaned.get("review_ceiling")
+            )
+        except TariffInvalid as exc:
+            for field, messages in exc.problems.items():
+                if field not in self.errors:
+                    self.add_error(field, messages)
         try:  # the same rules as the API, from the pure validator (slabs are checked by the inline formset)
             validate_tariff(
                 slabs=[{"range_start": 0, "range_end": None, "rate": "0"}],
@@ -120,9 +128,8 @@ class TariffAdmin(admin.ModelAdmin):
         )
 
     def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["effective_from", "fixed_charge", "tax_rate", "description"]
-        return ["effective_from", "fixed_charge", "tax_rate", "description", "created_by", "created_at"]
+        fields = ["effective_from", "fixed_charge", "tax_rate", "description", "estimate_default_kwh", "review_ceiling"]
+        return fields if obj is None else [*fields, "created_by", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)
@@ -159,6 +166,8 @@ class TariffAdmin(admin.ModelAdmin):
             effective_from=form.instance.effective_from,
             actor=request.user,
             description=form.instance.description,
+            estimate_default_kwh=form.instance.estimate_default_kwh,
+            review_ceiling=form.instance.review_ceiling,
         )
         form.instance.pk = tariff.pk
         form.instance.created_at = tariff.created_at

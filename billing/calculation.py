@@ -199,6 +199,39 @@ def validate_tariff(*, slabs: Sequence[Mapping[str, object]], fixed_charge: obje
     return TariffTerms(slabs=tuple(parsed), fixed_charge=fixed, tax_rate=tax)
 
 
+DEFAULT_ESTIMATE_KWH = Decimal("100.000")
+
+
+@dataclass(frozen=True, slots=True)
+class EstimateAndReview:
+    """A tariff version's estimate for meters without history and its review ceiling."""
+
+    estimate_default_kwh: Decimal
+    review_ceiling: Decimal | None  # None: no ceiling
+
+
+def validate_estimate_and_review(*, estimate_default_kwh: object, review_ceiling: object) -> EstimateAndReview:
+    """Check a version's default estimate (kWh a month, >= 0, at most 3 decimals) and review ceiling
+    (₹ > 0 with at most 2 decimals, or empty for none); raises TariffInvalid naming each problem."""
+    problems: dict[str, list[str]] = {"estimate_default_kwh": [], "review_ceiling": []}
+    estimate = _decimal(estimate_default_kwh)
+    if estimate is None:
+        problems["estimate_default_kwh"].append("The default estimate must be a number of kWh.")
+    elif estimate < 0:
+        problems["estimate_default_kwh"].append("The default estimate must not be negative.")
+    elif _places(estimate) > 3:
+        problems["estimate_default_kwh"].append("The default estimate must have at most 3 decimal places.")
+    ceiling = None
+    if review_ceiling is not None and review_ceiling != "":
+        ceiling = _money(review_ceiling, "The review ceiling", problems["review_ceiling"])
+        if ceiling is not None and ceiling == 0:
+            problems["review_ceiling"].append("The review ceiling must be above 0 (leave it empty for none).")
+    if any(problems.values()):
+        raise TariffInvalid(problems)
+    assert estimate is not None
+    return EstimateAndReview(estimate_default_kwh=estimate, review_ceiling=ceiling)
+
+
 def slab_units(energy_kwh: Decimal, slabs: Iterable[Slab], *, share: Decimal = Decimal(1)) -> list[Decimal]:
     """Split a consumption over the slabs; the parts always add up to ``energy_kwh``.
 

@@ -27,6 +27,17 @@ class TariffInputSerializer(serializers.Serializer):
     tax_rate = AmountField(help_text="Between 0 and 1 (0.18 for 18%).")
     effective_from = serializers.DateField(help_text="First day the version applies (YYYY-MM-DD).")
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    estimate_default_kwh = AmountField(
+        required=False,
+        default="100",
+        help_text="kWh a month billed as the estimate of a meter with no history (default 100).",
+    )
+    review_ceiling = AmountField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="₹: a bill whose total exceeds this is held for review; null for no ceiling.",
+    )
 
 
 class TariffSlabOutputSerializer(serializers.Serializer):
@@ -40,7 +51,17 @@ class TariffOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Tariff
-        fields = ["id", "effective_from", "slabs", "fixed_charge", "tax_rate", "description", "created_at"]
+        fields = [
+            "id",
+            "effective_from",
+            "slabs",
+            "fixed_charge",
+            "tax_rate",
+            "description",
+            "estimate_default_kwh",
+            "review_ceiling",
+            "created_at",
+        ]
         read_only_fields = fields
 
 

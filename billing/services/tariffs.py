@@ -8,7 +8,14 @@ from datetime import date
 from django.db import IntegrityError, transaction
 
 from accounts.models import User
-from billing.calculation import TariffInvalid, TariffTerms, validate_tariff
+from billing.calculation import (
+    DEFAULT_ESTIMATE_KWH,
+    EstimateAndReview,
+    TariffInvalid,
+    TariffTerms,
+    validate_estimate_and_review,
+    validate_tariff,
+)
 from billing.models import Invoice, Tariff, TariffSlab
 from billing.months import month_label
 from ops.audit import audit_log
@@ -43,11 +50,15 @@ def _ensure_no_invoiced_month(effective_from: date, *, ignoring: Tariff | None =
         )
 
 
-def _save_version(*, terms: TariffTerms, effective_from: date, actor: User | None, description: str) -> Tariff:
+def _save_version(
+    *, terms: TariffTerms, review: EstimateAndReview, effective_from: date, actor: User | None, description: str
+) -> Tariff:
     tariff = Tariff.objects.create(
         effective_from=effective_from,
         fixed_charge=terms.fixed_charge,
         tax_rate=terms.tax_rate,
+        estimate_default_kwh=review.estimate_default_kwh,
+        review_ceiling=review.review_ceiling,
         description=description,
         created_by=actor if actor is not None and actor.is_authenticated else None,
     )
@@ -65,7 +76,28 @@ def _audit_fields(tariff: Tariff, terms: TariffTerms) -> dict:
         "slabs": [f"{slab.label}@{slab.rate}" for slab in terms.slabs],
         "fixed_charge": str(terms.fixed_charge),
         "tax_rate": str(terms.tax_rate),
+        "estimate_default_kwh": str(tariff.estimate_default_kwh),
+        "review_ceiling": None if tariff.review_ceiling is None else str(tariff.review_ceiling),
     }
+
+
+def _validated(**values) -> tuple[TariffTerms, EstimateAndReview]:
+    """Both checks, every problem named at once."""
+    problems: dict[str, list[str]] = {}
+    terms = review = None
+    try:
+        terms = validate_tariff(slabs=values["slabs"], fixed_charge=values["fixed_charge"], tax_rate=values["tax_rate"])
+    except TariffInvalid as exc:
+        problems.update(exc.problems)
+    try:
+        review = validate_estimate_and_review(
+            estimate_default_kwh=values["estimate_default_kwh"], review_ceiling=values["review_ceiling"]
+        )
+    except TariffInvalid as exc:
+        problems.update(exc.problems)
+    if problems:
+        raise TariffInvalid(problems)
+    return terms, review
 
 
 def tariff_check_effective_from(*, effective_from: date) -> None:
@@ -87,13 +119,23 @@ def tariff_create(
     effective_from: date,
     actor: User | None = None,
     description: str = "",
+    estimate_default_kwh: object = DEFAULT_ESTIMATE_KWH,
+    review_ceiling: object = None,
 ) -> Tariff:
     """Add a new version taking effect on ``effective_from`` (validated; raises TariffInvalid or TariffConflict)."""
-    terms = validate_tariff(slabs=slabs, fixed_charge=fixed_charge, tax_rate=tax_rate)
+    terms, review = _validated(
+        slabs=slabs,
+        fixed_charge=fixed_charge,
+        tax_rate=tax_rate,
+        estimate_default_kwh=estimate_default_kwh,
+        review_ceiling=review_ceiling,
+    )
     tariff_check_effective_from(effective_from=effective_from)
     try:
         with transaction.atomic():
-            tariff = _save_version(terms=terms, effective_from=effective_from, actor=actor, description=description)
+            tariff = _save_version(
+                terms=terms, review=review, effective_from=effective_from, actor=actor, description=description
+            )
     except IntegrityError:  # a concurrent request created that date's version first
         raise TariffConflict(f"A tariff version already takes effect on {effective_from.isoformat()}.") from None
     audit_log(actor=actor, action="tariff.create", **_audit_fields(tariff, terms))
@@ -110,6 +152,8 @@ def tariff_replace(
     today: date,
     actor: User | None = None,
     description: str = "",
+    estimate_default_kwh: object = DEFAULT_ESTIMATE_KWH,
+    review_ceiling: object = None,
 ) -> Tariff:
     """Replace the version in force ``today`` from ``effective_from`` on.
 
@@ -117,7 +161,13 @@ def tariff_replace(
     no invoiced month uses it); on a later date the current version stays for the
     months before and the new terms apply from that date.
     """
-    terms = validate_tariff(slabs=slabs, fixed_charge=fixed_charge, tax_rate=tax_rate)
+    terms, review = _validated(
+        slabs=slabs,
+        fixed_charge=fixed_charge,
+        tax_rate=tax_rate,
+        estimate_default_kwh=estimate_default_kwh,
+        review_ceiling=review_ceiling,
+    )
     current = Tariff.objects.select_for_update().filter(effective_from__lte=today).order_by("-effective_from").first()
     if current is not None and effective_from < current.effective_from:
         raise TariffInvalid(
@@ -137,6 +187,8 @@ def tariff_replace(
         same_day.delete()
     else:
         replaced_id = current.pk if current is not None else None
-    tariff = _save_version(terms=terms, effective_from=effective_from, actor=actor, description=description)
+    tariff = _save_version(
+        terms=terms, review=review, effective_from=effective_from, actor=actor, description=description
+    )
     audit_log(actor=actor, action="tariff.replace", replaced_tariff_id=replaced_id, **_audit_fields(tariff, terms))
     return tariff

@@ -1,6 +1,7 @@
 """The billing admin: tariff versions, invoice filters and actions, billing runs, and the schedules it shows."""
 
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -33,12 +34,14 @@ def test_tariff_versions_are_listed_and_a_saved_version_is_read_only(staff_clien
     assert Tariff.objects.get().fixed_charge == before
 
 
-def _tariff_form(effective_from, slabs, fixed_charge="50.00", tax_rate="0.18"):
+def _tariff_form(effective_from, slabs, fixed_charge="50.00", tax_rate="0.18", review_ceiling=""):
     data = {
         "effective_from": effective_from,
         "fixed_charge": fixed_charge,
         "tax_rate": tax_rate,
         "description": "",
+        "estimate_default_kwh": "100",
+        "review_ceiling": review_ceiling,
         "slabs-TOTAL_FORMS": str(len(slabs)),
         "slabs-INITIAL_FORMS": "0",
         "slabs-MIN_NUM_FORMS": "1",
@@ -50,12 +53,19 @@ def _tariff_form(effective_from, slabs, fixed_charge="50.00", tax_rate="0.18"):
 
 
 def test_staff_add_a_tariff_version_in_the_admin_through_the_same_rules(staff_client, staff):
-    good = _tariff_form("2031-01-01", [("0", "100", "3.50"), ("101", "300", "4.50"), ("301", "", "6.00")])
+    good = _tariff_form(
+        "2031-01-01", [("0", "100", "3.50"), ("101", "300", "4.50"), ("301", "", "6.00")], review_ceiling="5000.00"
+    )
     response = staff_client.post("/admin/billing/tariff/add/", good)
     assert response.status_code == 302, response.content.decode()[:2000]
     tariff = Tariff.objects.get()
     assert [str(slab) for slab in tariff.slabs.all()] == ["0-100 @ 3.50", "101-300 @ 4.50", "301+ @ 6.00"]
     assert tariff.created_by == staff
+    assert (tariff.estimate_default_kwh, tariff.review_ceiling) == (Decimal("100.000"), Decimal("5000.00"))
+    no_ceiling = staff_client.post(
+        "/admin/billing/tariff/add/", _tariff_form("2033-01-01", [("0", "", "3.50")], review_ceiling="0")
+    ).content.decode()
+    assert "The review ceiling must be above 0 (leave it empty for none)." in no_ceiling
 
     gap = _tariff_form("2032-01-01", [("0", "100", "3.50"), ("150", "", "4.50")])
     response = staff_client.post("/admin/billing/tariff/add/", gap)

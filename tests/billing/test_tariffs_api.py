@@ -174,3 +174,29 @@ def test_every_tariff_change_is_audited(api, staff, seed_tariff, caplog):
         api(staff).put("/api/tariffs", {**BODY, "effective_from": "2020-01-01"}, format="json")
     actions = [(record.action, record.actor) for record in caplog.records if record.name == "smartmeter.audit"]
     assert actions == [("tariff.create", staff.email), ("tariff.replace", staff.email)]
+
+
+def test_a_version_carries_its_default_estimate_and_review_ceiling(api, staff):
+    body = {**BODY, "estimate_default_kwh": "120.5", "review_ceiling": "4000.00"}
+    created = api(staff).post("/api/tariffs", body, format="json")
+    assert created.status_code == 201
+    assert (created.json()["estimate_default_kwh"], created.json()["review_ceiling"]) == ("120.500", "4000.00")
+    plain = api(staff).post("/api/tariffs", {**BODY, "effective_from": "2031-01-01"}, format="json").json()
+    assert (plain["estimate_default_kwh"], plain["review_ceiling"]) == ("100.000", None)
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"estimate_default_kwh": -1}, "estimate_default_kwh", "must not be negative"),
+        ({"estimate_default_kwh": "1.2345"}, "estimate_default_kwh", "at most 3 decimal places"),
+        ({"review_ceiling": "0"}, "review_ceiling", "must be above 0"),
+        ({"review_ceiling": "12.345"}, "review_ceiling", "at most 2 decimal places"),
+        ({"review_ceiling": "lots"}, "review_ceiling", "must be a number"),
+    ],
+)
+def test_a_bad_default_estimate_or_ceiling_is_a_400_naming_it(api, staff, change, field, message):
+    response = api(staff).post("/api/tariffs", {**BODY, **change}, format="json")
+    assert response.status_code == 400
+    assert message in " ".join(response.json()[field])
+    assert Tariff.objects.count() == 0
