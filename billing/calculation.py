@@ -285,6 +285,8 @@ def day_share(days: int, month_days: int) -> Decimal:
     """A part of a month as an exact-enough fraction of its days (10 places; money is rounded after)."""
     if not 0 <= days <= month_days:
         raise ValueError(f"{days} days is not part of a {month_days}-day month.")
+    if days == month_days:
+        return Decimal(1)
     return (Decimal(days) / Decimal(month_days)).quantize(Decimal("1E-10"), rounding=ROUND_HALF_UP)
 
 

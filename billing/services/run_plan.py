@@ -10,7 +10,7 @@ review, mid-month changes).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -265,8 +265,9 @@ def previous_bill(facts: MeterFacts, month: MonthContext) -> PastBill | None:
     return None
 
 
-def _service(facts: MeterFacts, month: MonthContext) -> tuple[int, int | None]:
-    """Days of the month the meter was in service, and the same when it is less than the month (else None)."""
+def _in_service(facts: MeterFacts, month: MonthContext) -> tuple[datetime, datetime]:
+    """The stretch of the month the meter was in service: from its connection (a reading before the
+    month, else its registration or first reading) to its decommissioning, within [start, end)."""
     consumption = facts.consumption
     starts = month.start
     if consumption is None or consumption.opened_at is None or consumption.opened_at > month.start:
@@ -276,7 +277,12 @@ def _service(facts: MeterFacts, month: MonthContext) -> tuple[int, int | None]:
     ends = month.end
     if facts.decommissioned_at is not None:
         ends = max(starts, min(month.end, facts.decommissioned_at))
-    days = _days_touched(starts, ends, month)
+    return starts, ends
+
+
+def _service(facts: MeterFacts, month: MonthContext) -> tuple[int, int | None]:
+    """Days of the month the meter was in service, and the same when it is less than the month (else None)."""
+    days = _days_touched(*_in_service(facts, month), month)
     return days, (days if days < month.days else None)
 
 
@@ -290,37 +296,22 @@ def _days_touched(start: datetime, end: datetime, month: MonthContext) -> int:
 
 
 def _part_bills(
-    energies: Sequence[Decimal], month: MonthContext, service_days: int, facts: MeterFacts
+    energies: Sequence[Decimal], month: MonthContext, facts: MeterFacts
 ) -> tuple[Bill, tuple[tuple[TariffPart, Bill], ...]]:
-    """Bill each tariff part: slab limits scaled by its share of the month, the fixed charge by its service days."""
-    parts = []
-    for part, energy in zip(month.parts, energies, strict=True):
-        slab_share = Decimal(1) if not month.split else day_share(part.days, month.days)
-        if month.split or service_days < month.days:
-            days_in_part = _service_days_in(part, facts, month) if service_days < month.days else part.days
-            fixed_share = day_share(days_in_part, month.days)
-        else:
-            fixed_share = Decimal(1)
-        parts.append(BillPart(energy_kwh=energy, terms=part.terms, slab_share=slab_share, fixed_share=fixed_share))
+    """Bill each tariff part: slab limits scaled by its share of the month's days, the fixed charge by
+    its share of the days the meter was in service (both 1 for a plain month in service throughout)."""
+    starts, ends = _in_service(facts, month)
+    parts = [
+        BillPart(
+            energy_kwh=energy,
+            terms=part.terms,
+            slab_share=day_share(part.days, month.days),
+            fixed_share=day_share(_days_touched(max(starts, part.start), min(ends, part.end), month), month.days),
+        )
+        for part, energy in zip(month.parts, energies, strict=True)
+    ]
     whole, bills = calculate_split_bill(parts)
     return whole, tuple(zip(month.parts, bills, strict=True))
-
-
-def _service_days_in(part: TariffPart, facts: MeterFacts, month: MonthContext) -> int:
-    """Days of one tariff part the meter was in service."""
-    part_month = MonthContext(
-        month=month.month,
-        start=part.start,
-        end=part.end,
-        days=part.days,
-        parts=(part,),
-        now=month.now,
-        grace=month.grace,
-        thresholds=month.thresholds,
-        zone=month.zone,
-    )
-    days, _ = _service(facts, part_month)
-    return days
 
 
 def _actual_bill(facts: MeterFacts, month: MonthContext) -> MonthBill:
@@ -340,8 +331,8 @@ def _actual_bill(facts: MeterFacts, month: MonthContext) -> MonthBill:
         start_register = previous.end_register
     if any(energy < 0 for energy in energies):
         raise ValueError(f"Consumption cannot be negative ({', '.join(map(str, energies))} kWh).")
-    days, service_days = _service(facts, month)
-    whole, parts = _part_bills(energies, month, days, facts)
+    _, service_days = _service(facts, month)
+    whole, parts = _part_bills(energies, month, facts)
     closing_at = month.end if consumption.closes_at(month.end) else consumption.closed_at
     month_bill = MonthBill(
         bill=whole,
@@ -415,7 +406,7 @@ def _estimated_bill(facts: MeterFacts, month: MonthContext) -> MonthBill:
         energies[-1] += estimate.energy_kwh - sum(energies, ZERO)
     else:
         energies = [estimate.energy_kwh]
-    whole, parts = _part_bills(energies, month, days, facts)
+    whole, parts = _part_bills(energies, month, facts)
     in_a_row = 1
     for past in facts.history:
         if not past.estimated:
@@ -435,50 +426,23 @@ def _estimated_bill(facts: MeterFacts, month: MonthContext) -> MonthBill:
 
 
 def _settled(month_bill: MonthBill, facts: MeterFacts, month: MonthContext, *, estimates_in_a_row: int) -> MonthBill:
-    """Add the adjustment and earlier credit to the bill, then decide whether a person must see it first."""
+    """Add the adjustment and earlier credit to the bill, then decide whether a person must see it first.
+
+    An estimate is not billed from the month's readings: their anomalies do not hold it.
+    """
     credit = facts.history[0].credit_carried if facts.history else ZERO
     settlement = settle(month_bill.bill.total, adjustment=month_bill.adjustment_amount, credit=credit)
     actual = [past.energy_kwh for past in facts.history if not past.estimated][:TRAILING_BILLS]
-    consumption = month_bill.consumption
+    readings = month_bill.consumption if month_bill.estimate is None else None
     signs = BillSigns(
         energy_kwh=month_bill.bill.energy_kwh,
         trailing_average_kwh=sum(actual, ZERO) / len(actual) if actual else None,
-        resets=consumption.resets,
-        rollovers=consumption.rollovers,
-        glitches=consumption.glitches,
-        implausible=consumption.implausible,
+        resets=readings.resets if readings else 0,
+        rollovers=readings.rollovers if readings else 0,
+        glitches=readings.glitches if readings else 0,
+        implausible=readings.implausible if readings else 0,
         estimates_in_a_row=estimates_in_a_row,
         total=settlement.total,
         ceiling=month.parts[-1].review_ceiling,
     )
-    if month_bill.estimate is not None:
-        signs = _without_reading_signs(signs)
-    reasons = tuple(review_reasons(signs, month.thresholds))
-    return MonthBill(
-        bill=month_bill.bill,
-        parts=month_bill.parts,
-        consumption=month_bill.consumption,
-        start_register=month_bill.start_register,
-        end_register=month_bill.end_register,
-        closing_at=month_bill.closing_at,
-        service_days=month_bill.service_days,
-        estimate=month_bill.estimate,
-        true_ups=month_bill.true_ups,
-        settlement=settlement,
-        held_reasons=reasons,
-    )
-
-
-def _without_reading_signs(signs: BillSigns) -> BillSigns:
-    """An estimate is not billed from the month's readings: their anomalies do not apply to it."""
-    return BillSigns(
-        energy_kwh=signs.energy_kwh,
-        trailing_average_kwh=signs.trailing_average_kwh,
-        resets=0,
-        rollovers=0,
-        glitches=0,
-        implausible=0,
-        estimates_in_a_row=signs.estimates_in_a_row,
-        total=signs.total,
-        ceiling=signs.ceiling,
-    )
+    return replace(month_bill, settlement=settlement, held_reasons=tuple(review_reasons(signs, month.thresholds)))
