@@ -246,15 +246,9 @@ def _classified(device_id, start, end, before, run, after, following, limits: Li
             closing_confirmed = True
         elif closing.kind == quality.GLITCH:  # the reading after it returns to the trend
             closing_at, closing_confirmed = following.timestamp, True
-    return Consumption(
-        device_id,
-        quantize_kwh(energy),
-        quantize_kwh(start_register),
-        quantize_kwh(end_register),
-        run.first.timestamp if run else None,
-        run.last.timestamp if run else None,
-        run.count if run else 0,
-        resets=sum(1 for step in counted if step.kind == quality.RESET),
+    resets = sum(1 for step in counted if step.kind == quality.RESET)
+    return replace(
+        _consumption(device_id, run, (energy, resets, start_register, end_register)),
         rollovers=sum(1 for step in counted if step.kind == quality.ROLLOVER),
         glitches=sum(1 for item in excluded if item.kind == quality.GLITCH),
         implausible=sum(1 for item in excluded if item.kind == quality.IMPLAUSIBLE),
