@@ -1,4 +1,5 @@
-"""Invoice PDFs: the only module that renders PDFs (xhtml2pdf over templates/billing/invoice_pdf.html).
+"""PDF documents (invoices, receipts, notes, statements, letters): the only module that renders PDFs,
+with xhtml2pdf over templates under templates/billing/.
 
 The template embeds DejaVu Sans, shipped under static/fonts/ with its licence,
 so the ₹ sign and customers' names in Latin, Greek or Cyrillic script render
@@ -55,17 +56,22 @@ def _link_callback(uri: str, rel: str) -> str:
     raise PdfRenderError(f"The invoice template refers to {uri!r}, which is not a shipped static file.")
 
 
+def utility_details() -> dict:
+    """The utility's own details, printed at the head of every document."""
+    return {
+        "name": settings.UTILITY_NAME,
+        "address": settings.UTILITY_ADDRESS,
+        "email": settings.UTILITY_EMAIL,
+        "gstin": settings.UTILITY_GSTIN,
+    }
+
+
 def invoice_pdf_context(invoice) -> dict:
     period_start, period_end = month_bounds(invoice.month, billing_zone())
     last_day = next_month(invoice.month).toordinal() - 1
     return {
         "invoice": invoice,
-        "utility": {
-            "name": settings.UTILITY_NAME,
-            "address": settings.UTILITY_ADDRESS,
-            "email": settings.UTILITY_EMAIL,
-            "gstin": settings.UTILITY_GSTIN,
-        },
+        "utility": utility_details(),
         "device": invoice.device,
         "period_start": period_start,
         "period_last_day": invoice.month.fromordinal(last_day),
@@ -85,11 +91,17 @@ def invoice_pdf_context(invoice) -> dict:
     }
 
 
-def render_invoice_pdf(invoice) -> bytes:
-    """The invoice as PDF bytes, from its frozen snapshot (rendering twice gives the same document)."""
-    html = render_to_string(TEMPLATE, invoice_pdf_context(invoice))
+def render_document(template: str, context: dict, *, name: str) -> bytes:
+    """Any document as PDF bytes: ``template`` rendered with ``context`` plus the utility's details and the
+    embedded fonts. ``name`` says what is rendered, for the error message."""
+    html = render_to_string(template, {"utility": utility_details(), "fonts": FONT_FILES, **context})
     output = io.BytesIO()
     result = pisa.CreatePDF(html, dest=output, link_callback=_link_callback, encoding="utf-8")
     if result.err:
-        raise PdfRenderError(f"xhtml2pdf reported {result.err} error(s) rendering invoice {invoice.number}.")
+        raise PdfRenderError(f"xhtml2pdf reported {result.err} error(s) rendering {name}.")
     return output.getvalue()
+
+
+def render_invoice_pdf(invoice) -> bytes:
+    """The invoice as PDF bytes, from its frozen snapshot (rendering twice gives the same document)."""
+    return render_document(TEMPLATE, invoice_pdf_context(invoice), name=f"invoice {invoice.number}")

@@ -15,10 +15,13 @@ from django.utils import timezone
 from accounts.models import User
 from billing import emails
 from billing.calculation import TariffTerms, calculate_bill, day_share
-from billing.models import BillingRun, Invoice, Tariff
+from billing.models import BillingRun, DocumentSequence, Invoice, Tariff
 from billing.months import month_label
 from billing.pdf import render_invoice_pdf
+from billing.receivables import invoice_open_amount
 from billing.selectors import bill_fields, bill_slab_rows, billed_energy, billing_today
+from billing.services.ledger import document_number_take, invoice_post
+from billing.services.payments import payment_record
 from billing.services.run_plan import MonthBill
 from billing.zone import billing_zone
 from devices.models import Device
@@ -33,9 +36,10 @@ class InvoiceAlreadyPaid(Exception):
     pass
 
 
-def invoice_number(*, device: Device, month: date) -> str:
-    """Public invoice id: month and meter key, unique because a meter has one invoice per month."""
-    return f"INV-{month:%Y%m}-{device.pk:06d}"
+def held_invoice_number(*, device: Device, month: date) -> str:
+    """A held bill's provisional id (month and meter key): it takes a number from the invoice series only
+    when it is issued, so a bill that is never released leaves no gap in the series."""
+    return f"HELD-{month:%Y%m}-{device.pk:06d}"
 
 
 def plain_month_bill(consumption: Consumption, terms: TariffTerms) -> MonthBill:
@@ -142,7 +146,7 @@ def invoice_build(
     issue_day = issued_at.astimezone(billing_zone()).date()
     held = bool(month_bill.held_reasons)
     return Invoice(
-        number=invoice_number(device=device, month=month),
+        number=held_invoice_number(device=device, month=month),  # issuing takes the series number
         device=device,
         month=month,
         tariff_id=tariff_id,
@@ -150,6 +154,7 @@ def invoice_build(
         first_reading_at=consumption.first_reading_at,
         last_reading_at=consumption.last_reading_at,
         customer=owner,
+        tax_label=Tariff.objects.values_list("tax_label", flat=True).get(pk=tariff_id),
         customer_name=owner.name,
         customer_email=owner.email,
         customer_address=owner.address,
@@ -183,21 +188,24 @@ def invoice_issue(
         device=device, month=month, consumption=consumption, tariff=tariff, terms=terms, month_bill=month_bill
     )
     invoice.billing_run = run
-    pdf = render_invoice_pdf(invoice)  # before the transaction: rendering holds no database lock
     try:
         with transaction.atomic():
-            invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
+            if not invoice.is_held:
+                invoice.number = document_number_take(series=DocumentSequence.Series.INVOICE, on=invoice.issue_day)
             invoice.save(force_insert=True)
             if not invoice.is_held:
-                transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
+                invoice_post(invoice=invoice)
                 transaction.on_commit(INVOICES_ISSUED.inc)
     except IntegrityError:
-        if invoice.pdf.name:
-            invoice.pdf.storage.delete(invoice.pdf.name)
         existing = Invoice.objects.filter(device=device, month=month).first()
         if existing is None:
             raise
         return existing, False
+    # Rendered after the commit (it prints the numbers and balances just taken): the number sequence is
+    # never locked while a PDF is drawn. A PDF lost to a crash here is drawn on first use instead.
+    pdf = invoice_pdf_store(invoice=invoice)
+    if not invoice.is_held:
+        transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
     audit_log(
         actor=actor,
         action="invoice.hold" if invoice.is_held else "invoice.issue",
@@ -215,6 +223,17 @@ def invoice_issue(
         billing_run_id=run.pk if run else None,
     )
     return invoice, True
+
+
+def invoice_pdf_store(*, invoice: Invoice) -> bytes:
+    """Render the invoice's PDF from its snapshot and keep it (replacing the file kept before)."""
+    old_name = invoice.pdf.name
+    pdf = render_invoice_pdf(invoice)
+    invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
+    Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
+    if old_name and old_name != invoice.pdf.name:
+        invoice.pdf.storage.delete(old_name)
+    return pdf
 
 
 def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
@@ -260,33 +279,33 @@ def invoice_email_resend(*, invoice: Invoice, actor: User | None = None) -> None
     audit_log(actor=actor, action="invoice.resend_email", invoice_id=invoice.number)
 
 
-@transaction.atomic
-def invoice_mark_paid(*, invoice: Invoice, paid_date: date | None = None, actor: User | None = None) -> Invoice:
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
-    if invoice.status == Invoice.Status.PAID:
-        return invoice
-    invoice.status = Invoice.Status.PAID
-    invoice.paid_date = paid_date or billing_today()
-    invoice.save(update_fields=["status", "paid_date"])
-    audit_log(
+def invoice_mark_paid(
+    *,
+    invoice: Invoice,
+    paid_date: date | None = None,
+    method: str = "cash",
+    reference: str = "",
+    actor: User | None = None,
+):
+    """Staff shortcut: record a payment of what is still open on the invoice (None when nothing is open)."""
+    open_amount = invoice_open_amount(invoice=invoice)
+    if open_amount <= 0:
+        return None
+    return payment_record(
+        account=invoice.account,
+        amount=open_amount,
+        method=method,
+        received_on=paid_date or billing_today(),
+        reference=reference or f"Invoice {invoice.number}",
         actor=actor,
-        action="invoice.mark_paid",
-        invoice_id=invoice.number,
-        total=str(invoice.total),
-        paid_date=invoice.paid_date.isoformat(),
     )
-    return invoice
 
 
 def invoice_regenerate_pdf(*, invoice: Invoice, actor: User | None = None) -> Invoice:
     """Render an unpaid invoice's PDF again from its snapshot (after a template or utility-details change)."""
     if invoice.status == Invoice.Status.PAID:
         raise InvoiceAlreadyPaid(f"Invoice {invoice.number} is paid; its PDF is final.")
-    old_name = invoice.pdf.name
-    invoice.pdf.save(invoice.pdf_filename, ContentFile(render_invoice_pdf(invoice)), save=False)
-    Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
-    if old_name and old_name != invoice.pdf.name:
-        invoice.pdf.storage.delete(old_name)
+    invoice_pdf_store(invoice=invoice)
     audit_log(actor=actor, action="invoice.regenerate_pdf", invoice_id=invoice.number)
     return invoice
 

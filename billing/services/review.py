@@ -8,18 +8,17 @@ from decimal import Decimal, InvalidOperation
 from functools import partial
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from billing.calculation import ENERGY
-from billing.models import Invoice
+from billing.models import DocumentSequence, Invoice
 from billing.months import month_label
-from billing.pdf import render_invoice_pdf
 from billing.selectors import billing_today
 from billing.services.invoice_totals import TOTALS_FIELDS, invoice_totals_recompute
-from billing.services.invoices import invoice_email_issued
+from billing.services.invoices import invoice_email_issued, invoice_pdf_store
+from billing.services.ledger import document_number_take, invoice_post
 from ops.audit import audit_log
 from ops.metrics import INVOICES_ISSUED
 
@@ -52,14 +51,12 @@ def invoice_approve(*, invoice: Invoice, actor: User | None) -> Invoice:
         invoice.due_date = billing_today() + timedelta(days=settings.INVOICE_DUE_DAYS)
         invoice.reviewed_at = now
         invoice.reviewed_by = actor
-        old_pdf = invoice.pdf.name
-        pdf = render_invoice_pdf(invoice)  # the held one shows the held status and a provisional due date
-        invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
-        invoice.save(update_fields=["status", "created_at", "due_date", "reviewed_at", "reviewed_by", "pdf"])
-        if old_pdf and old_pdf != invoice.pdf.name:
-            transaction.on_commit(partial(invoice.pdf.storage.delete, old_pdf), robust=True)
-        transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
+        invoice.number = document_number_take(series=DocumentSequence.Series.INVOICE, on=invoice.issue_day)
+        invoice.save(update_fields=["number", "status", "created_at", "due_date", "reviewed_at", "reviewed_by"])
+        invoice_post(invoice=invoice)
         transaction.on_commit(INVOICES_ISSUED.inc)
+    pdf = invoice_pdf_store(invoice=invoice)  # the held one showed the held status and a provisional due date
+    transaction.on_commit(partial(invoice_email_issued, invoice_id=invoice.pk, pdf=pdf), robust=True)
     audit_log(
         actor=actor,
         action="invoice.approve",

@@ -1,4 +1,4 @@
-"""Billing tables: tariff versions and their slabs, invoices (what was billed, frozen at issue) and billing runs."""
+"""Invoices: a month's bill for one meter, frozen when issued."""
 
 from decimal import Decimal
 
@@ -6,112 +6,10 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from billing.calculation import Slab, TariffTerms
+from billing.models.runs import BillingRun
+from billing.models.tariffs import Tariff
 from billing.months import month_label
 from billing.storage import private_storage
-
-
-class TariffQuerySet(models.QuerySet):
-    def in_force_on(self, day):
-        """The version whose effective date is the latest on or before ``day`` (None if none yet)."""
-        return self.filter(effective_from__lte=day).order_by("-effective_from").first()
-
-
-class Tariff(models.Model):
-    """One version of the tariff. Versions are never edited once a month billed with them has invoices."""
-
-    effective_from = models.DateField(unique=True, help_text="The first day this version applies to.")
-    fixed_charge = models.DecimalField(max_digits=10, decimal_places=2, help_text="Per meter per month, in ₹.")
-    tax_rate = models.DecimalField(max_digits=5, decimal_places=4, help_text="0.18 for 18%.")
-    description = models.CharField(max_length=200, blank=True)
-    estimate_default_kwh = models.DecimalField(
-        "default estimate (kWh per month)",
-        max_digits=10,
-        decimal_places=3,
-        default=Decimal("100.000"),
-        help_text="Estimated use of a meter with no history to estimate from (a new connection).",
-    )
-    review_ceiling = models.DecimalField(
-        "review ceiling (₹)",
-        max_digits=12,
-        decimal_places=2,
-        null=True,
-        blank=True,
-        help_text="A bill whose total exceeds this is held for review. Empty: no ceiling.",
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    objects = TariffQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-effective_from"]
-
-    def __str__(self):
-        return f"Tariff from {self.effective_from.isoformat()}"
-
-    def terms(self) -> TariffTerms:
-        slabs = tuple(
-            Slab(range_start=slab.range_start, range_end=slab.range_end, rate=slab.rate) for slab in self.slabs.all()
-        )
-        return TariffTerms(slabs=slabs, fixed_charge=self.fixed_charge, tax_rate=self.tax_rate)
-
-
-class TariffSlab(models.Model):
-    tariff = models.ForeignKey(Tariff, on_delete=models.CASCADE, related_name="slabs")
-    range_start = models.PositiveIntegerField(help_text="kWh; the first slab starts at 0.")
-    range_end = models.PositiveIntegerField(null=True, blank=True, help_text="kWh; empty for the open last slab.")
-    rate = models.DecimalField(max_digits=10, decimal_places=2, help_text="₹ per kWh.")
-
-    class Meta:
-        ordering = ["tariff", "range_start"]
-        constraints = [models.UniqueConstraint(fields=["tariff", "range_start"], name="tariff_slab_unique_start")]
-
-    def __str__(self):
-        end = "+" if self.range_end is None else f"-{self.range_end}"
-        return f"{self.range_start}{end} @ {self.rate}"
-
-
-class BillingRun(models.Model):
-    """What one billing run did, for staff and for the next run's operator."""
-
-    class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        FINISHED = "finished", "Finished"
-        INTERRUPTED = "interrupted", "Interrupted"
-        FAILED = "failed", "Failed"
-
-    class Trigger(models.TextChoices):
-        COMMAND = "command", "Command line"
-        SCHEDULE = "schedule", "Schedule"
-
-    month = models.DateField(db_index=True)
-    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.COMMAND)
-    device_id = models.CharField(max_length=64, blank=True, help_text="Set when the run was limited to one meter.")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField(default=timezone.now)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    meters = models.PositiveIntegerField(default=0, help_text="Meters considered.")
-    billed = models.PositiveIntegerField(default=0, help_text="Invoices issued by this run.")
-    already_billed = models.PositiveIntegerField(default=0)
-    skipped = models.PositiveIntegerField(default=0)
-    held = models.PositiveIntegerField(default=0, help_text="Bills held for review by this run.")
-    estimated = models.PositiveIntegerField(default=0, help_text="Bills estimated by this run.")
-    awaiting = models.PositiveIntegerField(default=0, help_text="Meters still awaiting their closing read.")
-    failed = models.PositiveIntegerField(default=0)
-    emails_sent = models.PositiveIntegerField(default=0)
-    skipped_detail = models.JSONField(default=dict, blank=True, help_text="Reason -> meters skipped for it.")
-    failures = models.JSONField(default=list, blank=True, help_text="[{device_id, error}]")
-    host = models.CharField(max_length=255, blank=True, help_text="Machine the run's process ran on.")
-    pid = models.PositiveIntegerField(null=True, blank=True, help_text="Process id of the run on that machine.")
-
-    class Meta:
-        ordering = ["-started_at"]
-
-    def __str__(self):
-        return f"Billing run {month_label(self.month)} ({self.get_status_display()}, {self.started_at:%Y-%m-%d %H:%M})"
 
 
 def invoice_pdf_path(invoice, filename):
@@ -196,6 +94,7 @@ class Invoice(models.Model):
     subtotal = models.DecimalField(max_digits=12, decimal_places=2)
     fixed_charge = models.DecimalField(max_digits=10, decimal_places=2)
     tax_rate = models.DecimalField(max_digits=5, decimal_places=4)
+    tax_label = models.CharField(max_length=40, default="GST", help_text="The tax line's name, from the tariff.")
     tax = models.DecimalField(max_digits=12, decimal_places=2)
     total = models.DecimalField(max_digits=12, decimal_places=2)
 
@@ -205,9 +104,27 @@ class Invoice(models.Model):
         related_name="invoices",
         help_text="The meter's owner at issue.",
     )
+    account = models.ForeignKey(
+        "billing.Account", null=True, blank=True, on_delete=models.PROTECT, related_name="invoices"
+    )
+    consumer_number = models.CharField(max_length=10, blank=True, help_text="The account's number at issue.")
     customer_name = models.CharField(max_length=150, blank=True)
     customer_email = models.EmailField()
     customer_address = models.TextField(blank=True)
+
+    previous_balance = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="The account balance on the last invoice."
+    )
+    payments_since = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Payments and credits since the last invoice, less reversals (positive).",
+    )
+    amount_due = models.DecimalField(
+        max_digits=12, decimal_places=2, null=True, blank=True, help_text="The account balance with this invoice."
+    )
 
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ISSUED, db_index=True)
     created_at = models.DateTimeField(default=timezone.now, help_text="Issue time.")
@@ -233,6 +150,13 @@ class Invoice(models.Model):
     @property
     def is_unpaid(self) -> bool:
         return self.status != self.Status.PAID
+
+    @property
+    def issue_day(self):
+        """The issue date in the billing time zone."""
+        from billing.zone import billing_zone
+
+        return self.created_at.astimezone(billing_zone()).date()
 
     @property
     def is_held(self) -> bool:

@@ -1,0 +1,109 @@
+"""Reads over the receivables ledger: balances, open amounts, statements with running balances, ageing.
+Rules: docs/billing.md#receivables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Q, Sum
+
+from billing.models import Account, Allocation, Invoice, LedgerEntry
+
+ZERO = Decimal("0.00")
+AGEING_BUCKETS = (
+    ("current", "Current"),
+    ("1_30", "1–30 days"),
+    ("31_60", "31–60 days"),
+    ("61_90", "61–90 days"),
+    ("90_plus", "Over 90 days"),
+)
+
+
+def account_balance(*, account: Account, as_of: date | None = None) -> Decimal:
+    """What the customer owes (negative: credit in hand): the sum of the ledger, up to ``as_of`` inclusive."""
+    entries = account.entries.all() if as_of is None else account.entries.filter(posted_on__lte=as_of)
+    return entries.aggregate(total=Sum("amount"))["total"] or ZERO
+
+
+def invoice_open_amount(*, invoice: Invoice) -> Decimal:
+    """What is still to pay on an issued invoice (its total less what credits settled of it)."""
+    entry = LedgerEntry.objects.filter(invoice=invoice, kind=LedgerEntry.Kind.INVOICE).first()
+    if entry is None:
+        return ZERO
+    return entry_open_amount(entry=entry)
+
+
+def entry_open_amount(*, entry: LedgerEntry) -> Decimal:
+    settled = Allocation.objects.filter(charge=entry, released_at__isnull=True).aggregate(total=Sum("amount"))["total"]
+    return entry.amount - (settled or ZERO)
+
+
+def account_open_charges(*, account: Account) -> list[LedgerEntry]:
+    """Invoices and debit notes not yet fully settled, oldest first, each with ``open_amount`` set."""
+    charges = (
+        account.entries.filter(kind__in=[LedgerEntry.Kind.INVOICE, LedgerEntry.Kind.DEBIT_NOTE])
+        .annotate(settled=Sum("allocations_received__amount", filter=Q(allocations_received__released_at=None)))
+        .select_related("invoice", "note")
+        .order_by("posted_on", "pk")
+    )
+    open_charges = []
+    for charge in charges:
+        charge.open_amount = charge.amount - (charge.settled or ZERO)
+        if charge.open_amount > ZERO:
+            open_charges.append(charge)
+    return open_charges
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    entry: LedgerEntry
+    debit: Decimal | None
+    credit: Decimal | None
+    balance: Decimal
+
+
+@dataclass(frozen=True)
+class Statement:
+    account: Account
+    start: date | None
+    end: date | None
+    opening_balance: Decimal
+    lines: tuple[StatementLine, ...]
+    closing_balance: Decimal
+
+    @property
+    def total_debits(self) -> Decimal:
+        return sum((line.debit or ZERO for line in self.lines), ZERO)
+
+    @property
+    def total_credits(self) -> Decimal:
+        return sum((line.credit or ZERO for line in self.lines), ZERO)
+
+
+def account_statement(*, account: Account, start: date | None = None, end: date | None = None) -> Statement:
+    """The account's entries posted from ``start`` to ``end`` (inclusive; None: open-ended), with the
+    balance brought forward and a running balance after each entry."""
+    opening = ZERO
+    entries = account.entries.all()
+    if start is not None:
+        opening = account.entries.filter(posted_on__lt=start).aggregate(total=Sum("amount"))["total"] or ZERO
+        entries = entries.filter(posted_on__gte=start)
+    if end is not None:
+        entries = entries.filter(posted_on__lte=end)
+    running = opening
+    lines = []
+    for entry in entries.order_by("posted_on", "pk"):
+        running += entry.amount
+        lines.append(
+            StatementLine(
+                entry=entry,
+                debit=entry.amount if entry.amount > 0 else None,
+                credit=-entry.amount if entry.amount < 0 else None,
+                balance=running,
+            )
+        )
+    return Statement(
+        account=account, start=start, end=end, opening_balance=opening, lines=tuple(lines), closing_balance=running
+    )
