@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, mailers
 from django.template.loader import render_to_string
 
-from billing.pdf import invoice_pdf_context
+from billing.pdf import invoice_pdf_context, utility_details
 
 logger = logging.getLogger(__name__)
 
@@ -110,4 +110,20 @@ def send_invoice_overdue(invoice, *, pdf: bytes) -> None:
         to=invoice.customer_email,
         context=_context(invoice),
         attachments=[(invoice.pdf_filename, pdf, "application/pdf")],
+    )
+
+
+def send_payment_receipt(payment, *, pdf: bytes) -> None:
+    """The receipt for a payment, with its PDF attached."""
+    customer = payment.account.customer
+    _send(
+        "payment-receipt",
+        to=customer.email,
+        context={
+            "payment": payment,
+            "account": payment.account,
+            "customer_name": customer.display_name,
+            "utility": utility_details(),
+        },
+        attachments=[(payment.receipt_filename, pdf, "application/pdf")],
     )

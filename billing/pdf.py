@@ -20,6 +20,7 @@ from xhtml2pdf import pisa
 
 from billing import explain
 from billing.months import month_bounds, next_month
+from billing.words import amount_in_words
 from billing.zone import billing_zone
 
 logger = logging.getLogger(__name__)
@@ -105,3 +106,36 @@ def render_document(template: str, context: dict, *, name: str) -> bytes:
 def render_invoice_pdf(invoice) -> bytes:
     """The invoice as PDF bytes, from its frozen snapshot (rendering twice gives the same document)."""
     return render_document(TEMPLATE, invoice_pdf_context(invoice), name=f"invoice {invoice.number}")
+
+
+RECEIPT_TEMPLATE = "billing/receipt_pdf.html"
+STATEMENT_TEMPLATE = "billing/statement_pdf.html"
+
+
+def render_receipt_pdf(payment, *, allocations, unapplied, balance_after) -> bytes:
+    """A payment's receipt: what was received, what it settled, and the balance it left."""
+    context = {
+        "payment": payment,
+        "account": payment.account,
+        "customer": payment.account.customer,
+        "amount_in_words": amount_in_words(payment.amount),
+        "allocations": allocations,
+        "unapplied": unapplied,
+        "balance_after": balance_after,
+        "document_title": "PAYMENT RECEIPT",
+        "document_lines": [("Receipt", payment.number), ("Received", payment.received_on.strftime("%-d %b %Y"))],
+    }
+    return render_document(RECEIPT_TEMPLATE, context, name=f"receipt {payment.number}")
+
+
+def render_statement_pdf(statement, *, today) -> bytes:
+    """An account statement: the entries of a period with the balance brought forward and a running balance."""
+    context = {
+        "statement": statement,
+        "account": statement.account,
+        "customer": statement.account.customer,
+        "today": today,
+        "document_title": "ACCOUNT STATEMENT",
+        "document_lines": [("Consumer number", statement.account.consumer_number)],
+    }
+    return render_document(STATEMENT_TEMPLATE, context, name=f"statement of {statement.account.consumer_number}")

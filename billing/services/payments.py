@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from functools import partial
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +20,7 @@ from billing.services.ledger import (
     ledger_allocate,
     ledger_post,
 )
+from billing.services.receipts import receipt_deliver
 from ops.audit import audit_log
 
 MAX_PAYMENT = Decimal("9999999999.99")
@@ -73,6 +75,7 @@ def payment_record(
         payment=payment,
     )
     ledger_allocate(account=account)
+    transaction.on_commit(partial(receipt_deliver, payment_id=payment.pk), robust=True)
     audit_log(
         actor=actor,
         action="payment.record",

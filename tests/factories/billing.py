@@ -7,12 +7,16 @@ from decimal import Decimal
 
 import factory
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Sum
 from factory.django import DjangoModelFactory
 
-from billing.models import BillingRun, Invoice, Tariff
+from billing.models import BillingRun, DocumentSequence, Invoice, LedgerEntry, Tariff
+from billing.numbering import document_number, financial_year
 from billing.pdf import render_invoice_pdf
 from billing.selectors import tariff_for_month
-from billing.services.invoices import invoice_issue
+from billing.services.invoices import held_invoice_number, invoice_issue, invoice_mark_paid
+from billing.services.ledger import account_lock, ledger_allocate
 from billing.services.tariffs import tariff_create
 from tests.factories.devices import DeviceFactory
 from tests.support.readings import consumption
@@ -188,10 +192,41 @@ class InvoiceFactory(DjangoModelFactory):
             for name, value in fields.items():
                 setattr(invoice, name, value)
             _settle(invoice, set(fields))
+            _ledger_follows(invoice)
             invoice.pdf.storage.delete(invoice.pdf.name)  # the issued one, without these fields
             invoice.pdf.save(invoice.pdf_filename, ContentFile(render_invoice_pdf(invoice)), save=False)
             invoice.save()
         return invoice
+
+
+def _ledger_follows(invoice) -> None:
+    """Make the ledger agree with fields set after issue: a held bill gives its number back and leaves the
+    ledger (as the product holds one); an issued one is posted at its final total."""
+    entry = LedgerEntry.objects.get(invoice=invoice, kind=LedgerEntry.Kind.INVOICE)
+    if invoice.status == Invoice.Status.HELD:
+        entry.allocations_received.all().delete()
+        entry.delete()
+        sequence = DocumentSequence.objects.get(
+            series=DocumentSequence.Series.INVOICE, financial_year=financial_year(invoice.issue_day)
+        )
+        if document_number(sequence.series, sequence.financial_year, sequence.last_number) == invoice.number:
+            sequence.last_number -= 1
+            sequence.save(update_fields=["last_number"])
+        invoice.number = held_invoice_number(device=invoice.device, month=invoice.month)
+        invoice.previous_balance = invoice.payments_since = invoice.amount_due = None
+        return
+    wanted_status, wanted_paid_date = invoice.status, invoice.paid_date
+    with transaction.atomic():
+        entry.allocations_received.all().delete()
+        LedgerEntry.objects.filter(pk=entry.pk).update(amount=invoice.total)
+        invoice.amount_due = entry.account.entries.aggregate(total=Sum("amount"))["total"]
+        Invoice.objects.filter(pk=invoice.pk).update(total=invoice.total, status=Invoice.Status.ISSUED)
+        ledger_allocate(account=account_lock(account=entry.account))
+    if wanted_status == Invoice.Status.PAID:  # paid as the product records it: a payment of what is open
+        invoice_mark_paid(invoice=invoice, paid_date=wanted_paid_date)
+    settled = Invoice.objects.values_list("status", "paid_date").get(pk=invoice.pk)
+    if settled[0] == Invoice.Status.PAID or wanted_status == Invoice.Status.ISSUED:
+        invoice.status, invoice.paid_date = settled
 
 
 class BillingRunFactory(DjangoModelFactory):

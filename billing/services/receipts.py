@@ -1,0 +1,78 @@
+"""Payment receipts: the PDF (drawn once, kept) and the email that carries it, sent at most once."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+from django.core.files.base import ContentFile
+from django.db.models import Sum
+from django.utils import timezone
+
+from billing import emails
+from billing.models import Allocation, LedgerEntry, Payment
+from billing.pdf import render_receipt_pdf
+from ops.metrics import TASK_FAILURES
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal("0.00")
+
+
+def _receipt_facts(payment: Payment) -> dict:
+    """What the payment settled (kept as it was when reversed), what is left as credit, and the balance
+    just after it was recorded."""
+    credit = payment.entries.get(kind=LedgerEntry.Kind.PAYMENT)
+    allocations = list(
+        Allocation.objects.filter(credit=credit).select_related("charge").order_by("charge__posted_on", "pk")
+    )
+    live = [allocation for allocation in allocations if allocation.released_at is None]
+    applied = sum((allocation.amount for allocation in live), ZERO)
+    balance_after = payment.account.entries.filter(pk__lte=credit.pk).aggregate(total=Sum("amount"))["total"]
+    return {
+        "allocations": allocations if payment.is_reversed else live,
+        "unapplied": ZERO if payment.is_reversed else payment.amount - applied,
+        "balance_after": balance_after or ZERO,
+    }
+
+
+def receipt_pdf_store(*, payment: Payment) -> bytes:
+    """Draw the receipt from the payment and what it settled, and keep it."""
+    pdf = render_receipt_pdf(payment, **_receipt_facts(payment))
+    old_name = payment.receipt_pdf.name
+    payment.receipt_pdf.save(payment.receipt_filename, ContentFile(pdf), save=False)
+    Payment.objects.filter(pk=payment.pk).update(receipt_pdf=payment.receipt_pdf.name)
+    if old_name and old_name != payment.receipt_pdf.name:
+        payment.receipt_pdf.storage.delete(old_name)
+    return pdf
+
+
+def receipt_pdf_bytes(*, payment: Payment) -> bytes:
+    """The kept receipt, or, when its file is gone, the receipt drawn again."""
+    if payment.receipt_pdf and payment.receipt_pdf.storage.exists(payment.receipt_pdf.name):
+        with payment.receipt_pdf.open("rb") as handle:
+            return handle.read()
+    return receipt_pdf_store(payment=payment)
+
+
+def receipt_deliver(*, payment_id: int) -> bool:
+    """Draw the receipt and email it to the customer, at most once (the payment is claimed before sending).
+    Runs after the payment commits; a failed send releases the claim so staff can send it again."""
+    payment = Payment.objects.select_related("account__customer").get(pk=payment_id)
+    pdf = receipt_pdf_store(payment=payment)
+    customer = payment.account.customer
+    if not customer.receive_invoice_emails or not customer.email:
+        return False
+    claimed = Payment.objects.filter(pk=payment_id, receipt_emailed_at__isnull=True).update(
+        receipt_emailed_at=timezone.now()
+    )
+    if not claimed:
+        return False
+    try:
+        emails.send_payment_receipt(payment, pdf=pdf)
+    except Exception:
+        Payment.objects.filter(pk=payment_id).update(receipt_emailed_at=None)
+        TASK_FAILURES.labels(task="receipt_email").inc()
+        logger.exception("Receipt email failed", extra={"receipt": payment.number})
+        return False
+    return True
