@@ -12,6 +12,18 @@ from django.db.models import Q, Sum
 from billing.models import Account, Allocation, Invoice, LedgerEntry
 
 ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+
+
+def money(value) -> Decimal:
+    """A database sum as rupees and paise (SQLite sums decimals in floating point; None is nothing)."""
+    return ZERO if value is None else Decimal(value).quantize(CENT)
+
+
+def money_sum(queryset, field: str = "amount") -> Decimal:
+    return money(queryset.aggregate(total=Sum(field))["total"])
+
+
 AGEING_BUCKETS = (
     ("current", "Current"),
     ("1_30", "1–30 days"),
@@ -24,7 +36,7 @@ AGEING_BUCKETS = (
 def account_balance(*, account: Account, as_of: date | None = None) -> Decimal:
     """What the customer owes (negative: credit in hand): the sum of the ledger, up to ``as_of`` inclusive."""
     entries = account.entries.all() if as_of is None else account.entries.filter(posted_on__lte=as_of)
-    return entries.aggregate(total=Sum("amount"))["total"] or ZERO
+    return money_sum(entries)
 
 
 def invoice_open_amount(*, invoice: Invoice) -> Decimal:
@@ -36,8 +48,7 @@ def invoice_open_amount(*, invoice: Invoice) -> Decimal:
 
 
 def entry_open_amount(*, entry: LedgerEntry) -> Decimal:
-    settled = Allocation.objects.filter(charge=entry, released_at__isnull=True).aggregate(total=Sum("amount"))["total"]
-    return entry.amount - (settled or ZERO)
+    return entry.amount - money_sum(Allocation.objects.filter(charge=entry, released_at__isnull=True))
 
 
 def account_open_charges(*, account: Account) -> list[LedgerEntry]:
@@ -50,7 +61,7 @@ def account_open_charges(*, account: Account) -> list[LedgerEntry]:
     )
     open_charges = []
     for charge in charges:
-        charge.open_amount = charge.amount - (charge.settled or ZERO)
+        charge.open_amount = charge.amount - money(charge.settled)
         if charge.open_amount > ZERO:
             open_charges.append(charge)
     return open_charges
@@ -88,7 +99,7 @@ def account_statement(*, account: Account, start: date | None = None, end: date 
     opening = ZERO
     entries = account.entries.all()
     if start is not None:
-        opening = account.entries.filter(posted_on__lt=start).aggregate(total=Sum("amount"))["total"] or ZERO
+        opening = money_sum(account.entries.filter(posted_on__lt=start))
         entries = entries.filter(posted_on__gte=start)
     if end is not None:
         entries = entries.filter(posted_on__lte=end)

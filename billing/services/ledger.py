@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.models import Account, Allocation, DocumentSequence, Invoice, LedgerEntry, Note, Payment
 from billing.numbering import consumer_number, document_number, financial_year
+from billing.receivables import money, money_sum
 from billing.selectors import billing_today
 from billing.zone import billing_zone
 
@@ -88,7 +89,7 @@ def ledger_post(
 
 
 def account_balance_locked(*, account: Account) -> Decimal:
-    return account.entries.aggregate(total=Sum("amount"))["total"] or ZERO
+    return money_sum(account.entries.all())
 
 
 def invoice_post(*, invoice: Invoice) -> LedgerEntry:
@@ -106,14 +107,9 @@ def invoice_post(*, invoice: Invoice) -> LedgerEntry:
         previous_balance = ZERO
         since = account.entries.all()
     else:
-        previous_balance = account.entries.filter(pk__lte=last_invoice_entry.pk).aggregate(total=Sum("amount"))["total"]
+        previous_balance = money_sum(account.entries.filter(pk__lte=last_invoice_entry.pk))
         since = account.entries.filter(pk__gt=last_invoice_entry.pk)
-    credits_since = -(
-        since.filter(kind__in=[LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.REVERSAL]).aggregate(total=Sum("amount"))[
-            "total"
-        ]
-        or ZERO
-    )
+    credits_since = ZERO - money_sum(since.filter(kind__in=[LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.REVERSAL]))
     entry = ledger_post(
         account=account,
         kind=LedgerEntry.Kind.INVOICE,
@@ -140,7 +136,7 @@ def _charges_with_open_amounts(account: Account) -> list[LedgerEntry]:
         .order_by("posted_on", "pk")
     )
     for charge in charges:
-        charge.open_amount = charge.amount - (charge.settled or ZERO)
+        charge.open_amount = charge.amount - money(charge.settled)
     return list(charges)
 
 
@@ -165,7 +161,7 @@ def ledger_allocate(*, account: Account) -> list[Allocation]:
     made: list[Allocation] = []
     now = timezone.now()
     for credit in credits:
-        available = -credit.amount - (credit.used or ZERO)
+        available = -credit.amount - money(credit.used)
         if available <= ZERO:
             continue
         preferred = credit.note.invoice_id if credit.note_id and credit.note.invoice_id else None

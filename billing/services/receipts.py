@@ -6,12 +6,12 @@ import logging
 from decimal import Decimal
 
 from django.core.files.base import ContentFile
-from django.db.models import Sum
 from django.utils import timezone
 
 from billing import emails
 from billing.models import Allocation, LedgerEntry, Payment
 from billing.pdf import render_receipt_pdf
+from billing.receivables import money_sum
 from ops.metrics import TASK_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -28,11 +28,11 @@ def _receipt_facts(payment: Payment) -> dict:
     )
     live = [allocation for allocation in allocations if allocation.released_at is None]
     applied = sum((allocation.amount for allocation in live), ZERO)
-    balance_after = payment.account.entries.filter(pk__lte=credit.pk).aggregate(total=Sum("amount"))["total"]
+    balance_after = money_sum(payment.account.entries.filter(pk__lte=credit.pk))
     return {
         "allocations": allocations if payment.is_reversed else live,
         "unapplied": ZERO if payment.is_reversed else payment.amount - applied,
-        "balance_after": balance_after or ZERO,
+        "balance_after": balance_after,
     }
 
 

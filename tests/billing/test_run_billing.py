@@ -86,6 +86,8 @@ def test_rebilling_a_month_creates_and_sends_nothing(meters):
 
 
 def test_one_meters_failure_never_stops_the_others(meters, monkeypatch):
+    """A PDF that cannot be drawn fails its meter, not the run. The invoice was issued (its number is
+    taken in the issuing transaction); it waits unsent, and the next run draws and sends it."""
     render = invoice_services.render_invoice_pdf
 
     def broken_for_meter_2(invoice):
@@ -96,15 +98,27 @@ def test_one_meters_failure_never_stops_the_others(meters, monkeypatch):
     monkeypatch.setattr(invoice_services, "render_invoice_pdf", broken_for_meter_2)
     with pytest.raises(CommandError, match="1 meter\\(s\\) failed"):
         run("--month", "2025-01")
-    assert sorted(Invoice.objects.values_list("device__device_id", flat=True)) == ["meter-001", "meter-003"]
+    unsent = Invoice.objects.get(device__device_id="meter-002")
+    assert (unsent.pdf.name, unsent.emailed_at) == ("", None)
+    assert Invoice.objects.exclude(pk=unsent.pk).filter(emailed_at__isnull=False).count() == 2
     record = BillingRun.objects.get()
     assert record.failed == 1
-    assert record.failures == [{"device_id": "meter-002", "stage": "bill", "error": "RuntimeError: template exploded"}]
-    # Fixed, the next run bills just the meter that failed.
+    assert record.failures == [
+        {"device_id": "meter-002", "stage": "bill", "error": "RuntimeError: template exploded"},
+        {
+            "device_id": "meter-002",
+            "stage": "email",
+            "error": f"invoice {unsent.number} was not emailed; the next run retries",
+        },
+    ]
+    # Fixed, the next run draws and sends just the invoice that failed.
     monkeypatch.setattr(invoice_services, "render_invoice_pdf", render)
     output = run("--month", "2025-01")
-    assert "billed: 1" in output
-    assert "already billed: 2" in output
+    assert "billed: 0" in output
+    assert "already billed: 3" in output
+    assert "emails sent: 1" in output
+    unsent.refresh_from_db()
+    assert unsent.pdf.name
     assert Invoice.objects.count() == 3
     assert len(mail.outbox) == 3
 
