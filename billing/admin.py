@@ -15,8 +15,9 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
+from billing.admin_runs import BillingRunAdmin  # noqa: F401 - registers the billing runs
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
-from billing.models import BillingRun, Invoice, Tariff, TariffSlab
+from billing.models import Invoice, Tariff, TariffSlab
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
 from billing.selectors import billing_today
 from billing.services import (
@@ -334,38 +335,6 @@ class InvoiceAdmin(admin.ModelAdmin):
             self.message_user(request, f"{done} PDF(s) regenerated.", messages.SUCCESS)
         if refused:
             self.message_user(request, "Paid invoices keep their PDF: " + ", ".join(refused), messages.WARNING)
-
-
-@admin.register(BillingRun)
-class BillingRunAdmin(admin.ModelAdmin):
-    list_display = [
-        "started_at",
-        "month_label",
-        "trigger",
-        "status",
-        "meters",
-        "billed",
-        "already_billed",
-        "skipped",
-        "failed",
-        "emails_sent",
-        "finished_at",
-    ]
-    list_filter = ["status", "trigger", "month"]
-    readonly_fields = [field.name for field in BillingRun._meta.fields]
-
-    @admin.display(description="Month", ordering="month")
-    def month_label(self, run):
-        return run.month.strftime("%Y-%m")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class DeviceBillingAdmin(DeviceReadingsAdmin):

@@ -8,7 +8,7 @@ from django.utils import timezone
 from billing.models import BillingRun
 from billing.months import last_complete_month, month_label
 from billing.selectors import billing_due
-from billing.services import billing_run, invoices_mark_overdue
+from billing.services import billing_run, billing_run_carry_out_requested, invoices_mark_overdue
 from billing.zone import billing_zone
 from ops.metrics import TASK_FAILURES
 
@@ -44,3 +44,16 @@ def mark_overdue_invoices() -> dict:
         TASK_FAILURES.labels(task="mark_overdue_invoices").inc()
         logger.exception("Overdue invoice task failed")
         raise
+
+
+def run_requested_billing(run_id: int) -> dict:
+    """Queued when staff start a billing run from the back office: carry out that run on its record."""
+    try:
+        run = billing_run_carry_out_requested(run_id=run_id)
+    except Exception:
+        TASK_FAILURES.labels(task="run_requested_billing").inc()
+        logger.exception("Requested billing run failed", extra={"billing_run_id": run_id})
+        raise
+    if run is None:
+        return {"billing_run_id": run_id, "status": "already claimed"}
+    return {"billing_run_id": run.pk, "status": str(run.status), "billed": run.billed, "failed": run.failed}

@@ -54,3 +54,13 @@ class BillingRun(models.Model):
 
     def __str__(self):
         return f"Billing run {month_label(self.month)} ({self.get_status_display()}, {self.started_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def meters_done(self) -> int:
+        """Meters dealt with so far: each lands in exactly one of these counts (estimates are among them)."""
+        done = self.billed + self.held + self.already_billed + self.awaiting + self.skipped + self.failed
+        return min(done, self.meters) if self.meters else done
+
+    @property
+    def is_running(self) -> bool:
+        return self.status == self.Status.RUNNING

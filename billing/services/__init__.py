@@ -18,6 +18,12 @@ from billing.services.review import (
     invoice_correct_closing,
 )
 from billing.services.run_record import RunProgress
+from billing.services.run_requests import (
+    billing_run_carry_out_requested,
+    billing_run_check_month,
+    billing_run_request,
+    billing_run_running,
+)
 from billing.services.runs import BillingRunRefused, RunOutcome, billing_run
 from billing.services.tariffs import TariffConflict, tariff_check_effective_from, tariff_create, tariff_replace
 
@@ -30,6 +36,10 @@ __all__ = [
     "RunProgress",
     "TariffConflict",
     "billing_run",
+    "billing_run_carry_out_requested",
+    "billing_run_check_month",
+    "billing_run_request",
+    "billing_run_running",
     "invoice_approve",
     "invoice_correct_closing",
     "invoice_email_issued",

@@ -1,7 +1,8 @@
 """The billing run's record as the run goes: counts, skip reasons and failures, progress reports, dead runs.
 
-A real run saves its BillingRun after every chunk, so a crash or a kill leaves
-an accurate record; a dry run counts on an unsaved one. See
+A real run saves its BillingRun's counts after every chunk (and every few seconds
+within one), so a crash or a kill leaves an accurate record and the back office
+shows the run's progress as it goes; a dry run counts on an unsaved one. See
 docs/billing.md#the-billing-run.
 """
 
@@ -85,7 +86,19 @@ def save_counts(run: BillingRun, resumed_emails: int, *, final: bool = False) ->
             "number", "device__device_id"
         ):
             note_failure(run, device_id, "email", f"invoice {number} was not emailed; the next run retries")
-    fields = ["meters", "billed", "already_billed", "skipped", "failed", "emails_sent", "skipped_detail", "failures"]
+    fields = [
+        "meters",
+        "billed",
+        "already_billed",
+        "skipped",
+        "held",
+        "estimated",
+        "awaiting",
+        "failed",
+        "emails_sent",
+        "skipped_detail",
+        "failures",
+    ]
     if final:
         fields += ["status", "finished_at"]
     run.save(update_fields=fields)

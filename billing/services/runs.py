@@ -2,7 +2,8 @@
 
 Each chunk of meters is planned by ``run_plan`` (pure) from facts read here in a
 few bulk queries, then carried out here; a dry run returns the plan and does
-nothing. Re-running is always safe: a meter that already has its invoice is not
+nothing. A run requested from the back office arrives with its record already
+made (``run=``); otherwise the run makes its own. Re-running is always safe: a meter that already has its invoice is not
 billed again, and an invoice whose email never went out is emailed by the next
 run, so an interrupted run resumes where it stopped. See docs/billing.md#the-billing-run.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -56,6 +58,7 @@ from ops.metrics import TASK_FAILURES
 logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500  # meters whose consumption is read in one go
+SAVE_EVERY_SECONDS = 2.0  # within a chunk, the run record's counts are saved at least this often
 
 
 class BillingRunRefused(Exception):
@@ -85,8 +88,15 @@ def billing_run(
     chunk_size: int = CHUNK_SIZE,
     progress_every: int = 100,
     now: datetime | None = None,
+    run: BillingRun | None = None,
 ) -> RunOutcome:
-    """Bill ``month`` for every billable meter (or just ``device_id``); see the module docstring."""
+    """Bill ``month`` for every billable meter (or just ``device_id``); see the module docstring.
+
+    ``run``: the saved record of a requested run (status running) to carry out and count on,
+    instead of a new one; its trigger stands. Not for a dry run.
+    """
+    if run is not None and dry_run:
+        raise ValueError("a dry run keeps no record: do not pass run=")
     now = now or timezone.now()
     if not month_has_ended(month, now=now):
         raise BillingRunRefused(f"{month_label(month)} has not ended yet; it can be billed from the 1st of next month.")
@@ -97,14 +107,11 @@ def billing_run(
         raise BillingRunRefused(message) from None
     devices, not_billable = _devices(month, device_id)
 
-    run = BillingRun(
-        month=month,
-        trigger=trigger,
-        device_id=device_id or "",
-        meters=len(devices) or int(not_billable is not None),
-        host=socket.gethostname(),
-        pid=os.getpid(),
-    )
+    if run is None:
+        run = BillingRun(month=month, trigger=trigger)
+    run.month, run.device_id = month, device_id or ""
+    run.meters = len(devices) or int(not_billable is not None)
+    run.host, run.pid = socket.gethostname(), os.getpid()
     if not_billable is not None:
         note_skip(run, not_billable.reason, not_billable.device_id)
     reporter = RunProgressReporter(run=run, total=len(devices), callback=progress, every=progress_every)
@@ -209,6 +216,7 @@ def _execute(
         **({"device_id": run.device_id} if run.device_id else {}),
     )
     meters = _MeterWork(run=run, month=month, actor=actor)
+    saved_at = time.monotonic()
     try:
         with emails.one_connection():  # every email of the run over one mail-server session
             for devices, actions in plans:
@@ -224,7 +232,11 @@ def _execute(
                         continue
                     if isinstance(action, IssueInvoice | CannotBill):
                         reporter.report()  # progress lines come as meters are billed or fail, not as they pass
+                    if time.monotonic() - saved_at >= SAVE_EVERY_SECONDS:  # live progress within a long chunk
+                        save_counts(run, meters.resumed_emails)
+                        saved_at = time.monotonic()
                 save_counts(run, meters.resumed_emails)
+                saved_at = time.monotonic()
     except BaseException:
         run.status = BillingRun.Status.FAILED
         run.finished_at = timezone.now()

@@ -1,4 +1,5 @@
-"""python manage.py seed_demo: a demo staff account, a demo customer, a few meters and a tariff (idempotent).
+"""python manage.py seed_demo: a demo staff account, a demo customer, a few meters and a tariff, and the
+last complete month's readings, bills and a part payment (idempotent: a second run creates nothing).
 
 Passwords are generated on first run and written to var/demo-logins.txt
 (never to the repository); later runs print the same logins again.
@@ -15,10 +16,11 @@ from django.db import transaction
 
 from accounts.models import User
 from accounts.services import user_register
-from billing.models import Tariff
+from billing.models import Invoice, Tariff
 from billing.services import tariff_create
 from devices.models import Device
 from devices.services import device_assign, device_claim, device_provision
+from devtools.demo_month import demo_month_bill
 
 # The seed's domestic tariff, in force from 2020 so any month with demo readings can be billed.
 DEMO_TARIFF = {
@@ -53,11 +55,15 @@ class Command(BaseCommand):
                 self._meter(device_id, name, location, serial, Decimal(load_kw), customer=customer, staff=staff)
             if not Tariff.objects.exists():
                 tariff_create(**DEMO_TARIFF, actor=staff)
+        # Outside the transaction above: the run commits (and emails) each bill as it issues it.
+        month = demo_month_bill(customer=customer, device_ids=[meter[0] for meter in DEMO_METERS], staff=staff)
         if staff_password or customer_password:
             logins_file.write_text(
                 f"staff    {staff.email} {staff_password or '(unchanged)'}\n"
                 f"customer {customer.email} {customer_password or '(unchanged)'}\n"
             )
+        bills = Invoice.objects.filter(device__owner=customer, month=month).count()
+        self.stdout.write(f"Demo bills for {month:%Y-%m}: {bills} (and a part payment on the customer's account).")
         self.stdout.write(self.style.SUCCESS("Demo logins (also in var/demo-logins.txt):"))
         self.stdout.write(logins_file.read_text() if logins_file.exists() else "(logins file missing)\n")
 
