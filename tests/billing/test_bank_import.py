@@ -108,7 +108,7 @@ def test_reference_and_narration_columns_are_joined():
 
 def test_a_line_naming_an_invoice_number_is_recorded_against_its_account(invoice, staff):
     outcome = bank_statement_import(
-        file=statement(f"10/02/2025,NEFT CR-HDFC0001-ASHA RAO-{invoice.number},\"1,268.50\""), actor=staff
+        file=statement(f'10/02/2025,NEFT CR-HDFC0001-ASHA RAO-{invoice.number},"1,268.50"'), actor=staff
     )
 
     assert (outcome.recorded, outcome.waiting, outcome.rejected) == (1, 0, [])
@@ -134,7 +134,9 @@ def test_a_line_naming_an_invoice_number_is_recorded_against_its_account(invoice
 def test_a_line_naming_a_consumer_number_is_recorded_against_that_account(invoice):
     consumer_number = invoice.account.consumer_number
 
-    outcome = bank_statement_import(file=statement(f"2025-02-10,UPI/1234/{consumer_number}/electricity,500"), actor=None)
+    outcome = bank_statement_import(
+        file=statement(f"2025-02-10,UPI/1234/{consumer_number}/electricity,500"), actor=None
+    )
 
     assert outcome.recorded == 1
     assert Payment.objects.get().account == invoice.account
@@ -316,7 +318,9 @@ def test_a_later_statement_overlapping_an_earlier_one_adds_only_the_new_lines(in
     number = invoice.account.consumer_number
     bank_statement_import(file=statement(f"2025-02-10,{number},100"), actor=None)
 
-    outcome = bank_statement_import(file=statement(f"2025-02-10,  {number}  ,100.00", f"2025-02-12,{number},200"), actor=None)
+    outcome = bank_statement_import(
+        file=statement(f"2025-02-10,  {number}  ,100.00", f"2025-02-12,{number},200"), actor=None
+    )
 
     assert (outcome.recorded, outcome.already_imported) == (1, 1)
     assert sorted(Payment.objects.values_list("amount", flat=True)) == [Decimal("100.00"), Decimal("200.00")]
@@ -423,7 +427,9 @@ def test_import_reads_the_database_a_fixed_number_of_times_whatever_the_lines(
     seed_tariff, django_assert_max_num_queries
 ):
     accounts = [AccountFactory() for _ in range(6)]
-    lines = [f"2025-02-{1 + index % 28:02d},{accounts[index % 6].consumer_number},{100 + index}" for index in range(120)]
+    lines = [
+        f"2025-02-{1 + index % 28:02d},{accounts[index % 6].consumer_number},{100 + index}" for index in range(120)
+    ]
 
     with django_assert_max_num_queries(40):
         outcome = bank_statement_import(file=statement(*lines), actor=None)
