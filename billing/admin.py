@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
+from billing.admin_bank import BankStatementLineAdmin  # noqa: F401 - registers the bank statement pages
 from billing.admin_runs import BillingRunAdmin  # noqa: F401 - registers the billing runs
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
 from billing.models import Invoice, Tariff, TariffSlab

@@ -9,6 +9,7 @@ from billing.models import BillingRun
 from billing.months import last_complete_month, month_label
 from billing.selectors import billing_due
 from billing.services import billing_run, billing_run_carry_out_requested, invoices_mark_overdue
+from billing.services.receipts import receipt_deliver
 from billing.zone import billing_zone
 from ops.metrics import TASK_FAILURES
 
@@ -57,3 +58,9 @@ def run_requested_billing(run_id: int) -> dict:
     if run is None:
         return {"billing_run_id": run_id, "status": "already claimed"}
     return {"billing_run_id": run.pk, "status": str(run.status), "billed": run.billed, "failed": run.failed}
+
+
+def receipts_deliver(payment_ids: list[int]) -> dict:
+    """Queued by a bulk payment import: draw and email each payment's receipt (each at most once)."""
+    sent = sum(receipt_deliver(payment_id=payment_id) for payment_id in payment_ids)
+    return {"receipts": len(payment_ids), "emailed": sent}

@@ -371,6 +371,9 @@ BILLING_REVIEW_SPIKE_MIN_KWH = Decimal(env.str("BILLING_REVIEW_SPIKE_MIN_KWH", d
 BILLING_REVIEW_ESTIMATES_IN_A_ROW = env.int("BILLING_REVIEW_ESTIMATES_IN_A_ROW", default=3)
 # django-q2 reads cron schedules in this zone: "00:05 on the 1st" is billing-local time.
 Q_CLUSTER["time_zone"] = BILLING_TIME_ZONE
+# Bank statement uploads (docs/billing.md#bank-statement-import): larger files are refused whole.
+BANK_IMPORT_MAX_ROWS = env.int("BANK_IMPORT_MAX_ROWS", default=50_000)
+BANK_IMPORT_MAX_BYTES = env.int("BANK_IMPORT_MAX_BYTES", default=10_000_000)
 UTILITY_NAME = env.str("UTILITY_NAME", default="Smartmeter Power Distribution Ltd.")
 UTILITY_ADDRESS = env.str("UTILITY_ADDRESS", default="1 Grid Road, Bengaluru 560001")
 UTILITY_EMAIL = env.str("UTILITY_EMAIL", default="billing@smartmeter.example")

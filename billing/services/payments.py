@@ -3,6 +3,9 @@ paid). Rules: docs/billing.md#payments."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import partial
@@ -12,15 +15,19 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.models import Account, DocumentSequence, LedgerEntry, Payment
+from billing.numbering import financial_year
 from billing.selectors import billing_today
 from billing.services.ledger import (
     account_lock,
+    accounts_lock,
     allocations_release,
-    document_number_take,
+    document_numbers_take,
     ledger_allocate,
+    ledger_allocate_accounts,
     ledger_post,
+    ledger_post_many,
 )
-from billing.services.receipts import receipt_deliver
+from billing.services.receipts import receipt_deliver, receipts_queue
 from ops.audit import audit_log
 
 MAX_PAYMENT = Decimal("9999999999.99")
@@ -40,6 +47,17 @@ def _check_amount(amount: Decimal) -> Decimal:
     return amount.quantize(Decimal("0.01"))
 
 
+@dataclass(frozen=True)
+class PaymentReceived:
+    """Money received, to be recorded: what payment_record takes, for payments_record."""
+
+    account: Account
+    amount: Decimal
+    method: str
+    received_on: date
+    reference: str = ""
+
+
 @transaction.atomic
 def payment_record(
     *,
@@ -52,39 +70,80 @@ def payment_record(
 ) -> Payment:
     """Record money received: a receipt number from the RCT series, a ledger entry, and allocation to the
     account's oldest open invoices and debit notes (what is left over stays as credit for the next bill)."""
-    amount = _check_amount(amount)
-    if method not in Payment.Method.values:
-        raise PaymentRefused(f"Unknown payment method {method!r}; use one of {', '.join(Payment.Method.values)}.")
-    account = account_lock(account=account)
-    payment = Payment.objects.create(
-        number=document_number_take(series=DocumentSequence.Series.RECEIPT, on=received_on),
-        account=account,
-        amount=amount,
-        method=method,
-        reference=reference.strip()[:120],
-        received_on=received_on,
-        recorded_by=actor,
+    received = PaymentReceived(
+        account=account, amount=amount, method=method, received_on=received_on, reference=reference
     )
-    ledger_post(
-        account=account,
-        kind=LedgerEntry.Kind.PAYMENT,
-        amount=-amount,
-        posted_on=received_on,
-        document_number=payment.number,
-        description=f"Payment by {payment.get_method_display()}" + (f" ({payment.reference})" if reference else ""),
-        payment=payment,
+    return payments_record(received=[received], actor=actor)[0]
+
+
+@transaction.atomic
+def payments_record(*, received: Sequence[PaymentReceived], actor: User | None = None) -> list[Payment]:
+    """Record many payments in one transaction and a few queries, leaving the same ledger as payment_record
+    called for each in turn: receipt numbers contiguous in this order, each payment allocated oldest
+    charge first as if it were recorded alone. One refused payment refuses them all."""
+    for item in received:
+        _check_amount(item.amount)
+        if item.method not in Payment.Method.values:
+            raise PaymentRefused(
+                f"Unknown payment method {item.method!r}; use one of {', '.join(Payment.Method.values)}."
+            )
+    if not received:
+        return []
+    accounts = accounts_lock(account_ids=[item.account.pk for item in received])
+    numbers = _receipt_numbers([item.received_on for item in received])
+    payments = Payment.objects.bulk_create(
+        Payment(
+            number=number,
+            account=accounts[item.account.pk],
+            amount=_check_amount(item.amount),
+            method=item.method,
+            reference=item.reference.strip()[:120],
+            received_on=item.received_on,
+            recorded_by=actor,
+        )
+        for item, number in zip(received, numbers, strict=True)
     )
-    ledger_allocate(account=account)
-    transaction.on_commit(partial(receipt_deliver, payment_id=payment.pk), robust=True)
-    audit_log(
-        actor=actor,
-        action="payment.record",
-        receipt=payment.number,
-        consumer_number=account.consumer_number,
-        amount=str(amount),
-        method=method,
+    entries = ledger_post_many(
+        entries=[
+            LedgerEntry(
+                account=payment.account,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=-payment.amount,
+                posted_on=payment.received_on,
+                document_number=payment.number,
+                description=f"Payment by {payment.get_method_display()}"
+                + (f" ({payment.reference})" if payment.reference else ""),
+                payment=payment,
+            )
+            for payment in payments
+        ]
     )
-    return payment
+    ledger_allocate_accounts(account_ids=accounts, arrivals=entries)
+    ids = [payment.pk for payment in payments]
+    if len(ids) == 1:  # one recorded at the counter or by API: its receipt goes out with the response
+        transaction.on_commit(partial(receipt_deliver, payment_id=ids[0]), robust=True)
+    else:  # a bank statement's worth: the task workers draw and send the receipts
+        transaction.on_commit(partial(receipts_queue, payment_ids=ids), robust=True)
+    for payment in payments:
+        audit_log(
+            actor=actor,
+            action="payment.record",
+            receipt=payment.number,
+            consumer_number=payment.account.consumer_number,
+            amount=str(payment.amount),
+            method=payment.method,
+        )
+    return payments
+
+
+def _receipt_numbers(days: list[date]) -> list[str]:
+    """Receipt numbers for payments received on ``days``, in that order within each financial year."""
+    per_year = Counter(financial_year(day) for day in days)
+    taken = {
+        year: iter(document_numbers_take(series=DocumentSequence.Series.RECEIPT, on=date(year, 4, 1), count=count))
+        for year, count in sorted(per_year.items())
+    }
+    return [next(taken[financial_year(day)]) for day in days]
 
 
 @transaction.atomic

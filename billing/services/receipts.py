@@ -76,3 +76,15 @@ def receipt_deliver(*, payment_id: int) -> bool:
         logger.exception("Receipt email failed", extra={"receipt": payment.number})
         return False
     return True
+
+
+RECEIPTS_PER_TASK = 200
+
+
+def receipts_queue(*, payment_ids: list[int]) -> None:
+    """Hand receipts to the task workers in batches (billing.tasks.receipts_deliver)."""
+    from django_q.tasks import async_task
+
+    for start in range(0, len(payment_ids), RECEIPTS_PER_TASK):
+        batch = payment_ids[start : start + RECEIPTS_PER_TASK]
+        async_task("billing.tasks.receipts_deliver", batch, task_name=f"receipts {batch[0]}-{batch[-1]}")
