@@ -14,6 +14,7 @@ from accounts.models import User
 from billing.calculation import ENERGY, ZERO, day_share, round_money
 from billing.models import Invoice, Note, Tariff
 from billing.months import month_label, next_month
+from billing.selectors import tariff_for_month
 from billing.services.invoice_totals import invoice_totals_recompute
 from billing.services.notes import NoteRefused, note_issue
 from billing.services.review import InvoiceReviewRefused, closing_energy
@@ -22,6 +23,10 @@ from billing.templatetags.billing_format import format_inr, kwh
 
 class RerateRefused(NoteRefused):
     """The month cannot be billed again as asked, or billing it again changes nothing; nothing was issued."""
+
+
+class RerateInvalid(RerateRefused):
+    """What was asked is itself wrong (no reason, no correction, an impossible read); nothing was issued."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +181,7 @@ def _price(invoice: Invoice, *, energy_kwh: Decimal, tariff: Tariff, closing_reg
                 month.fixed_charge = round_money(terms.fixed_charge * day_share(month.service_days, month_days))
             invoice_totals_recompute(invoice=month, energy_kwh=energy_kwh, terms=terms)
     except ValueError as exc:
-        raise RerateRefused(str(exc)) from None
+        raise RerateInvalid(str(exc)) from None
     return MonthPricing(
         energy_kwh=month.energy_kwh,
         subtotal=month.subtotal,
@@ -187,13 +192,21 @@ def _price(invoice: Invoice, *, energy_kwh: Decimal, tariff: Tariff, closing_reg
     )
 
 
+def tariff_in_force(*, invoice: Invoice) -> Tariff:
+    """The tariff version now in force for the invoice's month (to re-price a month billed under another)."""
+    tariff = tariff_for_month(month=invoice.month)
+    if tariff is None:
+        raise RerateRefused(f"No tariff version is in force for {month_label(invoice.month)}.")
+    return tariff
+
+
 def _energy(value: object) -> Decimal:
     try:
         energy = Decimal(str(value)).quantize(ENERGY)
     except (InvalidOperation, ValueError):
-        raise RerateRefused(f"The energy must be a number of kWh, not {value!r}.") from None
+        raise RerateInvalid(f"The energy must be a number of kWh, not {value!r}.") from None
     if not energy.is_finite() or energy < 0:
-        raise RerateRefused(f"The energy must be 0 kWh or more, not {value}.")
+        raise RerateInvalid(f"The energy must be 0 kWh or more, not {value}.")
     return energy
 
 
@@ -211,16 +224,16 @@ def invoice_rerate_preview(
             f"Invoice {invoice.number} is held for review: correct its closing read in the review queue instead."
         )
     if energy_kwh is None and closing_register is None and tariff is None:
-        raise RerateRefused("Give a corrected closing register, or re-price the month with the tariff in force.")
+        raise RerateInvalid("Give a corrected closing register, or re-price the month with the tariff in force.")
     if energy_kwh is not None and closing_register is not None:
-        raise RerateRefused("Give a corrected closing register or a corrected energy, not both.")
+        raise RerateInvalid("Give a corrected closing register or a corrected energy, not both.")
     before = _as_it_stands(invoice)
     energy, closing = before.energy_kwh, before.closing_register
     if closing_register is not None:
         try:
             closing, energy = closing_energy(invoice=invoice, closing_register=closing_register)
         except InvoiceReviewRefused as exc:
-            raise RerateRefused(str(exc)) from None
+            raise RerateInvalid(str(exc)) from None
     elif energy_kwh is not None:
         energy = _energy(energy_kwh)
         if invoice.end_register is not None:
@@ -248,7 +261,7 @@ def invoice_rerate(
     same result issues nothing (RerateRefused), so repeating a re-rate is harmless."""
     reason = (reason or "").strip()
     if not reason:
-        raise RerateRefused("Say why the month is billed again: the reason is printed on the note.")
+        raise RerateInvalid("Say why the month is billed again: the reason is printed on the note.")
     with transaction.atomic():
         # One re-rate of an invoice at a time: the next one compares with the notes this one issues.
         invoice = Invoice.objects.select_for_update().select_related("device", "tariff").get(pk=invoice.pk)
