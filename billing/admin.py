@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
+from billing.admin_notes import InvoiceNotesAdminMixin  # the invoice page's notes, and the Note admin
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
 from billing.models import BillingRun, Invoice, Tariff, TariffSlab
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
@@ -193,7 +194,7 @@ class MonthFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(InvoiceNotesAdminMixin, admin.ModelAdmin):
     list_display = [
         "number",
         "device_link",

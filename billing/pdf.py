@@ -155,9 +155,8 @@ RERATE_ROWS = (
 )
 
 
-def _rerate_rows(note) -> list[dict]:
-    """The month as billed and as billed again, line by line, from the note's detail."""
-    detail, invoice = note.detail, note.invoice
+def rerate_rows(detail: dict, invoice) -> list[dict]:
+    """The month as it stood and as billed again, line by line, from a re-rating note's detail."""
     tax_label = f"{(invoice.tax_rate * 100).normalize()}% {invoice.tax_label}"
     rows = []
     for label, before_key, after_key, is_energy in RERATE_ROWS:
@@ -197,7 +196,7 @@ def render_note_pdf(note, *, balance_after) -> bytes:
         "invoice": invoice,
         "issued_on": issued_on,
         "amount_in_words": amount_in_words(note.amount),
-        "rerate_rows": _rerate_rows(note) if is_rerate else [],
+        "rerate_rows": rerate_rows(note.detail, invoice) if is_rerate else [],
         "closing_before": note.detail.get("closing_register_before") if is_rerate else None,
         "closing_after": note.detail.get("closing_register_after") if is_rerate else None,
         "taxable": split[0] if split else None,
