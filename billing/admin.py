@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
 from billing.admin_bank import BankStatementLineAdmin  # noqa: F401 - registers the bank statement pages
+from billing.admin_notes import InvoiceNotesAdminMixin  # the invoice page's notes, and the Note admin
 from billing.admin_runs import BillingRunAdmin  # noqa: F401 - registers the billing runs
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
 from billing.models import Invoice, Tariff, TariffSlab
@@ -195,7 +196,7 @@ class MonthFilter(admin.SimpleListFilter):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(InvoiceNotesAdminMixin, admin.ModelAdmin):
     list_display = [
         "number",
         "device_link",

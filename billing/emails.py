@@ -127,3 +127,20 @@ def send_payment_receipt(payment, *, pdf: bytes) -> None:
         },
         attachments=[(payment.receipt_filename, pdf, "application/pdf")],
     )
+
+
+def send_note_issued(note, *, pdf: bytes) -> None:
+    """A credit or debit note, with its PDF attached."""
+    customer = note.account.customer
+    _send(
+        "note-issued",
+        to=customer.email,
+        context={
+            "note": note,
+            "invoice": note.invoice,
+            "account": note.account,
+            "customer_name": customer.display_name,
+            "utility": utility_details(),
+        },
+        attachments=[(note.pdf_filename, pdf, "application/pdf")],
+    )

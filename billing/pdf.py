@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.template.loader import render_to_string
 from xhtml2pdf import pisa
 
 from billing import explain
+from billing.calculation import round_money
 from billing.months import month_bounds, next_month
 from billing.words import amount_in_words
 from billing.zone import billing_zone
@@ -139,3 +141,73 @@ def render_statement_pdf(statement, *, today) -> bytes:
         "document_lines": [("Consumer number", statement.account.consumer_number)],
     }
     return render_document(STATEMENT_TEMPLATE, context, name=f"statement of {statement.account.consumer_number}")
+
+
+NOTE_TEMPLATE = "billing/note_pdf.html"
+
+# What a re-rated month's note compares, as stored in Note.detail: (label, before key, after key, is energy).
+RERATE_ROWS = (
+    ("Energy (kWh)", "energy_kwh_before", "energy_kwh_after", True),
+    ("Energy charges", "subtotal_before", "subtotal_after", False),
+    ("Fixed charge", "fixed_charge_before", "fixed_charge_after", False),
+    ("tax", "tax_before", "tax_after", False),
+    ("Total before credit", "total_before", "total_after", False),
+)
+
+
+def rerate_rows(detail: dict, invoice) -> list[dict]:
+    """The month as it stood and as billed again, line by line, from a re-rating note's detail."""
+    tax_label = f"{(invoice.tax_rate * 100).normalize()}% {invoice.tax_label}"
+    rows = []
+    for label, before_key, after_key, is_energy in RERATE_ROWS:
+        if before_key not in detail or after_key not in detail:
+            continue
+        before, after = Decimal(detail[before_key]), Decimal(detail[after_key])
+        rows.append(
+            {
+                "label": tax_label if label == "tax" else label,
+                "before": before,
+                "after": after,
+                "difference": after - before,
+                "energy": is_energy,
+            }
+        )
+    return rows
+
+
+def _tax_split(note) -> tuple[Decimal, Decimal] | None:
+    """A plain note's amount as taxable value and tax, at the rate of the invoice it refers to."""
+    if note.invoice is None or not note.invoice.tax_rate:
+        return None
+    taxable = round_money(note.amount / (1 + note.invoice.tax_rate))
+    return taxable, note.amount - taxable
+
+
+def render_note_pdf(note, *, balance_after) -> bytes:
+    """A credit or debit note: what it corrects, the amount with its tax, and the balance it left."""
+    invoice = note.invoice
+    issued_on = note.issued_at.astimezone(billing_zone()).date()
+    is_rerate = note.reason == note.Reason.RERATE and bool(note.detail) and invoice is not None
+    split = None if is_rerate else _tax_split(note)
+    context = {
+        "note": note,
+        "account": note.account,
+        "customer": note.account.customer,
+        "invoice": invoice,
+        "issued_on": issued_on,
+        "amount_in_words": amount_in_words(note.amount),
+        "rerate_rows": rerate_rows(note.detail, invoice) if is_rerate else [],
+        "closing_before": note.detail.get("closing_register_before") if is_rerate else None,
+        "closing_after": note.detail.get("closing_register_after") if is_rerate else None,
+        "taxable": split[0] if split else None,
+        "tax": split[1] if split else None,
+        "tax_label": f"{(invoice.tax_rate * 100).normalize()}% {invoice.tax_label}" if invoice else "",
+        "balance_after": balance_after,
+        "document_title": "CREDIT NOTE" if note.is_credit else "DEBIT NOTE",
+        "document_lines": [
+            ("Number", note.number),
+            ("Date", issued_on.strftime("%-d %b %Y")),
+            ("Consumer number", note.account.consumer_number),
+        ],
+    }
+    return render_document(NOTE_TEMPLATE, context, name=f"note {note.number}")

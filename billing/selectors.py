@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
-from billing.models import Invoice, Tariff, TariffSlab
+from billing.models import Invoice, Note, Tariff, TariffSlab
 from billing.months import month_bounds, month_containing, next_month, previous_month_of
 from billing.review_chart import RegisterChart, register_chart
 from billing.zone import billing_zone
@@ -278,6 +278,14 @@ def invoice_get_visible(*, user: User, number: str) -> Invoice | None:
     A bill held for review does not exist for its customer until staff release it.
     """
     return _visible(Invoice.objects.select_related("device"), user).filter(number=number).first()
+
+
+def note_get_visible(*, user: User, number: str) -> Note | None:
+    """The credit or debit note if the user may see it (the account's customer, or staff); None otherwise."""
+    notes = Note.objects.select_related("account__customer", "invoice__device")
+    if not user.is_staff:
+        notes = notes.filter(account__customer=user)
+    return notes.filter(number=number).first()
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,17 @@
 
 from django.urls import path
 
-import billing.converters  # noqa: F401 - registers the invoice_number converter
+import billing.converters  # noqa: F401 - registers the invoice_number and document_number converters
 import devices.converters  # noqa: F401 - registers the device_id converter
 from billing.apis import BillPreviewApi, InvoiceListApi, InvoicePdfApi, TariffApi
+from billing.note_apis import InvoiceNoteApi, InvoiceRerateApi, NotePdfApi
 
 urlpatterns = [
     path("tariffs", TariffApi.as_view(), name="tariffs"),
     path("billing/<device_id:device_id>", BillPreviewApi.as_view(), name="bill-preview"),
+    path("invoices/<document_number:number>/notes", InvoiceNoteApi.as_view(), name="invoice-notes"),
+    path("invoices/<document_number:number>/rerate", InvoiceRerateApi.as_view(), name="invoice-rerate"),
+    path("notes/<document_number:number>/pdf", NotePdfApi.as_view(), name="note-pdf"),
     path("invoices/<invoice_number:invoice_id>/pdf", InvoicePdfApi.as_view(), name="invoice-pdf"),
     path("invoices/<device_id:device_id>", InvoiceListApi.as_view(), name="invoice-list"),
 ]

@@ -94,6 +94,7 @@ class Note(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     pdf = models.FileField(storage=private_storage, upload_to=note_pdf_path, blank=True, max_length=200)
+    emailed_at = models.DateTimeField(null=True, blank=True, help_text="When the note went to the customer.")
 
     class Meta:
         ordering = ["-issued_at"]

@@ -3,13 +3,19 @@ changes). Rules: docs/billing.md#credit-and-debit-notes."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
+from functools import partial
 
+from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
+from billing import emails
 from billing.models import Account, DocumentSequence, Invoice, LedgerEntry, Note
+from billing.pdf import render_note_pdf
 from billing.services.ledger import (
     account_for_customer,
     account_lock,
@@ -19,6 +25,9 @@ from billing.services.ledger import (
 )
 from billing.zone import billing_zone
 from ops.audit import audit_log
+from ops.metrics import TASK_FAILURES
+
+logger = logging.getLogger(__name__)
 
 
 class NoteRefused(Exception):
@@ -83,6 +92,8 @@ def note_issue(
         note=note,
     )
     ledger_allocate(account=account)
+    # Drawn after the commit (it prints the balance the note left); emailed once.
+    transaction.on_commit(partial(note_deliver, note_id=note.pk), robust=True)
     audit_log(
         actor=actor,
         action=f"note.{kind}",
@@ -92,3 +103,49 @@ def note_issue(
         reason=reason,
     )
     return note
+
+
+def _balance_after(note: Note) -> Decimal:
+    """The account balance just after the note was posted."""
+    entry = note.entries.get()
+    total = note.account.entries.filter(pk__lte=entry.pk).aggregate(total=Sum("amount"))["total"]
+    return total or Decimal("0.00")
+
+
+def note_pdf_store(*, note: Note) -> bytes:
+    """Draw the note and keep it (replacing a file kept before)."""
+    pdf = render_note_pdf(note, balance_after=_balance_after(note))
+    old_name = note.pdf.name
+    note.pdf.save(note.pdf_filename, ContentFile(pdf), save=False)
+    Note.objects.filter(pk=note.pk).update(pdf=note.pdf.name)
+    if old_name and old_name != note.pdf.name:
+        note.pdf.storage.delete(old_name)
+    return pdf
+
+
+def note_pdf_bytes(*, note: Note) -> bytes:
+    """The kept note, or, when its file is gone, the note drawn again."""
+    if note.pdf and note.pdf.storage.exists(note.pdf.name):
+        with note.pdf.open("rb") as handle:
+            return handle.read()
+    return note_pdf_store(note=note)
+
+
+def note_deliver(*, note_id: int) -> bool:
+    """Draw the note and email it to the customer, at most once (the note is claimed before sending).
+    Runs after the note commits; a failed send releases the claim so it can be sent again."""
+    note = Note.objects.select_related("account__customer", "invoice__device").get(pk=note_id)
+    pdf = note_pdf_store(note=note)
+    customer = note.account.customer
+    if not customer.receive_invoice_emails or not customer.email:
+        return False
+    if not Note.objects.filter(pk=note_id, emailed_at__isnull=True).update(emailed_at=timezone.now()):
+        return False
+    try:
+        emails.send_note_issued(note, pdf=pdf)
+    except Exception:
+        Note.objects.filter(pk=note_id).update(emailed_at=None)
+        TASK_FAILURES.labels(task="note_email").inc()
+        logger.exception("Note email failed", extra={"note": note.number})
+        return False
+    return True

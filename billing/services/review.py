@@ -81,6 +81,30 @@ def _register(value: object) -> Decimal:
     return register
 
 
+def closing_energy(*, invoice: Invoice, closing_register: object) -> tuple[Decimal, Decimal]:
+    """The closing register as entered and the month's energy if the bill had closed there: the energy moves
+    by the change of the closing (a reset or a left-out glitch within the month still counts as before).
+    Raises InvoiceReviewRefused when the energy cannot be worked out or would be negative."""
+    register = _register(closing_register)
+    if invoice.end_register is not None:
+        # The closing moves; whatever the month's readings held before it (a reset counted, a
+        # glitch left out) still counts as it did. Its opening, in the closing's terms:
+        opening = invoice.end_register - invoice.energy_kwh
+    elif invoice.start_register is not None:
+        opening = invoice.start_register
+    else:
+        raise InvoiceReviewRefused(
+            f"Invoice {invoice.number} has no opening register, so the energy cannot be worked out from a closing read."
+        )
+    energy = register - opening
+    if energy < 0:
+        raise InvoiceReviewRefused(
+            f"A closing register of {register} kWh is below the opening register of {opening} kWh: "
+            f"the month's energy would be {energy} kWh."
+        )
+    return register, energy
+
+
 def invoice_correct_closing(*, invoice: Invoice, closing_register: Decimal, reason: str, actor: User | None) -> Invoice:
     """Replace a held bill's closing register (e.g. with a read taken on site): the energy moves by the
     change of the closing (a reset or a left-out glitch within the month still counts as before) and the
@@ -88,26 +112,9 @@ def invoice_correct_closing(*, invoice: Invoice, closing_register: Decimal, reas
     reason = (reason or "").strip()
     if not reason:
         raise InvoiceReviewRefused("Say why the closing read is corrected: the reason is recorded.")
-    register = _register(closing_register)
     with transaction.atomic():
         invoice = _locked_held(invoice)
-        if invoice.end_register is not None:
-            # The closing moves; whatever the month's readings held before it (a reset counted, a
-            # glitch left out) still counts as it did. Its opening, in the closing's terms:
-            opening = invoice.end_register - invoice.energy_kwh
-        elif invoice.start_register is not None:
-            opening = invoice.start_register
-        else:
-            raise InvoiceReviewRefused(
-                f"Invoice {invoice.number} has no opening register, so the energy cannot be worked out from a "
-                "closing read."
-            )
-        energy = register - opening
-        if energy < 0:
-            raise InvoiceReviewRefused(
-                f"A closing register of {register} kWh is below the opening register of {opening} kWh: "
-                f"the month's energy would be {energy} kWh."
-            )
+        register, energy = closing_energy(invoice=invoice, closing_register=closing_register)
         old = {"end_register": invoice.end_register, "energy_kwh": invoice.energy_kwh, "total": invoice.total}
         try:
             invoice_totals_recompute(invoice=invoice, energy_kwh=energy)

@@ -25,7 +25,7 @@ PUBLIC_ROUTES = {"auth-login", "auth-register", "schema", "api-docs"}
 @dataclass
 class Row:
     method: str
-    path: str  # {device} = the owner's meter, {invoice} = its invoice number
+    path: str  # {device} = the owner's meter, {invoice} = its invoice number, {note} = a credit note on it
     # body strings may hold {role} and {refresh}: a refresh token of the caller (anonymous: none valid)
     expected: dict[str, int]
     body: dict | None = None
@@ -98,6 +98,19 @@ MATRIX: dict[str, list[Row]] = {
     "bill-preview": [Row("GET", "/api/billing/{device}", _owner_only())],
     "invoice-list": [Row("GET", "/api/invoices/{device}", _owner_only())],
     "invoice-pdf": [Row("GET", "/api/invoices/{invoice}/pdf", _owner_only())],
+    "invoice-notes": [
+        Row(
+            "POST",
+            "/api/invoices/{invoice}/notes",
+            _staff_only(201),
+            body={"kind": "debit", "amount": "10.00", "description": "Meter test fee"},
+        )
+    ],
+    # Billing the month again under the tariff it was billed with changes nothing: 409, nothing issued.
+    "invoice-rerate": [
+        Row("POST", "/api/invoices/{invoice}/rerate", _staff_only(409), body={"reprice": True, "reason": "Check"})
+    ],
+    "note-pdf": [Row("GET", "/api/notes/{note}/pdf", _owner_only())],
     "tariffs": [
         Row("GET", "/api/tariffs", _signed_in()),
         Row("POST", "/api/tariffs", _staff_only(201), body=_tariff_body(40)),
@@ -139,7 +152,12 @@ def world(db, settings, tmp_path):
     DeviceFactory(device_id="meter-other", owner=other)
     for role in ROLES:
         UnclaimedDeviceFactory(device_id=f"open-{role}")
-    world = {"users": {"owner": owner, "other": other, "staff": staff}, "device": device, "invoice": None}
+    world = {
+        "users": {"owner": owner, "other": other, "staff": staff},
+        "device": device,
+        "invoice": None,
+        "note": None,
+    }
     routes = _api_routes()
     if "device-readings-latest" in routes or "readings-latest" in routes:
         from readings.stores import get_store
@@ -148,8 +166,10 @@ def world(db, settings, tmp_path):
         get_store().write_many(
             [Reading("meter-matrix", timezone.now() - timedelta(minutes=5), 230.0, 2.0, 450.0, 12.5, 0.97, -60)]
         )
-    if "invoice-pdf" in routes or "tariffs" in routes:
+    if {"invoice-pdf", "tariffs", "invoice-notes", "invoice-rerate", "note-pdf"} & set(routes):
         world["invoice"] = _issue_invoice(device)
+    if "note-pdf" in routes:
+        world["note"] = _issue_note(world["invoice"])
     return world
 
 
@@ -159,6 +179,18 @@ def _issue_invoice(device):
 
     last_month = month_containing(timezone.now() - timedelta(days=40), timezone.get_current_timezone())
     return InvoiceFactory(device=device, month=last_month).number
+
+
+def _issue_note(invoice_number):
+    from decimal import Decimal
+
+    from billing.models import Invoice
+    from billing.services.notes import note_issue
+
+    invoice = Invoice.objects.get(number=invoice_number)
+    return note_issue(
+        kind="credit", reason="adjustment", amount=Decimal("1.00"), description="Goodwill", invoice=invoice
+    ).number
 
 
 def _client(api, world, role):
@@ -185,7 +217,7 @@ def test_matrix(route_name, row_index, role, world, api):
     device = world["device"]
     if row.fresh_device:
         device = DeviceFactory(device_id=f"meter-{role}-fresh", owner=world["users"]["owner"])
-    path = row.path.format(device=device.device_id, invoice=world["invoice"])
+    path = row.path.format(device=device.device_id, invoice=world["invoice"], note=world["note"])
     body = None
     if row.body is not None:
         refresh = _refresh_token(world, role)
@@ -242,6 +274,10 @@ def test_another_customers_meter_looks_exactly_like_a_missing_one(world, api):
         )
 
 
+def _fields(path: str) -> set[str]:
+    return {part for part in ("{device}", "{invoice}", "{note}") if part in path}
+
+
 # Ids no meter or invoice could have, as sent (percent-encoded): NUL, non-ASCII, too long.
 IMPOSSIBLE_IDS = ["a%00b", "m%C3%A9ter", "m" * 65]
 
@@ -250,11 +286,11 @@ IMPOSSIBLE_IDS = ["a%00b", "m%C3%A9ter", "m" * 65]
 @pytest.mark.parametrize("impossible_id", IMPOSSIBLE_IDS)
 def test_an_impossible_id_is_the_same_json_404_for_everyone_on_every_route(impossible_id, role, world, api):
     """No route takes such an id, so no view (and no query) sees it: signed in or not, 404."""
-    rows = [row for rows in MATRIX.values() for row in rows if "{device}" in row.path or "{invoice}" in row.path]
+    rows = [row for rows in MATRIX.values() for row in rows if {"{device}", "{invoice}", "{note}"} & _fields(row.path)]
     assert len(rows) >= 9
     client = _client(api, world, role)
     for row in rows:
-        path = row.path.format(device=impossible_id, invoice=impossible_id)
+        path = row.path.format(device=impossible_id, invoice=impossible_id, note=impossible_id)
         response = getattr(client, row.method.lower())(path, row.body, format="json")
         assert response.status_code == 404, (row.method, path, response.content[:200])
         assert response.json()["detail"].startswith("No API endpoint at /api/")

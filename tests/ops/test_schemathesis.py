@@ -105,7 +105,7 @@ def _ref_name(schema: dict) -> str:
 def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
     """The converters' patterns reach the schema, so negative generation sends ids no route
     takes (and expects the documented 404) instead of only well-formed ones."""
-    from billing.converters import INVOICE_NUMBER_CHARS
+    from billing.converters import DOCUMENT_NUMBER_CHARS, INVOICE_NUMBER_CHARS
     from devices.identity import DEVICE_ID_CHARS
 
     schema = api(UserFactory()).get("/api/schema/?format=json").json()
@@ -118,5 +118,5 @@ def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
     }
     assert patterns, "no path parameters in the schema"
     for (path, name), pattern in patterns.items():
-        expected = INVOICE_NUMBER_CHARS if name == "invoice_id" else DEVICE_ID_CHARS
+        expected = {"invoice_id": INVOICE_NUMBER_CHARS, "number": DOCUMENT_NUMBER_CHARS}.get(name, DEVICE_ID_CHARS)
         assert pattern == f"^{expected}$", (path, name)
