@@ -1,14 +1,15 @@
-"""The `invoice_number` path converter, and the one home of the pattern an invoice number follows.
+"""Path converters for billing's documents: `invoice_number` (any invoice id an invoice route has taken) and
+`document_number` (an invoice, note or receipt number as billing.numbering makes them).
 
-`billing.services.invoices.invoice_number` makes the numbers; a test checks that every
-number it makes matches INVOICE_NUMBER_CHARS, so a new format (with '/' between its parts,
-say) changes this pattern too. A segment that does not match never reaches a query: the
-URL does not resolve and the caller gets the API's JSON 404.
+A segment that does not match never reaches a query: the URL does not resolve and the caller
+gets the API's JSON 404.
 """
 
 from django.urls import register_converter
 
-# Today's numbers are INV-<yyyymm>-<meter pk>; at most 40 characters (Invoice.number's max_length).
+from billing.numbering import DOCUMENT_NUMBER_CHARS
+
+# Any invoice number, at most 40 characters (Invoice.number's max_length); a test checks every number made matches.
 INVOICE_NUMBER_CHARS = r"[A-Za-z0-9_-]{1,40}"
 
 
@@ -22,4 +23,17 @@ class InvoiceNumberConverter:
         return value
 
 
+class DocumentNumberConverter:
+    """<series>-<yyyy>-<seq>: INV, CRN, DBN or RCT, the financial year's two two-digit years, seven digits."""
+
+    regex = DOCUMENT_NUMBER_CHARS
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
 register_converter(InvoiceNumberConverter, "invoice_number")
+register_converter(DocumentNumberConverter, "document_number")
