@@ -7,6 +7,7 @@ See docs/billing.md#payments.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 
 from django import forms
@@ -38,8 +39,13 @@ from billing.services.payments import PaymentRefused, payment_record, payment_re
 from billing.services.receipts import receipt_pdf_bytes
 from billing.statement_csv import statement_csv
 from billing.templatetags.billing_format import format_inr
+from billing.zone import billing_zone
 
 ZERO = Decimal("0.00")
+
+
+def _local(moment: datetime) -> datetime:
+    return moment.astimezone(billing_zone())
 
 
 class RecordPaymentForm(forms.Form):
@@ -208,7 +214,7 @@ class PaymentAdmin(admin.ModelAdmin):
                 allocation.charge.get_kind_display(),
                 allocation.charge.document_number,
                 format_inr(allocation.amount),
-                f"released {allocation.released_at:%d %b %Y}" if allocation.released_at else "",
+                f"released {_local(allocation.released_at):%d %b %Y}" if allocation.released_at else "",
             )
             for allocation in payment_allocations(payment=payment)
         ]
@@ -226,7 +232,7 @@ class PaymentAdmin(admin.ModelAdmin):
         if not payment.is_reversed:
             return "No"
         by = payment.reversed_by.email if payment.reversed_by else "system"
-        return f"{payment.reversed_at:%d %b %Y %H:%M} by {by}: {payment.reversal_reason}"
+        return f"{_local(payment.reversed_at):%d %b %Y %H:%M} by {by}: {payment.reversal_reason}"
 
     @admin.display(description="Receipt")
     def receipt_link(self, payment):
@@ -315,7 +321,8 @@ class PaymentAdmin(admin.ModelAdmin):
         payment = get_object_or_404(payments_with_allocations(), pk=pk)
         change_url = reverse("admin:billing_payment_change", args=[payment.pk])
         if payment.is_reversed:
-            messages.error(request, f"Payment {payment.number} was already reversed on {payment.reversed_at:%d %b %Y}.")
+            reversed_on = _local(payment.reversed_at)
+            messages.error(request, f"Payment {payment.number} was already reversed on {reversed_on:%d %b %Y}.")
             return HttpResponseRedirect(change_url)
         form = ReversePaymentForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
