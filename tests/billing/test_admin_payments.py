@@ -115,6 +115,11 @@ def test_the_account_can_be_picked_instead_of_typing_its_number(
     staff_client, invoice_factory, django_capture_on_commit_callbacks
 ):
     account = invoice_factory().account
+    found = staff_client.get(
+        "/admin/autocomplete/",
+        {"app_label": "billing", "model_name": "payment", "field_name": "account", "term": "asha@"},
+    ).json()
+    assert [row["id"] for row in found["results"]] == [str(account.pk)]
     _record(staff_client, django_capture_on_commit_callbacks, account=account.pk, amount="100.00")
     assert Payment.objects.get().account == account
 
