@@ -17,9 +17,11 @@ from django.utils.http import content_disposition_header
 
 from billing.admin_bank import BankStatementLineAdmin  # noqa: F401 - registers the bank statement pages
 from billing.admin_notes import InvoiceNotesAdminMixin  # the invoice page's notes, and the Note admin
+from billing.admin_payments import record_payment_url  # the import registers payments, accounts, the ledger
 from billing.admin_runs import BillingRunAdmin  # noqa: F401 - registers the billing runs
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
 from billing.models import Invoice, Tariff, TariffSlab
+from billing.receivables import invoice_open_amount
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
 from billing.selectors import billing_today
 from billing.services import (
@@ -32,6 +34,7 @@ from billing.services import (
     tariff_check_effective_from,
     tariff_create,
 )
+from billing.templatetags.billing_format import format_inr
 from devices.models import Device
 from readings.admin import DeviceReadingsAdmin
 
@@ -212,7 +215,7 @@ class InvoiceAdmin(InvoiceNotesAdminMixin, admin.ModelAdmin):
     list_filter = [MonthFilter, "status", "no_readings"]
     search_fields = ["number", "device__device_id", "customer_email", "customer_name"]
     list_select_related = ["device"]
-    actions = ["mark_paid", "resend_email", "regenerate_pdf"]
+    actions = ["record_open_amount", "resend_email", "regenerate_pdf"]
     fieldsets = [
         (
             None,
@@ -225,6 +228,7 @@ class InvoiceAdmin(InvoiceNotesAdminMixin, admin.ModelAdmin):
                     "created_at",
                     "due_date",
                     "paid_date",
+                    "open_amount",
                     "pdf_link",
                     "billing_run",
                 ]
@@ -299,13 +303,32 @@ class InvoiceAdmin(InvoiceNotesAdminMixin, admin.ModelAdmin):
         response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=invoice.pdf_filename)
         return response
 
-    @admin.action(description="Mark selected invoices paid (today)")
-    def mark_paid(self, request, queryset):
-        count = 0
-        for invoice in queryset.exclude(status__in=[Invoice.Status.PAID, Invoice.Status.HELD]):
-            invoice_mark_paid(invoice=invoice, actor=request.user)
-            count += 1
-        self.message_user(request, f"{count} invoice(s) marked paid.", messages.SUCCESS)
+    @admin.display(description="Still to pay")
+    def open_amount(self, invoice):
+        if invoice.is_held or invoice.account_id is None:
+            return "-"
+        amount = invoice_open_amount(invoice=invoice)
+        if amount <= 0:
+            return format_inr(amount)
+        url = record_payment_url(consumer_number=invoice.account.consumer_number, amount=amount)
+        return format_html('{} <a href="{}">Record a payment</a>', format_inr(amount), url)
+
+    @admin.action(description="Record payment of what is open (cash, today)")
+    def record_open_amount(self, request, queryset):
+        """A cash payment of each selected invoice's open amount, received today, through the payment service."""
+        recorded, skipped = [], []
+        for invoice in queryset.select_related("account").order_by("account", "month"):
+            payment = None
+            if invoice.status != Invoice.Status.HELD and invoice.account_id is not None:
+                payment = invoice_mark_paid(invoice=invoice, actor=request.user)
+            if payment is None:
+                skipped.append(invoice.number)
+            else:
+                recorded.append(f"{payment.number} {format_inr(payment.amount)} for {invoice.number}")
+        if recorded:
+            self.message_user(request, f"{len(recorded)} payment(s) recorded: " + "; ".join(recorded) + ".")
+        if skipped:
+            self.message_user(request, "Nothing open on: " + ", ".join(skipped), messages.WARNING)
 
     @admin.action(description="Resend the invoice email")
     def resend_email(self, request, queryset):

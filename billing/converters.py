@@ -1,15 +1,15 @@
-"""Path converters for document numbers: `invoice_number` (any invoice id, old formats included) and
-`document_number` (an invoice, credit note, debit note or receipt numbered from the gapless series).
+"""Path converters for billing's documents: `invoice_number` (any invoice id an invoice route has taken) and
+`document_number` (an invoice, note or receipt number as billing.numbering makes them).
 
-`billing.services.invoices.invoice_number` makes the numbers; a test checks that every
-number it makes matches INVOICE_NUMBER_CHARS, so a new format (with '/' between its parts,
-say) changes this pattern too. A segment that does not match never reaches a query: the
-URL does not resolve and the caller gets the API's JSON 404.
+A segment that does not match never reaches a query: the URL does not resolve and the caller
+gets the API's JSON 404.
 """
 
 from django.urls import register_converter
 
-# Today's numbers are INV-<yyyymm>-<meter pk>; at most 40 characters (Invoice.number's max_length).
+from billing.numbering import DOCUMENT_NUMBER_CHARS
+
+# Any invoice number, at most 40 characters (Invoice.number's max_length); a test checks every number made matches.
 INVOICE_NUMBER_CHARS = r"[A-Za-z0-9_-]{1,40}"
 
 
@@ -23,14 +23,9 @@ class InvoiceNumberConverter:
         return value
 
 
-register_converter(InvoiceNumberConverter, "invoice_number")
-
-
-# An issued document's number (billing.numbering.document_number): series, financial year, sequence.
-DOCUMENT_NUMBER_CHARS = r"(INV|CRN|DBN|RCT)-[0-9]{4}-[0-9]{7}"
-
-
 class DocumentNumberConverter:
+    """<series>-<yyyy>-<seq>: INV, CRN, DBN or RCT, the financial year's two two-digit years, seven digits."""
+
     regex = DOCUMENT_NUMBER_CHARS
 
     def to_python(self, value: str) -> str:
@@ -40,4 +35,5 @@ class DocumentNumberConverter:
         return value
 
 
+register_converter(InvoiceNumberConverter, "invoice_number")
 register_converter(DocumentNumberConverter, "document_number")

@@ -42,9 +42,9 @@ class InvoiceNoteApi(APIView):
     permission_classes = [IsAuthenticated, StaffOnly]
 
     @extend_schema(request=NoteInputSerializer, responses={201: NoteOutputSerializer})
-    def post(self, request, number):
+    def post(self, request, invoice_id):
         """Issue a credit or debit note of `amount` (tax included) on the invoice, for a plain adjustment."""
-        invoice = _invoice(number)
+        invoice = _invoice(invoice_id)
         serializer = NoteInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -60,10 +60,10 @@ class InvoiceRerateApi(APIView):
     permission_classes = [IsAuthenticated, StaffOnly]
 
     @extend_schema(request=RerateInputSerializer, responses={201: NoteOutputSerializer})
-    def post(self, request, number):
+    def post(self, request, invoice_id):
         """Bill the invoice's month again (a corrected closing register and/or the tariff now in force) and
         issue the difference as a credit or debit note. 409 when nothing changes or the bill is held."""
-        invoice = _invoice(number)
+        invoice = _invoice(invoice_id)
         serializer = RerateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data

@@ -13,6 +13,8 @@ from datetime import date
 DOCUMENT_NUMBER_LENGTH = 16
 SEQUENCE_DIGITS = 7
 DOCUMENT_NUMBER_RE = re.compile(r"\b(INV|CRN|DBN|RCT)-(\d{4})-(\d{7})\b")
+# The same shape without groups or word boundaries, for URL converters and schema patterns.
+DOCUMENT_NUMBER_CHARS = r"(?:INV|CRN|DBN|RCT)-\d{4}-\d{7}"
 CONSUMER_NUMBER_RE = re.compile(r"(?<!\d)(1\d{9})(?!\d)")
 
 

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import Prefetch, Q, QuerySet, Sum
 
-from billing.models import Account, Allocation, Invoice, LedgerEntry
+from accounts.models import User
+from billing.models import Account, Allocation, Invoice, LedgerEntry, Payment
+from billing.numbering import is_consumer_number
 
 ZERO = Decimal("0.00")
 CENT = Decimal("0.01")
@@ -118,3 +120,55 @@ def account_statement(*, account: Account, start: date | None = None, end: date 
     return Statement(
         account=account, start=start, end=end, opening_balance=opening, lines=tuple(lines), closing_balance=running
     )
+
+
+def account_by_consumer_number(*, consumer_number: str) -> Account | None:
+    """The account with this consumer number; None for a number that is malformed or belongs to no account."""
+    if not is_consumer_number(consumer_number):
+        return None
+    return Account.objects.select_related("customer").filter(consumer_number=consumer_number).first()
+
+
+def payments_with_allocations() -> QuerySet[Payment]:
+    """Payments with their account and what each settled (``payment_allocations`` reads it without queries)."""
+    allocations = Allocation.objects.select_related("charge").order_by("charge__posted_on", "charge__pk", "pk")
+    credit_entries = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.PAYMENT).prefetch_related(
+        Prefetch("allocations_made", queryset=allocations)
+    )
+    return Payment.objects.select_related("account__customer").prefetch_related(
+        Prefetch("entries", queryset=credit_entries, to_attr="credit_entries")
+    )
+
+
+def payment_allocations(*, payment: Payment) -> list[Allocation]:
+    """What the payment settled, oldest charge first; released ones (the payment was reversed) included."""
+    entries = getattr(payment, "credit_entries", None)
+    if entries is None:
+        entries = payments_with_allocations().get(pk=payment.pk).credit_entries
+    return [allocation for entry in entries for allocation in entry.allocations_made.all()]
+
+
+def payment_unapplied(*, payment: Payment) -> Decimal:
+    """What of the payment settles nothing yet (credit for the next bill); zero once it is reversed."""
+    if payment.is_reversed:
+        return ZERO
+    live = (allocation.amount for allocation in payment_allocations(payment=payment) if allocation.released_at is None)
+    return payment.amount - sum(live, ZERO)
+
+
+def payment_list(*, consumer_number: str | None = None) -> QuerySet[Payment]:
+    """Payments, newest first, optionally of one account."""
+    payments = payments_with_allocations().order_by("-received_on", "-number")
+    if consumer_number is not None:
+        payments = payments.filter(account__consumer_number=consumer_number)
+    return payments
+
+
+def payment_get_visible(*, user: User, number: str) -> Payment | None:
+    """The payment if the user may see it (staff, or the customer who paid); None otherwise, as if absent."""
+    if not user.is_authenticated:
+        return None
+    payments = payments_with_allocations()
+    if not user.is_staff:
+        payments = payments.filter(account__customer=user)
+    return payments.filter(number=number).first()

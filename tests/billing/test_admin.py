@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django_q.models import Schedule
 
-from billing.models import BillingRun, Invoice, Tariff
+from billing.models import BillingRun, Invoice, Payment, Tariff
 from tests.factories import BillingRunFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,16 +99,25 @@ def _action(staff_client, action, invoices):
     )
 
 
-def test_mark_paid_action_records_the_payment_and_audits_it(staff_client, invoice_factory, staff, caplog):
+def test_the_record_open_amount_action_records_a_numbered_payment_and_audits_it(
+    staff_client, invoice_factory, staff, caplog
+):
     invoice = invoice_factory()
     with caplog.at_level("INFO", logger="smartmeter.audit"):
-        response = _action(staff_client, "mark_paid", [invoice])
-    assert "1 invoice(s) marked paid." in response.content.decode()
+        response = _action(staff_client, "record_open_amount", [invoice])
+    payment = Payment.objects.get()
+    assert payment.number.startswith("RCT-")
+    assert (payment.amount, payment.method, payment.account) == (Decimal("1268.50"), "cash", invoice.account)
+    assert f"1 payment(s) recorded: {payment.number} ₹1,268.50 for {invoice.number}." in response.content.decode()
     invoice.refresh_from_db()
     assert invoice.status == Invoice.Status.PAID
-    assert invoice.paid_date is not None
-    audit = [r for r in caplog.records if getattr(r, "action", "") == "invoice.mark_paid"]
+    assert invoice.paid_date == payment.received_on
+    audit = [r for r in caplog.records if getattr(r, "action", "") == "payment.record"]
     assert audit[0].actor == staff.email
+    assert audit[0].receipt == payment.number
+    again = _action(staff_client, "record_open_amount", [invoice])
+    assert f"Nothing open on: {invoice.number}" in again.content.decode()
+    assert Payment.objects.count() == 1
 
 
 def test_resend_email_action_sends_the_invoice_again(staff_client, invoice_factory):

@@ -25,8 +25,10 @@ PUBLIC_ROUTES = {"auth-login", "auth-register", "schema", "api-docs"}
 @dataclass
 class Row:
     method: str
-    path: str  # {device} = the owner's meter, {invoice} = its invoice number, {note} = a credit note on it
-    # body strings may hold {role} and {refresh}: a refresh token of the caller (anonymous: none valid)
+    path: str  # {device} = the owner's meter, {invoice} = its invoice number, {note} = a credit note on it,
+    # {receipt} = a payment's receipt number
+    # body strings may hold {role}, {refresh} (a refresh token of the caller; anonymous: none valid) and
+    # {consumer} (the owner's consumer number)
     expected: dict[str, int]
     body: dict | None = None
     fresh_device: bool = False  # the request changes the meter: use a new one per role
@@ -111,6 +113,18 @@ MATRIX: dict[str, list[Row]] = {
         Row("POST", "/api/invoices/{invoice}/rerate", _staff_only(409), body={"reprice": True, "reason": "Check"})
     ],
     "note-pdf": [Row("GET", "/api/notes/{note}/pdf", _owner_only())],
+    "payments": [
+        Row("GET", "/api/payments", _staff_only(200)),
+        Row(
+            "POST",
+            "/api/payments",
+            _staff_only(201),
+            body={"consumer_number": "{consumer}", "amount": "100.00", "method": "cash"},
+        ),
+    ],
+    # Reversing is for staff; the owner's receipt is theirs and staff's, and another customer's 404.
+    "payment-reverse": [Row("POST", "/api/payments/{receipt}/reverse", _staff_only(200), body={"reason": "Bounced"})],
+    "payment-receipt": [Row("GET", "/api/payments/{receipt}/receipt", _owner_only())],
     "tariffs": [
         Row("GET", "/api/tariffs", _signed_in()),
         Row("POST", "/api/tariffs", _staff_only(201), body=_tariff_body(40)),
@@ -157,6 +171,8 @@ def world(db, settings, tmp_path):
         "device": device,
         "invoice": None,
         "note": None,
+        "consumer": "",
+        "receipt": None,
     }
     routes = _api_routes()
     if "device-readings-latest" in routes or "readings-latest" in routes:
@@ -166,10 +182,12 @@ def world(db, settings, tmp_path):
         get_store().write_many(
             [Reading("meter-matrix", timezone.now() - timedelta(minutes=5), 230.0, 2.0, 450.0, 12.5, 0.97, -60)]
         )
-    if {"invoice-pdf", "tariffs", "invoice-notes", "invoice-rerate", "note-pdf"} & set(routes):
+    if {"invoice-pdf", "tariffs", "invoice-notes", "invoice-rerate", "note-pdf", "payments"} & set(routes):
         world["invoice"] = _issue_invoice(device)
     if "note-pdf" in routes:
         world["note"] = _issue_note(world["invoice"])
+    if "payments" in routes:
+        world["consumer"], world["receipt"] = _record_payment(world["invoice"])
     return world
 
 
@@ -191,6 +209,18 @@ def _issue_note(invoice_number):
     return note_issue(
         kind="credit", reason="adjustment", amount=Decimal("1.00"), description="Goodwill", invoice=invoice
     ).number
+
+
+def _record_payment(invoice_number):
+    from decimal import Decimal
+
+    from billing.models import Invoice
+    from billing.selectors import billing_today
+    from billing.services.payments import payment_record
+
+    account = Invoice.objects.get(number=invoice_number).account
+    payment = payment_record(account=account, amount=Decimal("50.00"), method="cash", received_on=billing_today())
+    return account.consumer_number, payment.number
 
 
 def _client(api, world, role):
@@ -217,12 +247,16 @@ def test_matrix(route_name, row_index, role, world, api):
     device = world["device"]
     if row.fresh_device:
         device = DeviceFactory(device_id=f"meter-{role}-fresh", owner=world["users"]["owner"])
-    path = row.path.format(device=device.device_id, invoice=world["invoice"], note=world["note"])
+    path = row.path.format(
+        device=device.device_id, invoice=world["invoice"], note=world["note"], receipt=world["receipt"]
+    )
     body = None
     if row.body is not None:
         refresh = _refresh_token(world, role)
         body = {
-            key: value.format(role=role, refresh=refresh) if isinstance(value, str) else value
+            key: value.format(role=role, refresh=refresh, consumer=world["consumer"])
+            if isinstance(value, str)
+            else value
             for key, value in row.body.items()
         }
     response = getattr(_client(api, world, role), row.method.lower())(path, body, format="json")
@@ -286,11 +320,12 @@ IMPOSSIBLE_IDS = ["a%00b", "m%C3%A9ter", "m" * 65]
 @pytest.mark.parametrize("impossible_id", IMPOSSIBLE_IDS)
 def test_an_impossible_id_is_the_same_json_404_for_everyone_on_every_route(impossible_id, role, world, api):
     """No route takes such an id, so no view (and no query) sees it: signed in or not, 404."""
-    rows = [row for rows in MATRIX.values() for row in rows if {"{device}", "{invoice}", "{note}"} & _fields(row.path)]
-    assert len(rows) >= 9
+    placeholders = ("{device}", "{invoice}", "{note}", "{receipt}")
+    rows = [row for rows in MATRIX.values() for row in rows if any(each in row.path for each in placeholders)]
+    assert len(rows) >= 12
     client = _client(api, world, role)
     for row in rows:
-        path = row.path.format(device=impossible_id, invoice=impossible_id, note=impossible_id)
+        path = row.path.format(device=impossible_id, invoice=impossible_id, note=impossible_id, receipt=impossible_id)
         response = getattr(client, row.method.lower())(path, row.body, format="json")
         assert response.status_code == 404, (row.method, path, response.content[:200])
         assert response.json()["detail"].startswith("No API endpoint at /api/")

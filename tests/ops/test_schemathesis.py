@@ -105,8 +105,15 @@ def _ref_name(schema: dict) -> str:
 def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
     """The converters' patterns reach the schema, so negative generation sends ids no route
     takes (and expects the documented 404) instead of only well-formed ones."""
-    from billing.converters import DOCUMENT_NUMBER_CHARS, INVOICE_NUMBER_CHARS
+    from billing.converters import INVOICE_NUMBER_CHARS
+    from billing.numbering import DOCUMENT_NUMBER_CHARS
     from devices.identity import DEVICE_ID_CHARS
+
+    expected_by_name = {
+        "invoice_id": INVOICE_NUMBER_CHARS,
+        "receipt_number": DOCUMENT_NUMBER_CHARS,
+        "number": DOCUMENT_NUMBER_CHARS,
+    }
 
     schema = api(UserFactory()).get("/api/schema/?format=json").json()
     patterns = {
@@ -118,5 +125,5 @@ def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
     }
     assert patterns, "no path parameters in the schema"
     for (path, name), pattern in patterns.items():
-        expected = {"invoice_id": INVOICE_NUMBER_CHARS, "number": DOCUMENT_NUMBER_CHARS}.get(name, DEVICE_ID_CHARS)
+        expected = expected_by_name.get(name, DEVICE_ID_CHARS)
         assert pattern == f"^{expected}$", (path, name)
