@@ -91,3 +91,8 @@ def account_payments(*, account: Account) -> QuerySet[Payment]:
 def account_payment(*, account: Account, number: str) -> Payment | None:
     """One of the account's payments by receipt number; another account's receipt is None, like a missing one."""
     return account.payments.filter(number=number).select_related("account__customer").first()
+
+
+def payment_by_number(*, number: str) -> Payment | None:
+    """Any account's payment by receipt number (for staff)."""
+    return Payment.objects.filter(number=number).select_related("account__customer").first()

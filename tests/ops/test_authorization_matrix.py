@@ -98,6 +98,20 @@ MATRIX: dict[str, list[Row]] = {
     "bill-preview": [Row("GET", "/api/billing/{device}", _owner_only())],
     "invoice-list": [Row("GET", "/api/invoices/{device}", _owner_only())],
     "invoice-pdf": [Row("GET", "/api/invoices/{invoice}/pdf", _owner_only())],
+    # {consumer} = the owner's consumer number, {receipt} = a receipt of theirs. Without ?consumer_number= each
+    # caller reads their own account: "other" and staff have none yet (404).
+    "account": [
+        Row("GET", "/api/account", {"anonymous": 401, "owner": 200, "other": 404, "staff": 404}),
+        Row("GET", "/api/account?consumer_number={consumer}", _owner_only()),
+    ],
+    "account-statement": [
+        Row("GET", "/api/account/statement", {"anonymous": 401, "owner": 200, "other": 404, "staff": 404}),
+        Row("GET", "/api/account/statement?consumer_number={consumer}", _owner_only()),
+        Row("GET", "/api/account/statement?consumer_number={consumer}&format=csv", _owner_only()),
+        Row("GET", "/api/account/statement?consumer_number={consumer}&format=pdf", _owner_only()),
+    ],
+    "account-receipts": [Row("GET", "/api/account/receipts?consumer_number={consumer}", _owner_only())],
+    "account-receipt-pdf": [Row("GET", "/api/account/receipts/{receipt}/pdf", _owner_only())],
     "tariffs": [
         Row("GET", "/api/tariffs", _signed_in()),
         Row("POST", "/api/tariffs", _staff_only(201), body=_tariff_body(40)),
@@ -150,6 +164,7 @@ def world(db, settings, tmp_path):
         )
     if "invoice-pdf" in routes or "tariffs" in routes:
         world["invoice"] = _issue_invoice(device)
+    world["consumer"], world["receipt"] = _pay_part(owner)
     return world
 
 
@@ -159,6 +174,19 @@ def _issue_invoice(device):
 
     last_month = month_containing(timezone.now() - timedelta(days=40), timezone.get_current_timezone())
     return InvoiceFactory(device=device, month=last_month).number
+
+
+def _pay_part(owner) -> tuple[str, str]:
+    """A part-payment on the owner's account (opened by their invoice): its consumer and receipt numbers."""
+    from decimal import Decimal
+
+    from billing.customer_account import account_of
+    from billing.selectors import billing_today
+    from billing.services.payments import payment_record
+
+    account = account_of(customer=owner)
+    payment = payment_record(account=account, amount=Decimal("100.00"), method="upi", received_on=billing_today())
+    return account.consumer_number, payment.number
 
 
 def _client(api, world, role):
@@ -185,7 +213,9 @@ def test_matrix(route_name, row_index, role, world, api):
     device = world["device"]
     if row.fresh_device:
         device = DeviceFactory(device_id=f"meter-{role}-fresh", owner=world["users"]["owner"])
-    path = row.path.format(device=device.device_id, invoice=world["invoice"])
+    path = row.path.format(
+        device=device.device_id, invoice=world["invoice"], consumer=world["consumer"], receipt=world["receipt"]
+    )
     body = None
     if row.body is not None:
         refresh = _refresh_token(world, role)
