@@ -1,7 +1,7 @@
 """UPI payment requests: the ``upi://pay`` link a phone's UPI app opens, and its QR code.
 
 Pure (no Django, no settings): callers pass the utility's VPA and name. The link follows NPCI's
-UPI linking specification (pa, pn, am, cu, tn). Rules: docs/billing.md#paying-by-upi.
+UPI linking specification (pa, pn, am, cu, tn). Rules: docs/billing.md#how-customers-pay.
 """
 
 from __future__ import annotations
