@@ -227,7 +227,7 @@ class ReceiptOutputSerializer(serializers.Serializer):
     pdf_url = serializers.SerializerMethodField()
 
     def get_pdf_url(self, payment) -> str:
-        path = reverse("account-receipt-pdf", kwargs={"number": payment.number})
+        path = reverse("account-receipt-pdf", kwargs={"receipt_number": payment.number})
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
 
@@ -252,15 +252,15 @@ class ReceiptPdfApi(APIView):
         return super().perform_content_negotiation(request, force=True)
 
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
-    def get(self, request, number):
+    def get(self, request, receipt_number):
         """A payment's receipt as PDF (the caller's own; staff: any)."""
         if request.user.is_staff:
-            payment = payment_by_number(number=number)
+            payment = payment_by_number(number=receipt_number)
         else:
             own = account_of(customer=request.user)
-            payment = account_payment(account=own, number=number) if own is not None else None
+            payment = account_payment(account=own, number=receipt_number) if own is not None else None
         if payment is None:
-            raise NotFound(f"No receipt '{number}'.")
+            raise NotFound(f"No receipt '{receipt_number}'.")
         response = HttpResponse(receipt_pdf_bytes(payment=payment), content_type="application/pdf")
         response["Content-Disposition"] = content_disposition_header(
             as_attachment=True, filename=payment.receipt_filename

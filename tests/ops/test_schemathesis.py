@@ -118,5 +118,6 @@ def test_path_ids_are_documented_with_the_pattern_their_routes_accept(api):
     }
     assert patterns, "no path parameters in the schema"
     for (path, name), pattern in patterns.items():
-        expected = INVOICE_NUMBER_CHARS if name == "invoice_id" else DEVICE_ID_CHARS
+        # Receipt numbers are document numbers like invoice numbers: the same converter.
+        expected = INVOICE_NUMBER_CHARS if name in {"invoice_id", "receipt_number"} else DEVICE_ID_CHARS
         assert pattern == f"^{expected}$", (path, name)
