@@ -1,7 +1,10 @@
 """Forms of the customer pages."""
 
+from datetime import date
+
 from django import forms
 
+from billing.statement_period import statement_period_default, statement_period_problems
 from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
 
 
@@ -25,3 +28,30 @@ class AddMeterForm(forms.Form):
     name = forms.CharField(
         max_length=120, required=False, label="Name (optional)", help_text="What you call it: Home, Shop, Pump."
     )
+
+
+class StatementPeriodForm(forms.Form):
+    """The statement's period, ``from`` and ``to`` (query parameters; both default to the last 12 months).
+    What makes a period acceptable lives in billing.statement_period."""
+
+    def __init__(self, data=None, *, today: date):
+        self.today = today
+        default_start, default_end = statement_period_default(today=today)
+        super().__init__(data, initial={"from": default_start, "to": default_end})
+        date_input = {"type": "date", "max": today.isoformat()}
+        self.fields["from"] = forms.DateField(label="From", widget=forms.DateInput(date_input, format="%Y-%m-%d"))
+        self.fields["to"] = forms.DateField(label="To", widget=forms.DateInput(date_input, format="%Y-%m-%d"))
+        for field in self.fields.values():
+            field.error_messages["invalid"] = "Enter a date as YYYY-MM-DD."
+
+    def clean(self):
+        cleaned = super().clean()
+        if "from" in cleaned and "to" in cleaned:
+            problems = statement_period_problems(start=cleaned["from"], end=cleaned["to"], today=self.today)
+            for name, message in problems.items():
+                self.add_error(name, message)
+        return cleaned
+
+    def period(self) -> tuple[date, date]:
+        """The period asked for; call after is_valid()."""
+        return self.cleaned_data["from"], self.cleaned_data["to"]

@@ -1,4 +1,5 @@
-"""Customer pages: My meters, adding a meter with its claim code, a meter's live power and charts, invoices.
+"""Customer pages: My meters (with where the account stands), adding a meter with its claim code, a meter's
+live power and charts, invoices.
 
 Another customer's meter is a 404, exactly like a meter that does not exist; a failed claim
 reads the same whatever the reason (docs/dashboard.md#add-a-meter).
@@ -12,6 +13,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.customer_account import account_of, account_position
+from billing.selectors import billing_today
 from dashboard.forms import AddMeterForm
 from dashboard.live import live_message
 from dashboard.selectors import (
@@ -34,7 +37,10 @@ GAUGE_DEFAULT_MAX_W = 5000
 def meters(request):
     summaries = meter_summaries(devices=list(customer_meters(user=request.user)))
     month_label = summaries[0].month_label if summaries else ""
-    return render(request, "dashboard/meters.html", {"summaries": summaries, "month_label": month_label})
+    account = account_of(customer=request.user)
+    position = account_position(account=account, today=billing_today()) if account is not None else None
+    context = {"summaries": summaries, "month_label": month_label, "position": position}
+    return render(request, "dashboard/meters.html", context)
 
 
 @login_required

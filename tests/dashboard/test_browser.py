@@ -9,10 +9,14 @@ replace the README's pictures in docs/screenshots/ only with SMARTMETER_SCREENSH
 (otherwise a test run would leave the work tree modified).
 """
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -54,6 +58,7 @@ def site(tmp_path_factory):
     _require_chromium()
     require_service("Mosquitto", "127.0.0.1", 1883)
     server = LiveServer(tmp_path_factory.mktemp("e2e"))
+    server.env["UTILITY_UPI_VPA"] = "smartmeter@okaxis"
     server.manage("migrate", "--noinput", "-v", "0")
     server.data = server.seed(unique_device_id("e2e"))
     server.start()
@@ -401,3 +406,73 @@ def test_an_estimated_bill_is_badged_and_explained_and_a_held_one_is_not_shown(s
     assert data["held_invoice"] not in page.content()
     _shot(page, "invoices-estimated-desktop")
     assert page.request.get(f"/api/invoices/{data['held_invoice']}/pdf").status == 404
+
+
+# Functions, not bare expressions (see LIVE_POWER_IS): the QR code image has arrived and decoded.
+IMAGE_LOADED = "(id) => { const image = document.getElementById(id); return image.complete && image.naturalWidth > 0; }"
+
+
+def _staff_record_payment(site, email: str, amount: str) -> dict:
+    """Staff record a payment in the live server's database, with billing's own service."""
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.dashboard.e2e_payment", email, amount],
+        cwd=ROOT,
+        env=site.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _rupees(text: str) -> Decimal:
+    return Decimal(re.sub(r"[^0-9.\-]", "", text))
+
+
+def test_a_customer_pays_part_of_a_bill_and_downloads_the_receipt(site, new_page):
+    data = site.data
+    page = new_page()
+    _login(page, data["customer"], data["password"])
+
+    # My meters: the account, what is due, and the bill on the invoices page.
+    summary = page.locator("#account-summary")
+    summary.wait_for()
+    assert re.fullmatch(r"1\d{9}", page.locator("#consumer-number").inner_text())
+    due_before = _rupees(page.locator("#amount-due").inner_text().split("by")[0])
+    assert due_before >= Decimal(data["invoice_total"])
+    page.get_by_role("link", name="Invoices", exact=True).click()
+    assert "Issued" in page.locator("tbody tr", has_text=data["invoice"]).inner_text()
+
+    # How to pay: the amount and the UPI QR code, an image the browser loaded under the page's policy.
+    page.get_by_role("link", name="My meters").click()
+    page.locator("#pay-now-link").click()
+    page.wait_for_url(f"{site.url}/account/pay/")
+    assert _rupees(page.locator("#pay-amount-due").inner_text()) == due_before
+    page.wait_for_function(IMAGE_LOADED, arg="upi-qr")
+    assert page.evaluate("() => document.getElementById('upi-qr').naturalWidth") > 100
+    assert page.locator("#upi-link").get_attribute("href").startswith("upi://pay?pa=smartmeter@okaxis&")
+    _shot(page, "pay-desktop")
+
+    # Staff record a part-payment; the customer reloads and sees what is left.
+    paid = _staff_record_payment(site, data["customer"], "100.00")
+    page.reload()
+    assert _rupees(page.locator("#pay-amount-due").inner_text()) == due_before - Decimal("100.00")
+    page.wait_for_function(IMAGE_LOADED, arg="upi-qr")
+    page.get_by_role("link", name="My meters").click()
+    assert _rupees(page.locator("#account-balance").inner_text()) == Decimal(paid["balance"])
+    _shot(page, "meters-account-desktop")
+
+    # Receipts: the payment, and its PDF.
+    page.locator("#statement-link").click()
+    assert paid["receipt"] in page.locator("#statement-table").inner_text()
+    page.get_by_role("navigation", name="Payments").get_by_role("link", name="Receipts").click()
+    row = page.locator("tbody tr", has_text=paid["receipt"])
+    assert "₹100.00" in row.inner_text()
+    assert "UPI" in row.inner_text()
+    _shot(page, "receipts-desktop")
+    with page.expect_download() as download_info:
+        row.get_by_role("link", name=f"Download receipt {paid['receipt']}").click()
+    download = download_info.value
+    assert download.suggested_filename == f"receipt-{paid['receipt']}.pdf"
+    assert Path(download.path()).read_bytes().startswith(b"%PDF")

@@ -125,6 +125,20 @@ MATRIX: dict[str, list[Row]] = {
     # Reversing is for staff; the owner's receipt is theirs and staff's, and another customer's 404.
     "payment-reverse": [Row("POST", "/api/payments/{receipt}/reverse", _staff_only(200), body={"reason": "Bounced"})],
     "payment-receipt": [Row("GET", "/api/payments/{receipt}/receipt", _owner_only())],
+    # {consumer} = the owner's consumer number, {receipt} = a receipt of theirs. Without ?consumer_number= each
+    # caller reads their own account: "other" and staff have none yet (404).
+    "account": [
+        Row("GET", "/api/account", {"anonymous": 401, "owner": 200, "other": 404, "staff": 404}),
+        Row("GET", "/api/account?consumer_number={consumer}", _owner_only()),
+    ],
+    "account-statement": [
+        Row("GET", "/api/account/statement", {"anonymous": 401, "owner": 200, "other": 404, "staff": 404}),
+        Row("GET", "/api/account/statement?consumer_number={consumer}", _owner_only()),
+        Row("GET", "/api/account/statement?consumer_number={consumer}&format=csv", _owner_only()),
+        Row("GET", "/api/account/statement?consumer_number={consumer}&format=pdf", _owner_only()),
+    ],
+    "account-receipts": [Row("GET", "/api/account/receipts?consumer_number={consumer}", _owner_only())],
+    "account-receipt-pdf": [Row("GET", "/api/account/receipts/{receipt}/pdf", _owner_only())],
     "tariffs": [
         Row("GET", "/api/tariffs", _signed_in()),
         Row("POST", "/api/tariffs", _staff_only(201), body=_tariff_body(40)),
@@ -248,7 +262,11 @@ def test_matrix(route_name, row_index, role, world, api):
     if row.fresh_device:
         device = DeviceFactory(device_id=f"meter-{role}-fresh", owner=world["users"]["owner"])
     path = row.path.format(
-        device=device.device_id, invoice=world["invoice"], note=world["note"], receipt=world["receipt"]
+        device=device.device_id,
+        invoice=world["invoice"],
+        note=world["note"],
+        consumer=world["consumer"],
+        receipt=world["receipt"],
     )
     body = None
     if row.body is not None:
