@@ -20,6 +20,7 @@ from billing.months import month_label
 from billing.pdf import render_invoice_pdf
 from billing.receivables import invoice_open_amount
 from billing.selectors import bill_fields, bill_slab_rows, billed_energy, billing_today
+from billing.services.late_fees import invoice_late_fee_charge
 from billing.services.ledger import document_number_take, invoice_post
 from billing.services.payments import payment_record
 from billing.services.run_plan import MonthBill
@@ -194,6 +195,7 @@ def invoice_issue(
                 invoice.number = document_number_take(series=DocumentSequence.Series.INVOICE, on=invoice.issue_day)
             invoice.save(force_insert=True)
             if not invoice.is_held:
+                invoice_late_fee_charge(invoice=invoice)  # first, so the invoice's amount due includes it
                 invoice_post(invoice=invoice)
                 transaction.on_commit(INVOICES_ISSUED.inc)
     except IntegrityError:
