@@ -16,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header
 
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
+from billing.collections_admin import DisconnectionNoticeAdmin  # noqa: F401 - registers the notices
 from billing.models import BillingRun, Invoice, Tariff, TariffSlab
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
 from billing.selectors import billing_today

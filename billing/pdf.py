@@ -139,3 +139,29 @@ def render_statement_pdf(statement, *, today) -> bytes:
         "document_lines": [("Consumer number", statement.account.consumer_number)],
     }
     return render_document(STATEMENT_TEMPLATE, context, name=f"statement of {statement.account.consumer_number}")
+
+
+DISCONNECTION_LETTER_TEMPLATE = "billing/disconnection_letter_pdf.html"
+
+
+def render_disconnection_letter_pdf(notice, *, period_days: int, pay_by) -> bytes:
+    """A notice of disconnection: the arrears, the notice period and the day to pay by, and how to pay.
+    It only warns; nothing is switched off by issuing it."""
+    issued_on = notice.issued_at.astimezone(billing_zone()).date()
+    context = {
+        "notice": notice,
+        "account": notice.account,
+        "customer": notice.account.customer,
+        "issued_on": issued_on,
+        "period_days": period_days,
+        "pay_by": pay_by,
+        "amount_in_words": amount_in_words(notice.amount_overdue),
+        "document_title": "NOTICE OF DISCONNECTION",
+        "document_lines": [
+            ("Consumer number", notice.account.consumer_number),
+            ("Date", issued_on.strftime("%-d %b %Y")),
+        ],
+    }
+    return render_document(
+        DISCONNECTION_LETTER_TEMPLATE, context, name=f"disconnection notice for {notice.account.consumer_number}"
+    )
