@@ -20,6 +20,7 @@ from billing.admin_notes import InvoiceNotesAdminMixin  # the invoice page's not
 from billing.admin_payments import record_payment_url  # the import registers payments, accounts, the ledger
 from billing.admin_runs import BillingRunAdmin  # noqa: F401 - registers the billing runs
 from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
+from billing.collections_admin import DisconnectionNoticeAdmin  # noqa: F401 - registers the notices
 from billing.models import Invoice, Tariff, TariffSlab
 from billing.receivables import invoice_open_amount
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue

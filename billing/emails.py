@@ -102,14 +102,33 @@ def send_invoice_issued(invoice, *, pdf: bytes) -> None:
     )
 
 
-def send_invoice_overdue(invoice, *, pdf: bytes) -> None:
-    """The single reminder for an invoice past its due date, with the PDF attached again."""
+REMINDER_TEMPLATES = {
+    "before_due": "reminder-before-due",
+    "after_due": "reminder-after-due",
+    "final": "reminder-final",
+}
+
+
+def send_payment_reminder(invoice, *, stage: str, open_amount, balance, today, statement: tuple[str, bytes]) -> None:
+    """A payment reminder at one stage (billing.models.Reminder.Stage: before the due date, after it, final
+    notice), with what is open on the invoice, the account balance and the account statement attached."""
     _refuse_held(invoice)
+    context = _context(invoice)
+    context.update(
+        stage=stage,
+        open_amount=open_amount,
+        balance=balance,
+        today=today,
+        days_past_due=(today - invoice.due_date).days,
+        days_to_due=(invoice.due_date - today).days,
+        consumer_number=invoice.consumer_number,
+    )
+    filename, pdf = statement
     _send(
-        "invoice-overdue",
-        to=invoice.customer_email,
-        context=_context(invoice),
-        attachments=[(invoice.pdf_filename, pdf, "application/pdf")],
+        REMINDER_TEMPLATES[stage],
+        to=invoice.customer.email or invoice.customer_email,
+        context=context,
+        attachments=[(filename, pdf, "application/pdf")],
     )
 
 

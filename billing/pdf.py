@@ -211,3 +211,29 @@ def render_note_pdf(note, *, balance_after) -> bytes:
         ],
     }
     return render_document(NOTE_TEMPLATE, context, name=f"note {note.number}")
+
+
+DISCONNECTION_LETTER_TEMPLATE = "billing/disconnection_letter_pdf.html"
+
+
+def render_disconnection_letter_pdf(notice, *, period_days: int, pay_by) -> bytes:
+    """A notice of disconnection: the arrears, the notice period and the day to pay by, and how to pay.
+    It only warns; nothing is switched off by issuing it."""
+    issued_on = notice.issued_at.astimezone(billing_zone()).date()
+    context = {
+        "notice": notice,
+        "account": notice.account,
+        "customer": notice.account.customer,
+        "issued_on": issued_on,
+        "period_days": period_days,
+        "pay_by": pay_by,
+        "amount_in_words": amount_in_words(notice.amount_overdue),
+        "document_title": "NOTICE OF DISCONNECTION",
+        "document_lines": [
+            ("Consumer number", notice.account.consumer_number),
+            ("Date", issued_on.strftime("%-d %b %Y")),
+        ],
+    }
+    return render_document(
+        DISCONNECTION_LETTER_TEMPLATE, context, name=f"disconnection notice for {notice.account.consumer_number}"
+    )

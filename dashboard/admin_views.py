@@ -30,5 +30,7 @@ def overview(request):
         "dead_letter_url": _admin_url("admin:readings_deadletter_changelist"),
         "invoice_url": _admin_url("admin:billing_invoice_changelist"),
         "review_url": _admin_url("admin:billing_heldinvoice_changelist"),
+        "ageing_url": _admin_url("billing-ageing"),
+        "disconnections_url": _admin_url("billing-disconnections"),
     }
     return TemplateResponse(request, "admin/overview.html", context)

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from django.urls import reverse
 from django.utils import timezone
 
+from billing import collections as billing_collections
 from billing import explain as billing_explain
 from billing import selectors as billing_selectors
 from billing.months import month_bounds, month_containing
@@ -168,6 +169,9 @@ class StaffOverview:
     invoices_total_count: int
     invoices_total_amount: Decimal
     bills_to_review: int
+    receivables_buckets: list[tuple[str, str, Decimal]]  # (key, label, amount) per ageing bucket
+    receivables_total: Decimal
+    receivables_accounts: int
 
 
 def staff_overview(*, now: datetime | None = None) -> StaffOverview:
@@ -178,6 +182,7 @@ def staff_overview(*, now: datetime | None = None) -> StaffOverview:
     month = month_containing(now, billing_zone())
     month_start, month_end = billing_selectors.month_period(month)
     invoices = billing_selectors.invoice_tallies(created_from=month_start, created_until=month_end)
+    ageing = billing_collections.ageing_report(as_of=now.astimezone(billing_zone()).date())
     return StaffOverview(
         generated_at=now,
         meters_by_status=meters_by_status,
@@ -193,4 +198,7 @@ def staff_overview(*, now: datetime | None = None) -> StaffOverview:
         invoices_total_count=sum(tally.count for tally in invoices),
         invoices_total_amount=sum((tally.amount for tally in invoices), Decimal("0.00")),
         bills_to_review=billing_selectors.invoices_held_count(),
+        receivables_buckets=ageing.bucket_totals,
+        receivables_total=ageing.total,
+        receivables_accounts=len(ageing.rows),
     )

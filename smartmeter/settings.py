@@ -369,6 +369,29 @@ BILLING_ESTIMATE_LOOKBACK_DAYS = env.int("BILLING_ESTIMATE_LOOKBACK_DAYS", defau
 BILLING_REVIEW_SPIKE_FACTOR = Decimal(env.str("BILLING_REVIEW_SPIKE_FACTOR", default="3"))
 BILLING_REVIEW_SPIKE_MIN_KWH = Decimal(env.str("BILLING_REVIEW_SPIKE_MIN_KWH", default="50"))
 BILLING_REVIEW_ESTIMATES_IN_A_ROW = env.int("BILLING_REVIEW_ESTIMATES_IN_A_ROW", default=3)
+# Collections: docs/billing.md#collections. A late-payment surcharge is charged on a new invoice for
+# charges more than LATE_FEE_GRACE_DAYS past due (at the new invoice's tariff late_fee_rate a month).
+LATE_FEE_GRACE_DAYS = env.int("LATE_FEE_GRACE_DAYS", default=0)
+# Payment reminders: before the due date (due within N days), after it (N days overdue), final notice.
+REMINDER_BEFORE_DUE_DAYS = env.int("REMINDER_BEFORE_DUE_DAYS", default=3)
+REMINDER_AFTER_DUE_DAYS = env.int("REMINDER_AFTER_DUE_DAYS", default=1)
+REMINDER_FINAL_NOTICE_DAYS = env.int("REMINDER_FINAL_NOTICE_DAYS", default=30)
+REMINDER_STATEMENT_MONTHS = env.int("REMINDER_STATEMENT_MONTHS", default=6)
+# Accounts with a charge open this many days past due are listed for a disconnection notice; the
+# letter gives the customer DISCONNECTION_NOTICE_PERIOD_DAYS to pay (nothing is switched off here).
+DISCONNECTION_NOTICE_DAYS = env.int("DISCONNECTION_NOTICE_DAYS", default=60)
+DISCONNECTION_NOTICE_PERIOD_DAYS = env.int("DISCONNECTION_NOTICE_PERIOD_DAYS", default=15)
+if not (
+    min(LATE_FEE_GRACE_DAYS, REMINDER_BEFORE_DUE_DAYS, DISCONNECTION_NOTICE_PERIOD_DAYS) >= 0
+    and 1 <= REMINDER_AFTER_DUE_DAYS < REMINDER_FINAL_NOTICE_DAYS
+    and REMINDER_STATEMENT_MONTHS >= 1
+    and DISCONNECTION_NOTICE_DAYS >= 1
+):
+    raise ImproperlyConfigured(
+        "Collections settings: the day counts cannot be negative, and "
+        "1 <= REMINDER_AFTER_DUE_DAYS < REMINDER_FINAL_NOTICE_DAYS, REMINDER_STATEMENT_MONTHS >= 1, "
+        "DISCONNECTION_NOTICE_DAYS >= 1."
+    )
 # django-q2 reads cron schedules in this zone: "00:05 on the 1st" is billing-local time.
 Q_CLUSTER["time_zone"] = BILLING_TIME_ZONE
 # Bank statement uploads (docs/billing.md#bank-statement-import): larger files are refused whole.

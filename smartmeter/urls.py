@@ -7,6 +7,7 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from billing.collections_admin import collections_urls
 from dashboard import admin_views as dashboard_admin_views
 from smartmeter.errors import api_not_found
 
@@ -28,6 +29,7 @@ handler404 = "smartmeter.errors.not_found"
 
 urlpatterns = [
     path("admin/overview/", dashboard_admin_views.overview, name="staff-overview"),
+    *collections_urls,  # /admin/billing/ageing/, /admin/billing/disconnections/
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     path("api/<path:unknown>", api_not_found),

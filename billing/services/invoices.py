@@ -20,8 +20,10 @@ from billing.months import month_label
 from billing.pdf import render_invoice_pdf
 from billing.receivables import invoice_open_amount
 from billing.selectors import bill_fields, bill_slab_rows, billed_energy, billing_today
+from billing.services.late_fees import invoice_late_fee_charge
 from billing.services.ledger import document_number_take, invoice_post
 from billing.services.payments import payment_record
+from billing.services.reminders import reminders_send
 from billing.services.run_plan import MonthBill
 from billing.zone import billing_zone
 from devices.models import Device
@@ -194,6 +196,7 @@ def invoice_issue(
                 invoice.number = document_number_take(series=DocumentSequence.Series.INVOICE, on=invoice.issue_day)
             invoice.save(force_insert=True)
             if not invoice.is_held:
+                invoice_late_fee_charge(invoice=invoice)  # first, so the invoice's amount due includes it
                 invoice_post(invoice=invoice)
                 transaction.on_commit(INVOICES_ISSUED.inc)
     except IntegrityError:
@@ -311,10 +314,11 @@ def invoice_regenerate_pdf(*, invoice: Invoice, actor: User | None = None) -> In
 
 
 def invoices_mark_overdue(*, today: date | None = None) -> dict[str, int]:
-    """Mark issued invoices past their due date overdue, then send each overdue invoice one reminder.
+    """Daily: mark issued invoices past their due date overdue, then send the payment reminders due today
+    (before the due date, after it, final notice: billing.services.reminders).
 
-    Safe to run any number of times a day: the status change is a conditional
-    update, and a reminder is claimed (reminder_sent_at) before it is sent.
+    Safe to run any number of times a day: the status change is a conditional update, and each
+    reminder stage is claimed (a Reminder row) before it is sent.
     """
     today = today or billing_today()
     with transaction.atomic():
@@ -328,23 +332,6 @@ def invoices_mark_overdue(*, today: date | None = None) -> dict[str, int]:
         )
     for _, number in due:
         audit_log(actor=None, action="invoice.overdue", invoice_id=number)
-    reminded = failed = 0
-    pending = Invoice.objects.filter(status=Invoice.Status.OVERDUE, reminder_sent_at__isnull=True)
-    for invoice_id in pending.values_list("pk", flat=True):
-        claimed = Invoice.objects.filter(
-            pk=invoice_id, status=Invoice.Status.OVERDUE, reminder_sent_at__isnull=True
-        ).update(reminder_sent_at=timezone.now())
-        if not claimed:
-            continue
-        invoice = Invoice.objects.select_related("device").get(pk=invoice_id)
-        try:
-            emails.send_invoice_overdue(invoice, pdf=invoice_pdf_bytes(invoice=invoice))
-        except Exception:
-            Invoice.objects.filter(pk=invoice_id).update(reminder_sent_at=None)
-            TASK_FAILURES.labels(task="invoice_reminder").inc()
-            logger.exception("Overdue reminder failed", extra={"invoice_id": invoice.number})
-            failed += 1
-            continue
-        reminded += 1
-    logger.info("Overdue invoices processed", extra={"marked": marked, "reminded": reminded, "failed": failed})
-    return {"marked_overdue": marked, "reminders_sent": reminded, "reminders_failed": failed}
+    reminders = reminders_send(today=today)
+    logger.info("Overdue invoices processed", extra={"marked": marked, **reminders})
+    return {"marked_overdue": marked, **reminders}

@@ -18,6 +18,7 @@ from billing.months import month_label
 from billing.selectors import billing_today
 from billing.services.invoice_totals import TOTALS_FIELDS, invoice_totals_recompute
 from billing.services.invoices import invoice_email_issued, invoice_pdf_store
+from billing.services.late_fees import invoice_late_fee_charge
 from billing.services.ledger import document_number_take, invoice_post
 from ops.audit import audit_log
 from ops.metrics import INVOICES_ISSUED
@@ -53,6 +54,7 @@ def invoice_approve(*, invoice: Invoice, actor: User | None) -> Invoice:
         invoice.reviewed_by = actor
         invoice.number = document_number_take(series=DocumentSequence.Series.INVOICE, on=invoice.issue_day)
         invoice.save(update_fields=["number", "status", "created_at", "due_date", "reviewed_at", "reviewed_by"])
+        invoice_late_fee_charge(invoice=invoice)  # first, so the invoice's amount due includes it
         invoice_post(invoice=invoice)
         transaction.on_commit(INVOICES_ISSUED.inc)
     pdf = invoice_pdf_store(invoice=invoice)  # the held one showed the held status and a provisional due date

@@ -98,7 +98,7 @@ def test_staff_can_resend_an_invoice_email(device, seed_tariff, staff):
     assert mail.outbox[0].attachments[0][0] == invoice.pdf_filename
 
 
-def test_unpaid_invoices_past_due_become_overdue_with_exactly_one_reminder(device, seed_tariff, smtp_server):
+def test_unpaid_invoices_past_due_become_overdue_with_one_reminder_a_stage(device, seed_tariff, smtp_server):
     overdue, _ = issue(device, seed_tariff, month=date(2025, 1, 1))
     paid, _ = issue(device, seed_tariff, month=date(2025, 2, 1))
     current, _ = issue(device, seed_tariff, month=date(2025, 3, 1))
@@ -116,7 +116,9 @@ def test_unpaid_invoices_past_due_become_overdue_with_exactly_one_reminder(devic
     assert len(smtp_server.messages) == 1
     recipients, message = smtp_server.messages[0]
     assert message["Subject"] == f"Reminder: invoice {overdue.number} (₹1,268.50) was due 15 Feb 2025"
-    assert [part.get_filename() for part in message.iter_attachments()] == [overdue.pdf_filename]
+    assert [part.get_filename() for part in message.iter_attachments()] == [
+        f"statement-{overdue.consumer_number}-2025-02-16.pdf"
+    ]
 
 
 def test_an_invoice_due_today_is_not_overdue_yet(device, seed_tariff):

@@ -78,5 +78,12 @@ def test_a_held_bill_is_never_emailed(held):
     with pytest.raises(emails.InvoiceHeld):
         emails.send_invoice_issued(held, pdf=b"%PDF-")
     with pytest.raises(emails.InvoiceHeld):
-        emails.send_invoice_overdue(held, pdf=b"%PDF-")
+        emails.send_payment_reminder(
+            held,
+            stage="after_due",
+            open_amount=held.total,
+            balance=held.total,
+            today=held.due_date,
+            statement=("statement.pdf", b"%PDF-"),
+        )
     assert mail.outbox == []
