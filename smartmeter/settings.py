@@ -375,6 +375,9 @@ UTILITY_NAME = env.str("UTILITY_NAME", default="Smartmeter Power Distribution Lt
 UTILITY_ADDRESS = env.str("UTILITY_ADDRESS", default="1 Grid Road, Bengaluru 560001")
 UTILITY_EMAIL = env.str("UTILITY_EMAIL", default="billing@smartmeter.example")
 UTILITY_GSTIN = env.str("UTILITY_GSTIN", default="")
+# UPI address printed with a QR code on every bill with something to pay (docs/billing.md#paying-by-upi).
+# Empty: no QR code and no UPI line. A development run (DEBUG) prints a demo address; production none.
+UTILITY_UPI_VPA = env.str("UTILITY_UPI_VPA", default="smartmeter@upi" if DEBUG else "")
 
 # --- Email ------------------------------------------------------------------
 
