@@ -19,7 +19,12 @@ from billing.admin_bank import BankStatementLineAdmin  # noqa: F401 - registers 
 from billing.admin_notes import InvoiceNotesAdminMixin  # the invoice page's notes, and the Note admin
 from billing.admin_payments import record_payment_url  # the import registers payments, accounts, the ledger
 from billing.admin_runs import BillingRunAdmin  # noqa: F401 - registers the billing runs
-from billing.calculation import TariffInvalid, validate_estimate_and_review, validate_tariff
+from billing.calculation import (
+    TariffInvalid,
+    validate_estimate_and_review,
+    validate_tariff,
+    validate_tax_label_and_late_fee,
+)
 from billing.collections_admin import DisconnectionNoticeAdmin  # noqa: F401 - registers the notices
 from billing.models import Invoice, Tariff, TariffSlab
 from billing.receivables import invoice_open_amount
@@ -39,22 +44,35 @@ from billing.templatetags.billing_format import format_inr
 from devices.models import Device
 from readings.admin import DeviceReadingsAdmin
 
+TARIFF_FIELDS = [
+    "effective_from",
+    "fixed_charge",
+    "tax_rate",
+    "tax_label",
+    "late_fee_rate",
+    "description",
+    "estimate_default_kwh",
+    "review_ceiling",
+]
+
 
 class TariffAdminForm(forms.ModelForm):
     class Meta:
         model = Tariff
-        fields = ["effective_from", "fixed_charge", "tax_rate", "description", "estimate_default_kwh", "review_ceiling"]
+        fields = TARIFF_FIELDS
 
     def clean(self):
         cleaned = super().clean()
-        try:
-            validate_estimate_and_review(
-                estimate_default_kwh=cleaned.get("estimate_default_kwh"), review_ceiling=cleaned.get("review_ceiling")
-            )
-        except TariffInvalid as exc:
-            for field, messages in exc.problems.items():
-                if field not in self.errors:
-                    self.add_error(field, messages)
+        for check, names in (
+            (validate_estimate_and_review, ("estimate_default_kwh", "review_ceiling")),
+            (validate_tax_label_and_late_fee, ("tax_label", "late_fee_rate")),
+        ):
+            try:
+                check(**{name: cleaned.get(name) for name in names})
+            except TariffInvalid as exc:
+                for field, messages in exc.problems.items():
+                    if field not in self.errors:
+                        self.add_error(field, messages)
         try:  # the same rules as the API, from the pure validator (slabs are checked by the inline formset)
             validate_tariff(
                 slabs=[{"range_start": 0, "range_end": None, "rate": "0"}],
@@ -117,6 +135,7 @@ class TariffAdmin(admin.ModelAdmin):
         "slab_summary",
         "fixed_charge",
         "tax_rate",
+        "tax_label",
         "in_force",
         "invoice_count",
         "created_by",
@@ -135,8 +154,7 @@ class TariffAdmin(admin.ModelAdmin):
         )
 
     def get_fields(self, request, obj=None):
-        fields = ["effective_from", "fixed_charge", "tax_rate", "description", "estimate_default_kwh", "review_ceiling"]
-        return fields if obj is None else [*fields, "created_by", "created_at"]
+        return TARIFF_FIELDS if obj is None else [*TARIFF_FIELDS, "created_by", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)
@@ -175,6 +193,8 @@ class TariffAdmin(admin.ModelAdmin):
             description=form.instance.description,
             estimate_default_kwh=form.instance.estimate_default_kwh,
             review_ceiling=form.instance.review_ceiling,
+            tax_label=form.instance.tax_label,
+            late_fee_rate=form.instance.late_fee_rate,
         )
         form.instance.pk = tariff.pk
         form.instance.created_at = tariff.created_at

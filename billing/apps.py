@@ -1,4 +1,4 @@
-"""The billing app: registers the count of bills held for review as a /metrics gauge."""
+"""The billing app: registers the count of bills held for review as a /metrics gauge, and its settings checks."""
 
 from django.apps import AppConfig
 
@@ -8,6 +8,7 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
+        from billing import checks  # noqa: F401 - registers the settings checks
         from billing.selectors import invoices_held_count
         from ops.prometheus import scrape_gauge_register
 

@@ -232,6 +232,44 @@ def validate_estimate_and_review(*, estimate_default_kwh: object, review_ceiling
     return EstimateAndReview(estimate_default_kwh=estimate, review_ceiling=ceiling)
 
 
+DEFAULT_TAX_LABEL = "GST"
+DEFAULT_LATE_FEE_RATE = Decimal("0.0150")
+TAX_LABEL_MAX_LENGTH = 40
+LATE_FEE_RATE_MAX = Decimal("0.10")
+
+
+@dataclass(frozen=True, slots=True)
+class TaxLabelAndLateFee:
+    """How a version's tax line is named on the bill, and its late-payment surcharge per month."""
+
+    tax_label: str
+    late_fee_rate: Decimal  # 0.015 for 1.5 % a month
+
+
+def validate_tax_label_and_late_fee(*, tax_label: object, late_fee_rate: object) -> TaxLabelAndLateFee:
+    """Check the tax line's name (1 to 40 characters, not blank; surrounding spaces dropped) and the
+    late-payment rate (0 to 0.10 a month, at most 4 decimals); raises TariffInvalid naming each problem."""
+    problems: dict[str, list[str]] = {"tax_label": [], "late_fee_rate": []}
+    label = tax_label.strip() if isinstance(tax_label, str) else ""
+    if not isinstance(tax_label, str) or not label:
+        problems["tax_label"].append('The tax label must be a name such as "GST" or "Electricity duty".')
+    elif len(label) > TAX_LABEL_MAX_LENGTH:
+        problems["tax_label"].append(f"The tax label must be at most {TAX_LABEL_MAX_LENGTH} characters.")
+    rate = _decimal(late_fee_rate)
+    if rate is None:
+        problems["late_fee_rate"].append("The late-payment rate must be a number (0.015 for 1.5% a month).")
+    elif rate < 0 or rate > LATE_FEE_RATE_MAX:
+        problems["late_fee_rate"].append(
+            f"The late-payment rate must be between 0 and {LATE_FEE_RATE_MAX} a month (0.015 for 1.5%)."
+        )
+    elif _places(rate) > TAX_RATE_PLACES:
+        problems["late_fee_rate"].append(f"The late-payment rate must have at most {TAX_RATE_PLACES} decimal places.")
+    if any(problems.values()):
+        raise TariffInvalid(problems)
+    assert rate is not None
+    return TaxLabelAndLateFee(tax_label=label, late_fee_rate=rate)
+
+
 def slab_units(energy_kwh: Decimal, slabs: Iterable[Slab], *, share: Decimal = Decimal(1)) -> list[Decimal]:
     """Split a consumption over the slabs; the parts always add up to ``energy_kwh``.
 

@@ -1,4 +1,5 @@
-"""An invoice's estimate, adjustment, credit and split month in plain words (no database reads).
+"""An invoice's estimate, adjustment, credit, split month, tax line and account summary in plain words
+(no database reads).
 
 One wording for the invoice PDF, the invoice email, the customer's invoices page and the
 API's readers: docs/billing.md#reading-your-bill says the same with examples.
@@ -12,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from billing.templatetags.billing_format import format_inr, kwh
+from billing.words import amount_in_words
 from billing.zone import billing_zone
 
 ADJUSTMENT_HEADING = "Adjustment for earlier estimated bills"
@@ -179,3 +181,56 @@ def part_lines(invoice) -> list[PartLine]:
             )
         )
     return lines
+
+
+def percent(rate) -> str:
+    """A rate as printed before its tax's name: ``0.18`` -> ``18``, ``0.1`` -> ``10``, ``0.055`` -> ``5.5``."""
+    return f"{(_money(rate) * 100).normalize():f}"
+
+
+def tax_line_label(invoice) -> str:
+    """The tax line's name on the bill, as utilities print it: "18% GST", "5% Electricity duty"."""
+    return f"{percent(invoice.tax_rate)}% {invoice.tax_label or 'tax'}"
+
+
+@dataclass(frozen=True)
+class AccountSummary:
+    """The account as the bill prints it: the balance on the last bill, what was paid and charged since,
+    this bill, and what is due now. The lines add up: previous - payments + adjustments + this bill = due."""
+
+    previous_balance: Decimal
+    payments_since: Decimal  # positive: payments less reversals
+    adjustments_since: Decimal  # debit notes (late-payment surcharges, corrections) less credit notes
+    this_bill: Decimal
+    amount_due: Decimal  # negative: credit in the customer's favour
+    due_date: date
+
+    @property
+    def in_credit(self) -> bool:
+        return self.amount_due < 0
+
+    @property
+    def credit(self) -> Decimal:
+        return -self.amount_due
+
+    @property
+    def amount_due_words(self) -> str:
+        return amount_in_words(self.amount_due)
+
+
+def account_summary(invoice) -> AccountSummary | None:
+    """The summary from the balances the invoice kept at issue; None for a bill issued before accounts
+    were kept (it prints only its own total)."""
+    if invoice.previous_balance is None or invoice.payments_since is None or invoice.amount_due is None:
+        return None
+    previous, payments, due, total = (
+        _money(value) for value in (invoice.previous_balance, invoice.payments_since, invoice.amount_due, invoice.total)
+    )
+    return AccountSummary(
+        previous_balance=previous,
+        payments_since=payments,
+        adjustments_since=due - previous + payments - total,
+        this_bill=total,
+        amount_due=due,
+        due_date=invoice.due_date,
+    )

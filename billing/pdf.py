@@ -19,9 +19,11 @@ from django.contrib.staticfiles import finders
 from django.template.loader import render_to_string
 from xhtml2pdf import pisa
 
-from billing import explain
+from billing import explain, usage_chart
 from billing.calculation import round_money
 from billing.months import month_bounds, next_month
+from billing.selectors import meter_usage_history
+from billing.upi import PNG_DATA_URI, upi_payment_uri, upi_qr_data_uri
 from billing.words import amount_in_words
 from billing.zone import billing_zone
 
@@ -56,6 +58,8 @@ def _link_callback(uri: str, rel: str) -> str:
         return static_file_path(uri)
     if uri.startswith(INLINE_SVG):  # text shaped by billing.pdf_shaping, carried in the page itself
         return uri
+    if uri.startswith(PNG_DATA_URI):  # an image drawn for this document (the UPI QR code)
+        return uri
     raise PdfRenderError(f"The invoice template refers to {uri!r}, which is not a shipped static file.")
 
 
@@ -69,9 +73,25 @@ def utility_details() -> dict:
     }
 
 
+def upi_payment(invoice, *, summary: explain.AccountSummary | None) -> dict | None:
+    """The "scan to pay" block: a UPI link for what the bill asks to be paid, as a QR code. None when no
+    UPI address is configured, nothing is due, or the bill is not (or no longer) waiting for payment."""
+    vpa = settings.UTILITY_UPI_VPA
+    amount = summary.amount_due if summary is not None else invoice.total
+    payable = invoice.status in (invoice.Status.ISSUED, invoice.Status.OVERDUE)
+    if not vpa or amount <= 0 or not payable:
+        return None
+    uri = upi_payment_uri(vpa=vpa, payee=settings.UTILITY_NAME, amount=amount, note=invoice.number)
+    return {"vpa": vpa, "amount": amount, "uri": uri, "qr": upi_qr_data_uri(uri)}
+
+
 def invoice_pdf_context(invoice) -> dict:
     period_start, period_end = month_bounds(invoice.month, billing_zone())
     last_day = next_month(invoice.month).toordinal() - 1
+    summary = explain.account_summary(invoice)
+    usage = usage_chart.usage_bars(
+        meter_usage_history(device=invoice.device, until_month=invoice.month, months=usage_chart.MONTHS)
+    )
     return {
         "invoice": invoice,
         "utility": utility_details(),
@@ -81,7 +101,14 @@ def invoice_pdf_context(invoice) -> dict:
         "period_end": period_end,
         "billing_time_zone": billing_zone().key,
         "slabs": invoice.slab_rows(),
-        "tax_percent": (invoice.tax_rate * 100).normalize(),
+        "tax_percent": explain.percent(invoice.tax_rate),
+        "tax_line_label": explain.tax_line_label(invoice),
+        "summary": summary,
+        "upi": upi_payment(invoice, summary=summary),
+        "usage": usage,
+        "usage_has_estimates": any(bar.estimated for bar in usage),
+        "usage_blank_columns": range(usage_chart.MONTHS - len(usage)),
+        "usage_column_percent": f"{100 / usage_chart.MONTHS:.2f}",
         "fonts": FONT_FILES,
         # Estimate, adjustment, credit and split month in plain words (billing.explain).
         "estimate_sentence": explain.estimate_sentence(invoice),

@@ -15,6 +15,7 @@ from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
 from billing.models import Invoice, Note, Tariff, TariffSlab
 from billing.months import month_bounds, month_containing, next_month, previous_month_of
 from billing.review_chart import RegisterChart, register_chart
+from billing.usage_chart import UsageMonth
 from billing.zone import billing_zone
 from devices.models import Device
 from readings import selectors as readings_selectors  # billing reads consumption here only, never from a store
@@ -314,6 +315,32 @@ def invoice_tallies(*, created_from: datetime, created_until: datetime) -> list[
         )
         for status, label in Invoice.Status.choices
     ]
+
+
+def meter_usage_history(*, device: Device, until_month: date, months: int = 12) -> list[UsageMonth]:
+    """The meter's billed energy for the ``months`` months up to and including ``until_month``, oldest first,
+    from its invoices (estimated ones marked). The list starts at the first month in that window with an
+    invoice; a month in between without one has ``energy_kwh`` None. Other bills held for review are left
+    out (they are not issued yet). One query."""
+    first = until_month
+    for _ in range(months - 1):
+        first = previous_month_of(first)
+    billed = {
+        month: (energy, estimated)
+        for month, energy, estimated in Invoice.objects.filter(device=device, month__gte=first, month__lte=until_month)
+        .exclude(Q(status=Invoice.Status.HELD) & Q(month__lt=until_month))
+        .values_list("month", "energy_kwh", "estimated")
+    }
+    history: list[UsageMonth] = []
+    month = first
+    while month <= until_month:
+        if month in billed or history:
+            energy, estimated = billed.get(month, (None, False))
+            history.append(
+                UsageMonth(month=month, energy_kwh=energy, estimated=estimated, current=month == until_month)
+            )
+        month = next_month(month)
+    return history
 
 
 # --- Bills held for review ------------------------------------------------------

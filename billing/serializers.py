@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from billing.calculation import DEFAULT_LATE_FEE_RATE, DEFAULT_TAX_LABEL
 from billing.models import Invoice, Tariff
 from billing.months import MonthInvalid, parse_month
 
@@ -38,6 +39,19 @@ class TariffInputSerializer(serializers.Serializer):
         default=None,
         help_text="₹: a bill whose total exceeds this is held for review; null for no ceiling.",
     )
+    # Blank and over-long labels are named by the tariff validator, with the other problems.
+    tax_label = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        trim_whitespace=False,
+        default=DEFAULT_TAX_LABEL,
+        help_text='The tax line\'s name on the bill, after its rate: "GST" prints "18% GST" (1-40 characters).',
+    )
+    late_fee_rate = AmountField(
+        required=False,
+        default=str(DEFAULT_LATE_FEE_RATE),
+        help_text="Late-payment surcharge per month on the overdue amount, 0 to 0.10 (0.015 for 1.5%).",
+    )
 
 
 class TariffSlabOutputSerializer(serializers.Serializer):
@@ -57,6 +71,8 @@ class TariffOutputSerializer(serializers.ModelSerializer):
             "slabs",
             "fixed_charge",
             "tax_rate",
+            "tax_label",
+            "late_fee_rate",
             "description",
             "estimate_default_kwh",
             "review_ceiling",

@@ -401,8 +401,10 @@ UTILITY_NAME = env.str("UTILITY_NAME", default="Smartmeter Power Distribution Lt
 UTILITY_ADDRESS = env.str("UTILITY_ADDRESS", default="1 Grid Road, Bengaluru 560001")
 UTILITY_EMAIL = env.str("UTILITY_EMAIL", default="billing@smartmeter.example")
 UTILITY_GSTIN = env.str("UTILITY_GSTIN", default="")
-# How customers pay (the "How to pay" page, docs/billing.md#how-customers-pay); each is shown only when set.
-UTILITY_UPI_VPA = env.str("UTILITY_UPI_VPA", default="")  # e.g. smartmeter@okaxis: the UPI QR code and link
+# How customers pay (docs/billing.md#paying-by-upi, #how-customers-pay); each is shown only when set.
+# The UPI address is printed with a QR code on every bill with something to pay and on the "How to pay"
+# page. A development run (DEBUG) uses a demo address; production none until one is set.
+UTILITY_UPI_VPA = env.str("UTILITY_UPI_VPA", default="smartmeter@upi" if DEBUG else "")
 UTILITY_BANK_ACCOUNT = env.str("UTILITY_BANK_ACCOUNT", default="")  # account number for bank transfers
 UTILITY_BANK_IFSC = env.str("UTILITY_BANK_IFSC", default="")
 

@@ -10,11 +10,15 @@ from django.db import IntegrityError, transaction
 from accounts.models import User
 from billing.calculation import (
     DEFAULT_ESTIMATE_KWH,
+    DEFAULT_LATE_FEE_RATE,
+    DEFAULT_TAX_LABEL,
     EstimateAndReview,
     TariffInvalid,
     TariffTerms,
+    TaxLabelAndLateFee,
     validate_estimate_and_review,
     validate_tariff,
+    validate_tax_label_and_late_fee,
 )
 from billing.models import Invoice, Tariff, TariffSlab
 from billing.months import month_label
@@ -51,12 +55,20 @@ def _ensure_no_invoiced_month(effective_from: date, *, ignoring: Tariff | None =
 
 
 def _save_version(
-    *, terms: TariffTerms, review: EstimateAndReview, effective_from: date, actor: User | None, description: str
+    *,
+    terms: TariffTerms,
+    review: EstimateAndReview,
+    charges: TaxLabelAndLateFee,
+    effective_from: date,
+    actor: User | None,
+    description: str,
 ) -> Tariff:
     tariff = Tariff.objects.create(
         effective_from=effective_from,
         fixed_charge=terms.fixed_charge,
         tax_rate=terms.tax_rate,
+        tax_label=charges.tax_label,
+        late_fee_rate=charges.late_fee_rate,
         estimate_default_kwh=review.estimate_default_kwh,
         review_ceiling=review.review_ceiling,
         description=description,
@@ -76,15 +88,17 @@ def _audit_fields(tariff: Tariff, terms: TariffTerms) -> dict:
         "slabs": [f"{slab.label}@{slab.rate}" for slab in terms.slabs],
         "fixed_charge": str(terms.fixed_charge),
         "tax_rate": str(terms.tax_rate),
+        "tax_label": tariff.tax_label,
+        "late_fee_rate": str(tariff.late_fee_rate),
         "estimate_default_kwh": str(tariff.estimate_default_kwh),
         "review_ceiling": None if tariff.review_ceiling is None else str(tariff.review_ceiling),
     }
 
 
-def _validated(**values) -> tuple[TariffTerms, EstimateAndReview]:
-    """Both checks, every problem named at once."""
+def _validated(**values) -> tuple[TariffTerms, EstimateAndReview, TaxLabelAndLateFee]:
+    """Every check, every problem named at once."""
     problems: dict[str, list[str]] = {}
-    terms = review = None
+    terms = review = charges = None
     try:
         terms = validate_tariff(slabs=values["slabs"], fixed_charge=values["fixed_charge"], tax_rate=values["tax_rate"])
     except TariffInvalid as exc:
@@ -95,9 +109,13 @@ def _validated(**values) -> tuple[TariffTerms, EstimateAndReview]:
         )
     except TariffInvalid as exc:
         problems.update(exc.problems)
+    try:
+        charges = validate_tax_label_and_late_fee(tax_label=values["tax_label"], late_fee_rate=values["late_fee_rate"])
+    except TariffInvalid as exc:
+        problems.update(exc.problems)
     if problems:
         raise TariffInvalid(problems)
-    return terms, review
+    return terms, review, charges
 
 
 def tariff_check_effective_from(*, effective_from: date) -> None:
@@ -121,20 +139,29 @@ def tariff_create(
     description: str = "",
     estimate_default_kwh: object = DEFAULT_ESTIMATE_KWH,
     review_ceiling: object = None,
+    tax_label: object = DEFAULT_TAX_LABEL,
+    late_fee_rate: object = DEFAULT_LATE_FEE_RATE,
 ) -> Tariff:
     """Add a new version taking effect on ``effective_from`` (validated; raises TariffInvalid or TariffConflict)."""
-    terms, review = _validated(
+    terms, review, charges = _validated(
         slabs=slabs,
         fixed_charge=fixed_charge,
         tax_rate=tax_rate,
         estimate_default_kwh=estimate_default_kwh,
         review_ceiling=review_ceiling,
+        tax_label=tax_label,
+        late_fee_rate=late_fee_rate,
     )
     tariff_check_effective_from(effective_from=effective_from)
     try:
         with transaction.atomic():
             tariff = _save_version(
-                terms=terms, review=review, effective_from=effective_from, actor=actor, description=description
+                terms=terms,
+                review=review,
+                charges=charges,
+                effective_from=effective_from,
+                actor=actor,
+                description=description,
             )
     except IntegrityError:  # a concurrent request created that date's version first
         raise TariffConflict(f"A tariff version already takes effect on {effective_from.isoformat()}.") from None
@@ -154,6 +181,8 @@ def tariff_replace(
     description: str = "",
     estimate_default_kwh: object = DEFAULT_ESTIMATE_KWH,
     review_ceiling: object = None,
+    tax_label: object = DEFAULT_TAX_LABEL,
+    late_fee_rate: object = DEFAULT_LATE_FEE_RATE,
 ) -> Tariff:
     """Replace the version in force ``today`` from ``effective_from`` on.
 
@@ -161,12 +190,14 @@ def tariff_replace(
     no invoiced month uses it); on a later date the current version stays for the
     months before and the new terms apply from that date.
     """
-    terms, review = _validated(
+    terms, review, charges = _validated(
         slabs=slabs,
         fixed_charge=fixed_charge,
         tax_rate=tax_rate,
         estimate_default_kwh=estimate_default_kwh,
         review_ceiling=review_ceiling,
+        tax_label=tax_label,
+        late_fee_rate=late_fee_rate,
     )
     current = Tariff.objects.select_for_update().filter(effective_from__lte=today).order_by("-effective_from").first()
     if current is not None and effective_from < current.effective_from:
@@ -188,7 +219,7 @@ def tariff_replace(
     else:
         replaced_id = current.pk if current is not None else None
     tariff = _save_version(
-        terms=terms, review=review, effective_from=effective_from, actor=actor, description=description
+        terms=terms, review=review, charges=charges, effective_from=effective_from, actor=actor, description=description
     )
     audit_log(actor=actor, action="tariff.replace", replaced_tariff_id=replaced_id, **_audit_fields(tariff, terms))
     return tariff

@@ -34,11 +34,15 @@ def test_tariff_versions_are_listed_and_a_saved_version_is_read_only(staff_clien
     assert Tariff.objects.get().fixed_charge == before
 
 
-def _tariff_form(effective_from, slabs, fixed_charge="50.00", tax_rate="0.18", review_ceiling=""):
+def _tariff_form(
+    effective_from, slabs, fixed_charge="50.00", tax_rate="0.18", review_ceiling="", tax_label="GST", late_fee="0.015"
+):
     data = {
         "effective_from": effective_from,
         "fixed_charge": fixed_charge,
         "tax_rate": tax_rate,
+        "tax_label": tax_label,
+        "late_fee_rate": late_fee,
         "description": "",
         "estimate_default_kwh": "100",
         "review_ceiling": review_ceiling,
@@ -75,6 +79,22 @@ def test_staff_add_a_tariff_version_in_the_admin_through_the_same_rules(staff_cl
     body = staff_client.post("/admin/billing/tariff/add/", taken).content.decode()
     assert "already takes effect on 2031-01-01" in body
     assert "between 0 and 1" in body
+    assert Tariff.objects.count() == 1
+
+
+def test_staff_name_the_tax_line_and_set_the_late_payment_rate_in_the_admin(staff_client):
+    duty = _tariff_form(
+        "2031-01-01", [("0", "", "3.50")], tax_rate="0.05", tax_label="Electricity duty", late_fee="0.02"
+    )
+    response = staff_client.post("/admin/billing/tariff/add/", duty)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tariff = Tariff.objects.get()
+    assert (tariff.tax_label, tariff.late_fee_rate) == ("Electricity duty", Decimal("0.0200"))
+
+    too_high = _tariff_form("2032-01-01", [("0", "", "3.50")], tax_label="x" * 41, late_fee="0.12")
+    body = staff_client.post("/admin/billing/tariff/add/", too_high).content.decode()
+    assert "The late-payment rate must be between 0 and 0.10 a month" in body
+    assert "at most 40 characters" in body
     assert Tariff.objects.count() == 1
 
 

@@ -1,11 +1,14 @@
-"""The invoice email of an estimated bill says so in its subject and body, and explains an adjustment and credit."""
+"""The invoice email of an estimated bill says so in its subject and body, and explains an adjustment and credit;
+every bill gives the account summary, its tax line by name and the UPI address."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.core import mail
 
 from billing import emails
+from billing.services.payments import payment_record
 
 pytestmark = pytest.mark.django_db
 
@@ -41,3 +44,32 @@ def test_a_plain_bills_email_mentions_no_estimate_or_adjustment(invoice_factory)
         assert "estimated" not in body.lower()
         assert "Adjustment" not in body
         assert "credit" not in body.lower()
+
+
+def test_the_email_gives_the_account_summary_the_tax_line_and_the_upi_address(invoice_factory, settings):
+    settings.UTILITY_UPI_VPA = "bills@examplebank"
+    january = invoice_factory(month=date(2025, 1, 1))
+    payment_record(account=january.account, amount=Decimal("1000.00"), method="cash", received_on=date(2025, 2, 3))
+    february = invoice_factory(month=date(2025, 2, 1))
+    mail.outbox.clear()
+    emails.send_invoice_issued(february, pdf=b"%PDF-")
+    (message,) = mail.outbox
+    assert message.subject.startswith("Your electricity bill for February 2025: ₹1,537.00 due ")
+    text, html = message.body, message.alternatives[0][0]
+    for line in (
+        f"Consumer number: {february.consumer_number}",
+        "18% GST:         ₹193.50",
+        "This bill:       ₹1,268.50",
+        "Balance on your last bill:     ₹1,268.50",
+        "Payments since your last bill: -₹1,000.00",
+        "Amount due:                    ₹1,537.00",
+        "(Rupees one thousand, five hundred and thirty-seven only)",
+        "or pay ₹1,537.00 to bills@examplebank.",
+    ):
+        assert line in text, line
+    for phrase in ("18% GST", "Amount due", "₹1,537.00", "<strong>bills@examplebank</strong>", "Payments since"):
+        assert phrase in html, phrase
+    settings.UTILITY_UPI_VPA = ""
+    mail.outbox.clear()
+    emails.send_invoice_issued(february, pdf=b"%PDF-")
+    assert "UPI" not in mail.outbox[0].body

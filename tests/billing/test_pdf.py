@@ -56,7 +56,7 @@ def test_invoice_pdf_shows_the_amounts_the_rupee_sign_and_the_due_date(invoice_f
     assert "0-100 100 ₹3.50 ₹350.00" in lines
     assert "101-300 150 ₹4.50 ₹675.00" in lines
     assert "301+ 0 ₹6.00 ₹0.00" in lines
-    assert any(line.startswith("Total due ₹1,268.50") for line in lines)
+    assert any(line.startswith("Total for this bill ₹1,268.50") for line in lines)
 
 
 def test_customer_names_in_other_scripts_render(invoice_factory, customer, tmp_path):
@@ -73,7 +73,7 @@ def test_a_no_readings_invoice_says_so(invoice_factory, tmp_path):
     invoice = invoice_factory(energy_kwh="0", reading_count=0)
     text = " ".join(pdf_text(render_invoice_pdf(invoice), tmp_path).split())
     assert "No readings were received from this meter" in text
-    assert "Total due ₹59.00" in text
+    assert "Total for this bill ₹59.00" in text
 
 
 def test_rendering_is_repeatable_from_the_snapshot(invoice_factory, customer, tmp_path):

@@ -60,14 +60,14 @@ def test_an_adjustment_is_listed_per_month_and_in_the_totals(invoice_factory, tm
     )
     assert "Adjustment for earlier estimated bills -₹80.50" in lines
     assert invoice.total == 1188  # 1268.50 - 80.50
-    assert any(line.startswith("Total due ₹1,188.00") for line in lines)
+    assert any(line.startswith("Total for this bill ₹1,188.00") for line in lines)
 
 
 def test_credit_applied_and_credit_carried_forward(invoice_factory, tmp_path):
     applied = invoice_factory(month=date(2025, 1, 1), credited=True)
     lines = lines_of(applied, tmp_path)
     assert "Credit applied -₹100.00" in lines
-    assert any(line.startswith("Total due ₹1,168.50") for line in lines)
+    assert any(line.startswith("Total for this bill ₹1,168.50") for line in lines)
     assert "₹100.00 of credit from earlier bills is taken off this bill." in joined(lines)
 
     carried = invoice_factory(month=date(2025, 2, 1), energy_kwh="5", adjusted=True)
@@ -77,7 +77,9 @@ def test_credit_applied_and_credit_carried_forward(invoice_factory, tmp_path):
     assert "Credit carried forward ₹0.85" in lines
     text = joined(lines)
     assert "₹0.85 of credit is left over and will be taken off your next bill." in text
-    assert "Nothing to pay for this bill" in text
+    # Nothing is charged this month; January's bill is still open, so the account still asks for it.
+    assert "This bill ₹0.00" in lines
+    assert "Please pay ₹1,168.50" in text
 
 
 def test_a_split_month_shows_each_part(invoice_factory, tmp_path):
@@ -90,7 +92,7 @@ def test_a_split_month_shows_each_part(invoice_factory, tmp_path):
     assert "Energy charges, part 1 ₹404.84" in lines
     assert "Fixed charge for 14 of 31 days ₹22.58" in lines
     assert "Fixed charge for 17 of 31 days ₹27.42" in lines
-    assert any(line.startswith("Total due ₹1,357.01") for line in lines)
+    assert any(line.startswith("Total for this bill ₹1,357.01") for line in lines)
 
 
 def test_a_prorated_fixed_charge_says_for_how_many_days(invoice_factory, tmp_path):

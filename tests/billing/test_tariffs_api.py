@@ -53,6 +53,7 @@ def test_get_returns_the_tariff_in_force_in_the_seed_shape(api, customer, seed_t
     ]
     assert body["fixed_charge"] == "50.00"
     assert Decimal(body["tax_rate"]) == Decimal("0.18")
+    assert (body["tax_label"], Decimal(body["late_fee_rate"])) == ("GST", Decimal("0.015"))
 
 
 def test_get_without_any_tariff_is_a_clear_404(api, customer):
@@ -199,4 +200,38 @@ def test_a_bad_default_estimate_or_ceiling_is_a_400_naming_it(api, staff, change
     response = api(staff).post("/api/tariffs", {**BODY, **change}, format="json")
     assert response.status_code == 400
     assert message in " ".join(response.json()[field])
+    assert Tariff.objects.count() == 0
+
+
+def test_a_version_names_its_tax_line_and_late_payment_rate(api, staff, seed_tariff):
+    body = {**BODY, "tax_rate": "0.05", "tax_label": "  Electricity duty ", "late_fee_rate": "0.02"}
+    created = api(staff).post("/api/tariffs", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert (created.json()["tax_label"], created.json()["late_fee_rate"]) == ("Electricity duty", "0.0200")
+    assert Tariff.objects.get(effective_from=date(2030, 1, 1)).tax_label == "Electricity duty"
+    replaced = (
+        api(staff)
+        .put("/api/tariffs", {**BODY, "effective_from": "2020-01-01", "late_fee_rate": 0}, format="json")
+        .json()
+    )
+    assert (replaced["tax_label"], replaced["late_fee_rate"]) == ("GST", "0.0000")  # what PUT leaves out: defaults
+    assert Tariff.objects.get(effective_from=date(2020, 1, 1)).late_fee_rate == Decimal("0")
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "message"),
+    [
+        ({"tax_label": "   "}, "tax_label", 'The tax label must be a name such as "GST"'),
+        ({"tax_label": "x" * 41}, "tax_label", "at most 40 characters"),
+        ({"tax_label": None}, "tax_label", "may not be null"),
+        ({"late_fee_rate": "0.11"}, "late_fee_rate", "between 0 and 0.10 a month"),
+        ({"late_fee_rate": -0.01}, "late_fee_rate", "between 0 and 0.10 a month"),
+        ({"late_fee_rate": "0.00125"}, "late_fee_rate", "at most 4 decimal places"),
+        ({"late_fee_rate": "soon"}, "late_fee_rate", "must be a number"),
+    ],
+)
+def test_a_bad_tax_label_or_late_payment_rate_is_a_400_naming_it(api, staff, change, field, message):
+    response = api(staff).post("/api/tariffs", {**BODY, **change}, format="json")
+    assert response.status_code == 400
+    assert message in " ".join(response.json()[field]), response.json()
     assert Tariff.objects.count() == 0

@@ -220,7 +220,10 @@ def test_how_to_pay_shows_the_amount_the_upi_qr_code_and_link(signed_in, custome
     assert '<img src="/account/pay/qr.svg"' in html
     assert 'id="upi-vpa">smartmeter@okaxis' in html
     expected_link = "upi://pay?pa=smartmeter@okaxis&amp;pn=Smartmeter%20Power%20Distribution%20Ltd.&amp;am=1000.00"
-    assert f'href="{expected_link}&amp;cu=INR&amp;tn=Consumer%20{account.consumer_number}"' in html
+    assert (
+        f'href="{expected_link}&amp;cu=INR&amp;tn=Consumer%20{account.consumer_number}&amp;tr=Consumer%20{account.consumer_number}"'
+        in html
+    )
     assert "1 Grid Road, Bengaluru 560001" in html
     assert 'id="pay-bank"' not in html  # no bank account configured
 
