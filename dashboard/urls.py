@@ -1,5 +1,6 @@
 from django.urls import path
 
+import billing.converters  # noqa: F401 - registers the document_number converter
 import devices.converters  # noqa: F401 - registers the device_id converter
 from dashboard import account_views, views
 
@@ -14,7 +15,7 @@ urlpatterns = [
     path("account/statement/pdf/", account_views.statement_pdf, name="statement-pdf"),
     path("account/statement/csv/", account_views.statement_csv_download, name="statement-csv"),
     path("account/receipts/", account_views.receipts, name="receipts"),
-    path("account/receipts/<str:number>.pdf", account_views.receipt_pdf, name="receipt-pdf"),
+    path("account/receipts/<document_number:number>.pdf", account_views.receipt_pdf, name="receipt-pdf"),
     path("account/pay/", account_views.pay, name="pay"),
     path("account/pay/qr.svg", account_views.pay_qr, name="pay-qr"),
 ]
