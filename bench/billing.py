@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,6 +222,7 @@ class PdfSampler:
     """
 
     def __init__(self, device_id: str):
+        from billing.numbering import consumer_number, document_number, financial_year
         from billing.selectors import month_consumption, tariff_for_month
         from billing.services.invoices import invoice_build
         from devices.models import Device
@@ -232,6 +234,12 @@ class PdfSampler:
             consumption=month_consumption(device_id=device_id, month=MONTH),
             tariff=tariff_for_month(month=MONTH),
         )
+        # As the run issues it: a series number and the account lines the ledger fills in (which print
+        # the account box, the amount in words and the UPI code), so the sample draws the same page.
+        self.invoice.number = document_number("INV", financial_year(self.invoice.issue_day), 1)
+        self.invoice.consumer_number = consumer_number(device.owner.pk)
+        self.invoice.previous_balance = self.invoice.payments_since = Decimal("0.00")
+        self.invoice.amount_due = self.invoice.total
         self.wall: list[float] = []
         self.cpu: list[float] = []
         self.spent = 0.0

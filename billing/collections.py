@@ -168,6 +168,8 @@ def account_surcharge_base(*, account: Account) -> list[OverdueCharge]:
         for charge in account_open_charges(account=account)
         if not (charge.kind == LedgerEntry.Kind.DEBIT_NOTE and charge.note.reason == Note.Reason.LATE_PAYMENT)
     ]
+    if not charges:
+        return []
     covered = coverage_from_details(
         Note.objects.filter(account=account, reason=Note.Reason.LATE_PAYMENT).values_list("detail", flat=True)
     )

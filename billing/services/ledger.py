@@ -136,16 +136,20 @@ def invoice_post(*, invoice: Invoice) -> LedgerEntry:
     amount_due, which the invoice prints and keeps.
     """
     account = account_lock(account=invoice.account or account_for_customer(customer=invoice.customer))
-    last_invoice_entry = (
-        account.entries.filter(kind=LedgerEntry.Kind.INVOICE).exclude(invoice=invoice).order_by("-pk").first()
+    last_pk = (
+        account.entries.filter(kind=LedgerEntry.Kind.INVOICE)
+        .exclude(invoice=invoice)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    ) or 0
+    credit_kinds = [LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.REVERSAL]
+    sums = account.entries.aggregate(
+        balance=Sum("amount"),
+        previous=Sum("amount", filter=Q(pk__lte=last_pk)),
+        credits_since=Sum("amount", filter=Q(pk__gt=last_pk, kind__in=credit_kinds)),
     )
-    if last_invoice_entry is None:
-        previous_balance = ZERO
-        since = account.entries.all()
-    else:
-        previous_balance = money_sum(account.entries.filter(pk__lte=last_invoice_entry.pk))
-        since = account.entries.filter(pk__gt=last_invoice_entry.pk)
-    credits_since = ZERO - money_sum(since.filter(kind__in=[LedgerEntry.Kind.PAYMENT, LedgerEntry.Kind.REVERSAL]))
+    balance_before = money(sums["balance"])
     entry = ledger_post(
         account=account,
         kind=LedgerEntry.Kind.INVOICE,
@@ -157,11 +161,14 @@ def invoice_post(*, invoice: Invoice) -> LedgerEntry:
     )
     invoice.account = account
     invoice.consumer_number = account.consumer_number
-    invoice.previous_balance = previous_balance
-    invoice.payments_since = credits_since
-    invoice.amount_due = account_balance_locked(account=account)
+    invoice.previous_balance = money(sums["previous"])
+    invoice.payments_since = ZERO - money(sums["credits_since"])
+    invoice.amount_due = balance_before + invoice.total
     invoice.save(update_fields=["account", "consumer_number", "previous_balance", "payments_since", "amount_due"])
-    ledger_allocate(account=account)
+    # Allocation leaves no credit beside an open charge, so credit waits only on an account in credit:
+    # otherwise there is nothing to settle the new invoice with. A zero bill is settled at once.
+    if balance_before < ZERO or invoice.total <= ZERO:
+        ledger_allocate(account=account)
     return entry
 
 
