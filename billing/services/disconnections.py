@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -17,6 +16,7 @@ from billing.collections import disconnection_candidates
 from billing.models import Account, DisconnectionNotice
 from billing.pdf import render_disconnection_letter_pdf
 from billing.selectors import billing_today
+from billing.services.kept_files import file_keep, file_read
 from billing.services.ledger import account_lock
 from billing.zone import billing_zone
 from ops.audit import audit_log
@@ -90,17 +90,13 @@ def _render(notice: DisconnectionNotice) -> bytes:
 
 def disconnection_letter_store(*, notice: DisconnectionNotice) -> bytes:
     pdf = _render(notice)
-    notice.letter.save(letter_filename(notice), ContentFile(pdf), save=False)
-    DisconnectionNotice.objects.filter(pk=notice.pk).update(letter=notice.letter.name)
+    file_keep(instance=notice, field="letter", filename=letter_filename(notice), content=pdf)
     return pdf
 
 
 def disconnection_letter_bytes(*, notice: DisconnectionNotice) -> bytes:
     """The stored letter, or, when the file is gone, the letter drawn again from the notice."""
-    if notice.letter and notice.letter.storage.exists(notice.letter.name):
-        with notice.letter.open("rb") as handle:
-            return handle.read()
-    return disconnection_letter_store(notice=notice)
+    return file_read(notice.letter) or disconnection_letter_store(notice=notice)
 
 
 def letter_filename(notice: DisconnectionNotice) -> str:

@@ -8,7 +8,6 @@ from decimal import Decimal
 from functools import partial
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -20,6 +19,7 @@ from billing.months import month_label
 from billing.pdf import render_invoice_pdf
 from billing.receivables import invoice_open_amount
 from billing.selectors import bill_fields, bill_slab_rows, billed_energy, billing_today
+from billing.services.kept_files import file_keep, file_read
 from billing.services.late_fees import invoice_late_fee_charge
 from billing.services.ledger import document_number_take, invoice_post
 from billing.services.payments import payment_record
@@ -230,24 +230,14 @@ def invoice_issue(
 
 def invoice_pdf_store(*, invoice: Invoice) -> bytes:
     """Render the invoice's PDF from its snapshot and keep it (replacing the file kept before)."""
-    old_name = invoice.pdf.name
     pdf = render_invoice_pdf(invoice)
-    invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
-    Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
-    if old_name and old_name != invoice.pdf.name:
-        invoice.pdf.storage.delete(old_name)
+    file_keep(instance=invoice, field="pdf", filename=invoice.pdf_filename, content=pdf)
     return pdf
 
 
 def invoice_pdf_bytes(*, invoice: Invoice) -> bytes:
     """The stored PDF, or, when the file is gone, the same document rendered again from the invoice's snapshot."""
-    if invoice.pdf and invoice.pdf.storage.exists(invoice.pdf.name):
-        with invoice.pdf.open("rb") as handle:
-            return handle.read()
-    pdf = render_invoice_pdf(invoice)
-    invoice.pdf.save(invoice.pdf_filename, ContentFile(pdf), save=False)
-    Invoice.objects.filter(pk=invoice.pk).update(pdf=invoice.pdf.name)
-    return pdf
+    return file_read(invoice.pdf) or invoice_pdf_store(invoice=invoice)
 
 
 def invoice_email_issued(*, invoice_id: int, pdf: bytes | None = None) -> bool:

@@ -7,15 +7,15 @@ import logging
 from decimal import Decimal
 from functools import partial
 
-from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
 from billing import emails
 from billing.models import Account, DocumentSequence, Invoice, LedgerEntry, Note
 from billing.pdf import render_note_pdf
+from billing.receivables import money_sum
+from billing.services.kept_files import file_keep, file_read
 from billing.services.ledger import (
     account_for_customer,
     account_lock,
@@ -108,27 +108,19 @@ def note_issue(
 def _balance_after(note: Note) -> Decimal:
     """The account balance just after the note was posted."""
     entry = note.entries.get()
-    total = note.account.entries.filter(pk__lte=entry.pk).aggregate(total=Sum("amount"))["total"]
-    return total or Decimal("0.00")
+    return money_sum(note.account.entries.filter(pk__lte=entry.pk))
 
 
 def note_pdf_store(*, note: Note) -> bytes:
     """Draw the note and keep it (replacing a file kept before)."""
     pdf = render_note_pdf(note, balance_after=_balance_after(note))
-    old_name = note.pdf.name
-    note.pdf.save(note.pdf_filename, ContentFile(pdf), save=False)
-    Note.objects.filter(pk=note.pk).update(pdf=note.pdf.name)
-    if old_name and old_name != note.pdf.name:
-        note.pdf.storage.delete(old_name)
+    file_keep(instance=note, field="pdf", filename=note.pdf_filename, content=pdf)
     return pdf
 
 
 def note_pdf_bytes(*, note: Note) -> bytes:
     """The kept note, or, when its file is gone, the note drawn again."""
-    if note.pdf and note.pdf.storage.exists(note.pdf.name):
-        with note.pdf.open("rb") as handle:
-            return handle.read()
-    return note_pdf_store(note=note)
+    return file_read(note.pdf) or note_pdf_store(note=note)
 
 
 def note_deliver(*, note_id: int) -> bool:

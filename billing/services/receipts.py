@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from billing import emails
 from billing.models import Allocation, LedgerEntry, Payment
 from billing.pdf import render_receipt_pdf
 from billing.receivables import money_sum
+from billing.services.kept_files import file_keep, file_read
 from ops.metrics import TASK_FAILURES
 
 logger = logging.getLogger(__name__)
@@ -39,20 +39,13 @@ def _receipt_facts(payment: Payment) -> dict:
 def receipt_pdf_store(*, payment: Payment) -> bytes:
     """Draw the receipt from the payment and what it settled, and keep it."""
     pdf = render_receipt_pdf(payment, **_receipt_facts(payment))
-    old_name = payment.receipt_pdf.name
-    payment.receipt_pdf.save(payment.receipt_filename, ContentFile(pdf), save=False)
-    Payment.objects.filter(pk=payment.pk).update(receipt_pdf=payment.receipt_pdf.name)
-    if old_name and old_name != payment.receipt_pdf.name:
-        payment.receipt_pdf.storage.delete(old_name)
+    file_keep(instance=payment, field="receipt_pdf", filename=payment.receipt_filename, content=pdf)
     return pdf
 
 
 def receipt_pdf_bytes(*, payment: Payment) -> bytes:
     """The kept receipt, or, when its file is gone, the receipt drawn again."""
-    if payment.receipt_pdf and payment.receipt_pdf.storage.exists(payment.receipt_pdf.name):
-        with payment.receipt_pdf.open("rb") as handle:
-            return handle.read()
-    return receipt_pdf_store(payment=payment)
+    return file_read(payment.receipt_pdf) or receipt_pdf_store(payment=payment)
 
 
 def receipt_deliver(*, payment_id: int) -> bool:
