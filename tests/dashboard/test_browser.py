@@ -205,6 +205,14 @@ def test_pages_work_at_phone_width(site, new_page):
     page.goto("/invoices/")
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
     _shot(page, "invoices-phone")
+    for path, name in (
+        ("/account/pay/", "pay"),
+        ("/account/statement/", "statement"),
+        ("/account/receipts/", "receipts"),
+    ):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
+        _shot(page, f"{name}-phone")
 
 
 def test_the_meter_page_is_usable_from_the_keyboard(site, new_page):
