@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
@@ -19,19 +18,17 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from billing.apis import PdfApi, pdf_response
 from billing.customer_account import (
-    account_by_consumer_number,
     account_of,
-    account_payment,
     account_payments,
     account_position,
     account_upi_uri,
-    payment_by_number,
 )
 from billing.models import Account
 from billing.numbering import is_consumer_number
 from billing.pdf import render_statement_pdf
-from billing.receivables import account_statement
+from billing.receivables import account_by_consumer_number, account_statement, payment_get_visible
 from billing.selectors import billing_today
 from billing.services.receipts import receipt_pdf_bytes
 from billing.statement_csv import statement_csv
@@ -244,26 +241,11 @@ class ReceiptListApi(APIView):
         )
 
 
-class ReceiptPdfApi(APIView):
-    ratelimit_scope = "pdf"
-
-    def perform_content_negotiation(self, request, force=False):
-        # The body is a PDF whatever the client accepts; errors still answer JSON.
-        return super().perform_content_negotiation(request, force=True)
-
+class ReceiptPdfApi(PdfApi):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, receipt_number):
         """A payment's receipt as PDF (the caller's own; staff: any)."""
-        if request.user.is_staff:
-            payment = payment_by_number(number=receipt_number)
-        else:
-            own = account_of(customer=request.user)
-            payment = account_payment(account=own, number=receipt_number) if own is not None else None
+        payment = payment_get_visible(user=request.user, number=receipt_number)
         if payment is None:
             raise NotFound(f"No receipt '{receipt_number}'.")
-        response = HttpResponse(receipt_pdf_bytes(payment=payment), content_type="application/pdf")
-        response["Content-Disposition"] = content_disposition_header(
-            as_attachment=True, filename=payment.receipt_filename
-        )
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return pdf_response(receipt_pdf_bytes(payment=payment), filename=payment.receipt_filename)

@@ -157,19 +157,35 @@ class InvoiceListApi(APIView):
         )
 
 
-class InvoicePdfApi(APIView):
+class StaffOnly(BasePermission):
+    message = "Only utility staff may do this."
+
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_staff)
+
+
+class PdfApi(APIView):
+    """Base of the endpoints that answer a document as PDF: rate limited as PDF work, the body a PDF
+    whatever the client accepts (errors still answer JSON)."""
+
     ratelimit_scope = "pdf"  # PDF rendering is expensive: RATELIMIT_PDF per user
 
     def perform_content_negotiation(self, request, force=False):
-        # The body is a PDF whatever the client accepts; errors still answer JSON.
         return super().perform_content_negotiation(request, force=True)
 
+
+def pdf_response(content: bytes, *, filename: str) -> HttpResponse:
+    """A PDF download, never cached by a shared cache."""
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=filename)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class InvoicePdfApi(PdfApi):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, invoice_id):
         invoice = invoice_get_visible(user=request.user, number=invoice_id)
         if invoice is None:
             raise NotFound(f"No invoice '{invoice_id}'.")
-        response = HttpResponse(invoice_pdf_bytes(invoice=invoice), content_type="application/pdf")
-        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=invoice.pdf_filename)
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return pdf_response(invoice_pdf_bytes(invoice=invoice), filename=invoice.pdf_filename)

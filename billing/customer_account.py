@@ -28,10 +28,6 @@ def account_of(*, customer: User) -> Account | None:
     return Account.objects.filter(customer=customer).select_related("customer").first()
 
 
-def account_by_consumer_number(*, consumer_number: str) -> Account | None:
-    return Account.objects.filter(consumer_number=consumer_number).select_related("customer").first()
-
-
 @dataclass(frozen=True)
 class AccountPosition:
     """Where an account stands: the balance (negative: credit), the charges still open, oldest first,
@@ -91,8 +87,3 @@ def account_payments(*, account: Account) -> QuerySet[Payment]:
 def account_payment(*, account: Account, number: str) -> Payment | None:
     """One of the account's payments by receipt number; another account's receipt is None, like a missing one."""
     return account.payments.filter(number=number).select_related("account__customer").first()
-
-
-def payment_by_number(*, number: str) -> Payment | None:
-    """Any account's payment by receipt number (for staff)."""
-    return Payment.objects.filter(number=number).select_related("account__customer").first()

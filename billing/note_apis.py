@@ -1,29 +1,20 @@
 """Credit and debit note API: staff issue a note on an invoice or bill its month again; the note's PDF for
 staff and the note's customer (docs/billing.md#credit-and-debit-notes)."""
 
-from django.http import HttpResponse
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.apis import Conflict
+from billing.apis import Conflict, PdfApi, StaffOnly, pdf_response
 from billing.models import Invoice, Note
 from billing.note_serializers import NoteInputSerializer, NoteOutputSerializer, RerateInputSerializer
 from billing.selectors import note_get_visible
 from billing.services.notes import NoteRefused, note_issue, note_pdf_bytes
 from billing.services.rerate import RerateInvalid, invoice_rerate, tariff_in_force
-
-
-class StaffOnly(BasePermission):
-    message = "Only utility staff may issue credit and debit notes."
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_staff)
 
 
 def _invoice(number: str) -> Invoice:
@@ -82,19 +73,10 @@ class InvoiceRerateApi(APIView):
         return _created(request, note)
 
 
-class NotePdfApi(APIView):
-    ratelimit_scope = "pdf"
-
-    def perform_content_negotiation(self, request, force=False):
-        # The body is a PDF whatever the client accepts; errors still answer JSON.
-        return super().perform_content_negotiation(request, force=True)
-
+class NotePdfApi(PdfApi):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, number):
         note = note_get_visible(user=request.user, number=number)
         if note is None:
             raise NotFound(f"No note '{number}'.")
-        response = HttpResponse(note_pdf_bytes(note=note), content_type="application/pdf")
-        response["Content-Disposition"] = content_disposition_header(as_attachment=True, filename=note.pdf_filename)
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return pdf_response(note_pdf_bytes(note=note), filename=note.pdf_filename)

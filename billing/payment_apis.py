@@ -3,17 +3,15 @@ Rules: docs/billing.md#payments."""
 
 from functools import partial
 
-from django.http import HttpResponse
-from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import BasePermission, IsAuthenticated
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from billing.apis import Conflict
+from billing.apis import Conflict, PdfApi, StaffOnly, pdf_response
 from billing.models import Payment
 from billing.payment_serializers import (
     PaymentInputSerializer,
@@ -34,13 +32,6 @@ from billing.services.payments import PaymentRefused, payment_record, payment_re
 from billing.services.receipts import receipt_pdf_bytes
 from billing.zone import billing_zone
 from smartmeter.pagination import paginate
-
-
-class StaffOnly(BasePermission):
-    message = "Only utility staff may record, list or reverse payments."
-
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_staff)
 
 
 def _with_balance(payment: Payment, request) -> dict:
@@ -116,22 +107,11 @@ class PaymentReverseApi(APIView):
         return Response(_with_balance(payment, request))
 
 
-class PaymentReceiptApi(APIView):
-    ratelimit_scope = "pdf"  # drawing a receipt is expensive: RATELIMIT_PDF per user
-
-    def perform_content_negotiation(self, request, force=False):
-        # The body is a PDF whatever the client accepts; errors still answer JSON.
-        return super().perform_content_negotiation(request, force=True)
-
+class PaymentReceiptApi(PdfApi):
     @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
     def get(self, request, receipt_number):
         """The receipt PDF, for staff or the customer who paid (anyone else gets 404, as for a missing one)."""
         payment = payment_get_visible(user=request.user, number=receipt_number)
         if payment is None:
             raise NotFound(f"No receipt '{receipt_number}'.")
-        response = HttpResponse(receipt_pdf_bytes(payment=payment), content_type="application/pdf")
-        response["Content-Disposition"] = content_disposition_header(
-            as_attachment=True, filename=payment.receipt_filename
-        )
-        response["Cache-Control"] = "private, no-store"
-        return response
+        return pdf_response(receipt_pdf_bytes(payment=payment), filename=payment.receipt_filename)

@@ -41,6 +41,11 @@ def account_balance(*, account: Account, as_of: date | None = None) -> Decimal:
     return money_sum(entries)
 
 
+def balance_through(*, entry: LedgerEntry) -> Decimal:
+    """The account balance just after ``entry`` was posted (entries count in the order they were posted)."""
+    return money_sum(LedgerEntry.objects.filter(account_id=entry.account_id, pk__lte=entry.pk))
+
+
 def invoice_open_amount(*, invoice: Invoice) -> Decimal:
     """What is still to pay on an issued invoice (its total less what credits settled of it)."""
     entry = LedgerEntry.objects.filter(invoice=invoice, kind=LedgerEntry.Kind.INVOICE).first()
@@ -53,20 +58,26 @@ def entry_open_amount(*, entry: LedgerEntry) -> Decimal:
     return entry.amount - money_sum(Allocation.objects.filter(charge=entry, released_at__isnull=True))
 
 
-def account_open_charges(*, account: Account) -> list[LedgerEntry]:
-    """Invoices and debit notes not yet fully settled, oldest first, each with ``open_amount`` set."""
+CHARGE_KINDS = (LedgerEntry.Kind.INVOICE, LedgerEntry.Kind.DEBIT_NOTE)
+
+
+def charges_with_open_amounts(entries: QuerySet[LedgerEntry]) -> list[LedgerEntry]:
+    """The invoices and debit notes among ``entries``, oldest first, each with ``open_amount`` set (its
+    amount less what live allocations settled of it), in one query."""
     charges = (
-        account.entries.filter(kind__in=[LedgerEntry.Kind.INVOICE, LedgerEntry.Kind.DEBIT_NOTE])
+        entries.filter(kind__in=CHARGE_KINDS)
         .annotate(settled=Sum("allocations_received__amount", filter=Q(allocations_received__released_at=None)))
-        .select_related("invoice", "note")
         .order_by("posted_on", "pk")
     )
-    open_charges = []
     for charge in charges:
         charge.open_amount = charge.amount - money(charge.settled)
-        if charge.open_amount > ZERO:
-            open_charges.append(charge)
-    return open_charges
+    return list(charges)
+
+
+def account_open_charges(*, account: Account) -> list[LedgerEntry]:
+    """Invoices and debit notes not yet fully settled, oldest first, each with ``open_amount`` set."""
+    charges = charges_with_open_amounts(account.entries.select_related("invoice", "note"))
+    return [charge for charge in charges if charge.open_amount > ZERO]
 
 
 @dataclass(frozen=True)

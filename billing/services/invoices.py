@@ -25,10 +25,11 @@ from billing.services.ledger import document_number_take, invoice_post
 from billing.services.payments import payment_record
 from billing.services.reminders import reminders_send
 from billing.services.run_plan import MonthBill
+from billing.services.send_once import send_once
 from billing.zone import billing_zone
 from devices.models import Device
 from ops.audit import audit_log
-from ops.metrics import INVOICES_ISSUED, TASK_FAILURES
+from ops.metrics import INVOICES_ISSUED
 from readings.types import Consumption
 
 logger = logging.getLogger(__name__)
@@ -246,23 +247,19 @@ def invoice_email_issued(*, invoice_id: int, pdf: bytes | None = None) -> bool:
     Returns True when this call sent it. A failed send releases the claim, so the
     next billing run (or an admin "resend") tries again.
     """
-    claimed = (
-        Invoice.objects.filter(pk=invoice_id, emailed_at__isnull=True)
-        .exclude(status=Invoice.Status.HELD)  # a held bill goes out when staff approve it
-        .update(emailed_at=timezone.now())
-    )
-    if not claimed:
-        return False
     invoice = Invoice.objects.select_related("device").get(pk=invoice_id)
-    try:
-        emails.send_invoice_issued(invoice, pdf=pdf if pdf is not None else invoice_pdf_bytes(invoice=invoice))
-    except Exception:
-        Invoice.objects.filter(pk=invoice_id).update(emailed_at=None)
-        TASK_FAILURES.labels(task="invoice_email").inc()
-        logger.exception("Invoice email failed", extra={"invoice_id": invoice.number})
-        return False
-    logger.info("Invoice emailed", extra={"invoice_id": invoice.number, "device_id": invoice.device.device_id})
-    return True
+    sent = send_once(
+        row=Invoice.objects.filter(pk=invoice_id).exclude(status=Invoice.Status.HELD),  # held: sent on approval
+        field="emailed_at",
+        send=lambda: emails.send_invoice_issued(
+            invoice, pdf=pdf if pdf is not None else invoice_pdf_bytes(invoice=invoice)
+        ),
+        task="invoice_email",
+        extra={"invoice_id": invoice.number},
+    )
+    if sent:
+        logger.info("Invoice emailed", extra={"invoice_id": invoice.number, "device_id": invoice.device.device_id})
+    return sent
 
 
 def invoice_email_resend(*, invoice: Invoice, actor: User | None = None) -> None:

@@ -20,7 +20,7 @@ from django.utils import timezone
 from accounts.models import User
 from billing.models import Account, Allocation, DocumentSequence, Invoice, LedgerEntry, Note, Payment
 from billing.numbering import consumer_number, document_number, financial_year
-from billing.receivables import money, money_sum
+from billing.receivables import charges_with_open_amounts, money, money_sum
 from billing.selectors import billing_today
 from billing.zone import billing_zone
 
@@ -194,15 +194,7 @@ def ledger_allocate_accounts(*, account_ids: Iterable[int], arrivals: Sequence[L
     charges_of: dict[int, list[LedgerEntry]] = defaultdict(list)
     credits_of: dict[int, list[LedgerEntry]] = defaultdict(list)
     for chunk in _chunks(account_ids):
-        charges = (
-            LedgerEntry.objects.filter(
-                account_id__in=chunk, kind__in=[LedgerEntry.Kind.INVOICE, LedgerEntry.Kind.DEBIT_NOTE]
-            )
-            .annotate(settled=Sum("allocations_received__amount", filter=Q(allocations_received__released_at=None)))
-            .order_by("posted_on", "pk")
-        )
-        for charge in charges:
-            charge.open_amount = charge.amount - money(charge.settled)
+        for charge in charges_with_open_amounts(LedgerEntry.objects.filter(account_id__in=chunk)):
             charges_of[charge.account_id].append(charge)
         credits = (
             LedgerEntry.objects.filter(account_id__in=chunk)

@@ -14,7 +14,7 @@ from accounts.models import User
 from billing import emails
 from billing.models import Account, DocumentSequence, Invoice, LedgerEntry, Note
 from billing.pdf import render_note_pdf
-from billing.receivables import money_sum
+from billing.receivables import balance_through
 from billing.services.kept_files import file_keep, file_read
 from billing.services.ledger import (
     account_for_customer,
@@ -23,9 +23,9 @@ from billing.services.ledger import (
     ledger_allocate,
     ledger_post,
 )
+from billing.services.send_once import send_once
 from billing.zone import billing_zone
 from ops.audit import audit_log
-from ops.metrics import TASK_FAILURES
 
 logger = logging.getLogger(__name__)
 
@@ -105,15 +105,9 @@ def note_issue(
     return note
 
 
-def _balance_after(note: Note) -> Decimal:
-    """The account balance just after the note was posted."""
-    entry = note.entries.get()
-    return money_sum(note.account.entries.filter(pk__lte=entry.pk))
-
-
 def note_pdf_store(*, note: Note) -> bytes:
     """Draw the note and keep it (replacing a file kept before)."""
-    pdf = render_note_pdf(note, balance_after=_balance_after(note))
+    pdf = render_note_pdf(note, balance_after=balance_through(entry=note.entries.get()))
     file_keep(instance=note, field="pdf", filename=note.pdf_filename, content=pdf)
     return pdf
 
@@ -131,13 +125,10 @@ def note_deliver(*, note_id: int) -> bool:
     customer = note.account.customer
     if not customer.receive_invoice_emails or not customer.email:
         return False
-    if not Note.objects.filter(pk=note_id, emailed_at__isnull=True).update(emailed_at=timezone.now()):
-        return False
-    try:
-        emails.send_note_issued(note, pdf=pdf)
-    except Exception:
-        Note.objects.filter(pk=note_id).update(emailed_at=None)
-        TASK_FAILURES.labels(task="note_email").inc()
-        logger.exception("Note email failed", extra={"note": note.number})
-        return False
-    return True
+    return send_once(
+        row=Note.objects.filter(pk=note_id),
+        field="emailed_at",
+        send=partial(emails.send_note_issued, note, pdf=pdf),
+        task="note_email",
+        extra={"note": note.number},
+    )

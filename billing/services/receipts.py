@@ -2,37 +2,24 @@
 
 from __future__ import annotations
 
-import logging
-from decimal import Decimal
-
-from django.utils import timezone
+from functools import partial
 
 from billing import emails
-from billing.models import Allocation, LedgerEntry, Payment
+from billing.models import LedgerEntry, Payment
 from billing.pdf import render_receipt_pdf
-from billing.receivables import money_sum
+from billing.receivables import balance_through, payment_allocations, payment_unapplied
 from billing.services.kept_files import file_keep, file_read
-from ops.metrics import TASK_FAILURES
-
-logger = logging.getLogger(__name__)
-
-ZERO = Decimal("0.00")
+from billing.services.send_once import send_once
 
 
 def _receipt_facts(payment: Payment) -> dict:
     """What the payment settled (kept as it was when reversed), what is left as credit, and the balance
     just after it was recorded."""
-    credit = payment.entries.get(kind=LedgerEntry.Kind.PAYMENT)
-    allocations = list(
-        Allocation.objects.filter(credit=credit).select_related("charge").order_by("charge__posted_on", "pk")
-    )
-    live = [allocation for allocation in allocations if allocation.released_at is None]
-    applied = sum((allocation.amount for allocation in live), ZERO)
-    balance_after = money_sum(payment.account.entries.filter(pk__lte=credit.pk))
+    allocations = payment_allocations(payment=payment)
     return {
-        "allocations": allocations if payment.is_reversed else live,
-        "unapplied": ZERO if payment.is_reversed else payment.amount - applied,
-        "balance_after": balance_after,
+        "allocations": [a for a in allocations if payment.is_reversed or a.released_at is None],
+        "unapplied": payment_unapplied(payment=payment),
+        "balance_after": balance_through(entry=payment.entries.get(kind=LedgerEntry.Kind.PAYMENT)),
     }
 
 
@@ -56,19 +43,13 @@ def receipt_deliver(*, payment_id: int) -> bool:
     customer = payment.account.customer
     if not customer.receive_invoice_emails or not customer.email:
         return False
-    claimed = Payment.objects.filter(pk=payment_id, receipt_emailed_at__isnull=True).update(
-        receipt_emailed_at=timezone.now()
+    return send_once(
+        row=Payment.objects.filter(pk=payment_id),
+        field="receipt_emailed_at",
+        send=partial(emails.send_payment_receipt, payment, pdf=pdf),
+        task="receipt_email",
+        extra={"receipt": payment.number},
     )
-    if not claimed:
-        return False
-    try:
-        emails.send_payment_receipt(payment, pdf=pdf)
-    except Exception:
-        Payment.objects.filter(pk=payment_id).update(receipt_emailed_at=None)
-        TASK_FAILURES.labels(task="receipt_email").inc()
-        logger.exception("Receipt email failed", extra={"receipt": payment.number})
-        return False
-    return True
 
 
 RECEIPTS_PER_TASK = 200
