@@ -12,7 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 
-from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
+from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE, NATIVE, PAYLOAD_FORMAT_LABELS
 
 DEFAULT_SANCTIONED_LOAD_KW = Decimal("5.00")
 
@@ -84,6 +84,14 @@ class Device(models.Model):
     # A hash (Django's password hashers), never the code itself; empty once claimed or assigned.
     claim_code_hash = models.CharField(max_length=128, blank=True, editable=False)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    payload_format = models.CharField(
+        "payload format",
+        max_length=16,
+        choices=list(PAYLOAD_FORMAT_LABELS.items()),
+        default=NATIVE,
+        help_text="What the meter sends and on which topics: the product's own JSON, or an off-the-shelf "
+        "monitor's format (docs/ingestion.md#payload-formats).",
+    )
     wifi_ssid = models.CharField("Wi-Fi SSID", max_length=64, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OFFLINE, db_index=True)
     last_seen = models.DateTimeField(null=True, blank=True, db_index=True)

@@ -16,6 +16,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from devices.identity import TopicPrefixes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -353,6 +355,16 @@ INGEST_BATCH_MAX_AGE = env.float("INGEST_BATCH_MAX_AGE", default=0.5)
 INGEST_BACKFILL_DAYS = env.int("INGEST_BACKFILL_DAYS", default=35)
 INGEST_MAX_PAYLOAD_BYTES = 4096
 DEAD_LETTER_MAX_ROWS = env.int("DEAD_LETTER_MAX_ROWS", default=10000)
+# Off-the-shelf meters publish under their own first topic level(s): Tasmota tele/<id>/SENSOR, Shelly
+# shelly/<id>/status/..., dsmr-reader dsmr/<id>/json (docs/ingestion.md#payload-formats).
+MQTT_TASMOTA_PREFIX = env.str("MQTT_TASMOTA_PREFIX", default="tele")
+MQTT_SHELLY_PREFIX = env.str("MQTT_SHELLY_PREFIX", default="shelly")
+MQTT_DSMR_PREFIX = env.str("MQTT_DSMR_PREFIX", default="dsmr")
+# Tasmota's `Time` has no offset: it is read in this zone (set the device's Timezone to match).
+TASMOTA_TIME_ZONE = env.str("TASMOTA_TIME_ZONE", default="") or TIME_ZONE
+# A Shelly sends power (em:0) and energy (emdata:0) separately: a register reading takes the power
+# values of a power message from the same meter at most this many seconds apart.
+SHELLY_JOIN_WINDOW_SECONDS = env.float("SHELLY_JOIN_WINDOW_SECONDS", default=60.0)
 DEVICE_OFFLINE_AFTER = timedelta(seconds=env.int("DEVICE_OFFLINE_AFTER_SECONDS", default=300))
 # A register step implying more than sanctioned load x this margin is implausible (docs/readings.md#reading-quality).
 READING_PLAUSIBLE_MARGIN = Decimal(env.str("READING_PLAUSIBLE_MARGIN", default="1.5"))
@@ -392,6 +404,11 @@ if not (
         "1 <= REMINDER_AFTER_DUE_DAYS < REMINDER_FINAL_NOTICE_DAYS, REMINDER_STATEMENT_MONTHS >= 1, "
         "DISCONNECTION_NOTICE_DAYS >= 1."
     )
+_prefix_problems = TopicPrefixes(
+    tasmota=MQTT_TASMOTA_PREFIX, shelly=MQTT_SHELLY_PREFIX, dsmr=MQTT_DSMR_PREFIX
+).problems()
+if _prefix_problems:
+    raise ImproperlyConfigured("MQTT topic prefixes: " + "; ".join(_prefix_problems) + ".")
 # django-q2 reads cron schedules in this zone: "00:05 on the 1st" is billing-local time.
 Q_CLUSTER["time_zone"] = BILLING_TIME_ZONE
 # Bank statement uploads (docs/billing.md#bank-statement-import): larger files are refused whole.
