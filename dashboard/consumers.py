@@ -33,7 +33,8 @@ class LiveReadingsConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         device_id = self.scope["url_route"]["kwargs"]["device_id"]
-        if not await _may_watch(user=user, device_id=device_id):
+        payload_format = await _watchable_format(user=user, device_id=device_id)
+        if payload_format is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.device_id = device_id
@@ -43,7 +44,7 @@ class LiveReadingsConsumer(AsyncWebsocketConsumer):
         if latest is not None:
             await self._send_reading(live_message(latest)["reading"], latest=True)
         self.watching = True
-        live = await live_fanout().watch(device_id)
+        live = await live_fanout().watch(device_id, payload_format)
         await self.send(text_data=json.dumps({"type": "status", "live": live}))
 
     async def disconnect(self, code):
@@ -65,8 +66,10 @@ class LiveReadingsConsumer(AsyncWebsocketConsumer):
 
 
 @database_sync_to_async
-def _may_watch(*, user, device_id: str) -> bool:
-    return device_get_visible(user=user, device_id=device_id) is not None
+def _watchable_format(*, user, device_id: str) -> str | None:
+    """The meter's payload format when this user may watch it, else None."""
+    device = device_get_visible(user=user, device_id=device_id)
+    return None if device is None else device.payload_format
 
 
 @database_sync_to_async

@@ -16,12 +16,16 @@ import threading
 import uuid
 from collections import defaultdict
 from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from devices.identity import NATIVE, meter_topics
+from devices.topics import topic_prefixes
 from readings.ingestion.mqtt import BrokerSettings, MqttConfigError, TelemetryWatcher, WatchedMessage
-from readings.ingestion.validation import DeviceInfo, Rejection, parse_telemetry
+from readings.ingestion.validation import DeviceInfo, Ignored, Rejection, parse_telemetry
+from readings.types import PowerSample, Reading
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +37,8 @@ def live_group_name(device_id: str) -> str:
     return f"live.{device_id}"
 
 
-def live_message(reading) -> dict:
-    """The channel-layer event for one reading; also what the browser receives."""
+def live_message(reading: Reading | PowerSample) -> dict:
+    """The channel-layer event for one reading or power sample (energy_kwh null); also what the browser receives."""
     return {
         "type": "reading.live",
         "reading": {
@@ -44,7 +48,7 @@ def live_message(reading) -> dict:
             "voltage": reading.voltage,
             "current": reading.current,
             "power_factor": reading.power_factor,
-            "energy_kwh": reading.energy_kwh,
+            "energy_kwh": getattr(reading, "energy_kwh", None),
         },
     }
 
@@ -57,13 +61,14 @@ class LiveFanout:
         self._client_id_prefix = client_id_prefix
         self._lock = threading.Lock()
         self._watchers: dict[str, int] = defaultdict(int)
+        self._formats: dict[str, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watcher: TelemetryWatcher | None = None
         self.connected = threading.Event()
 
     # --- used by the WebSocket consumers (on the server's event loop) ---------
 
-    async def watch(self, device_id: str) -> bool:
+    async def watch(self, device_id: str, payload_format: str = NATIVE) -> bool:
         """Start receiving a meter's readings; True once the broker confirmed the subscription.
 
         False means the broker is not reachable yet: the meter stays watched and is
@@ -72,6 +77,7 @@ class LiveFanout:
         with self._lock:
             self._loop = asyncio.get_running_loop()
             self._watchers[device_id] += 1
+            self._formats[device_id] = payload_format
             if self._watchers[device_id] > 1:
                 return True
             start = self._watcher is None
@@ -82,7 +88,7 @@ class LiveFanout:
                 return False
             # Answers once a SUBSCRIBE carrying this meter is confirmed on a live connection;
             # connected alone is not enough (a reading published in between would be missed).
-            confirmation = watcher.watch(device_id)
+            confirmation = watcher.watch(device_id, meter_topics(payload_format, device_id, topic_prefixes()))
         if start and not await asyncio.to_thread(self._watcher_start, watcher):
             return False
         if not self.connected.is_set() and not await asyncio.to_thread(self.connected.wait, SUBSCRIBE_TIMEOUT_SECONDS):
@@ -102,6 +108,7 @@ class LiveFanout:
             if self._watchers[device_id]:
                 return
             del self._watchers[device_id]
+            self._formats.pop(device_id, None)
             if self._watcher is not None:
                 self._watcher.unwatch(device_id)
 
@@ -171,15 +178,19 @@ class LiveFanout:
             device_lookup=self._watched_device,
             backfill=timedelta(days=settings.INGEST_BACKFILL_DAYS),
             max_bytes=settings.INGEST_MAX_PAYLOAD_BYTES,
+            prefixes=topic_prefixes(),
+            local_zone=ZoneInfo(settings.TASMOTA_TIME_ZONE),
         )
-        if isinstance(reading, Rejection):
+        if isinstance(reading, Rejection | Ignored):
             # The ingestion consumer records the rejection; a browser just never sees it.
-            logger.debug("live reading rejected: %s", reading.message)
+            logger.debug("live message not shown: %s", getattr(reading, "message", "") or getattr(reading, "why", ""))
             return
         with self._lock:
             loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if reading.power_w is None:
+            return  # a register without power (a Shelly's emdata:0): nothing live to show
         event = live_message(reading)
         asyncio.run_coroutine_threadsafe(
             get_channel_layer().group_send(live_group_name(reading.device_id), event), loop
@@ -189,7 +200,9 @@ class LiveFanout:
         # Only meters a signed-in owner or staff member is watching are subscribed, and the
         # WebSocket checked them against the registry; anything else is not ours to show.
         with self._lock:
-            return DeviceInfo(device_id=device_id) if device_id in self._watchers else None
+            if device_id not in self._watchers:
+                return None
+            return DeviceInfo(device_id=device_id, payload_format=self._formats.get(device_id, NATIVE))
 
 
 _fanout: LiveFanout | None = None

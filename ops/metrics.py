@@ -43,6 +43,12 @@ READINGS_ACCEPTED = Counter("smartmeter_readings_accepted_total", "Telemetry mes
 READINGS_DUPLICATE = Counter(
     "smartmeter_readings_duplicate_total", "Telemetry messages already stored (QoS 1 redelivery)."
 )
+READINGS_POWER_ONLY = Counter(
+    "smartmeter_power_samples_total", "Power messages without a register (shown live, joined, not stored alone)."
+)
+READINGS_IGNORED = Counter(
+    "smartmeter_telemetry_ignored_total", "Well-formed device messages with nothing to store (other components)."
+)
 READINGS_REJECTED = Counter("smartmeter_readings_rejected_total", "Telemetry messages rejected, by reason.", ["reason"])
 INGEST_BATCH_SIZE = Histogram(
     "smartmeter_ingest_batch_size",

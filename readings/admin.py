@@ -131,9 +131,9 @@ class DeviceReadingsAdmin(DeviceAdmin):
             return "no readings yet"
         when = timezone.localtime(reading.timestamp).strftime("%d %b %Y %H:%M:%S")
         return format_html(
-            "{} · {} V<br><small><time datetime='{}'>{}</time></small>",
+            "{} · {}<br><small><time datetime='{}'>{}</time></small>",
             format_power(reading.power_w),
-            f"{reading.voltage:.1f}",
+            "–" if reading.voltage is None else f"{reading.voltage:.1f} V",
             reading.timestamp.isoformat(),
             when,
         )

@@ -24,6 +24,7 @@ from devices.identity import is_device_id
 from devices.selectors import device_get_visible
 from readings.selectors import reading_latest, readings_series
 from readings.stores import AGGREGATIONS
+from readings.types import phases_as_dict
 
 DEFAULT_RANGE = timedelta(hours=24)
 RAW_MAX_RANGE = timedelta(days=7)
@@ -140,6 +141,9 @@ def _raw_row(row: dict) -> dict:
         "energy_kwh": row["energy_kwh"],
         "power_factor": row["power_factor"],
         "rssi": row["rssi"],
+        "energy_export_kwh": row.get("energy_export_kwh"),
+        "phases": row.get("phases"),
+        "registers": row.get("registers"),
     }
 
 
@@ -151,12 +155,25 @@ RawRowSerializer = inline_serializer(
     "RawReadingRow",
     fields={
         "timestamp": serializers.DateTimeField(help_text="When the meter took the reading, in the response time zone."),
-        "voltage": serializers.FloatField(),
-        "current": serializers.FloatField(),
-        "power_w": serializers.FloatField(),
-        "energy_kwh": serializers.FloatField(help_text="The meter's cumulative register."),
-        "power_factor": serializers.FloatField(),
-        "rssi": serializers.IntegerField(),
+        "voltage": serializers.FloatField(allow_null=True, help_text="Null when the meter's format does not send it."),
+        "current": serializers.FloatField(allow_null=True),
+        "power_w": serializers.FloatField(allow_null=True),
+        "energy_kwh": serializers.FloatField(
+            help_text="The meter's cumulative import register (the sum of its tariff registers)."
+        ),
+        "power_factor": serializers.FloatField(allow_null=True),
+        "rssi": serializers.IntegerField(allow_null=True),
+        "energy_export_kwh": serializers.FloatField(allow_null=True, help_text="The export register, when sent."),
+        "phases": serializers.DictField(
+            allow_null=True,
+            child=serializers.DictField(child=serializers.FloatField()),
+            help_text='Per phase (L1..L3) or channel (CH1..), e.g. {"L1": {"voltage": 231.0, "power_w": 912.0}}.',
+        ),
+        "registers": serializers.DictField(
+            allow_null=True,
+            child=serializers.FloatField(),
+            help_text='The tariff registers energy_kwh adds up, e.g. {"delivered_1": 1234.5, "delivered_2": 2345.6}.',
+        ),
     },
 )
 BucketRowSerializer = inline_serializer(
@@ -294,6 +311,9 @@ class ReadingLatestApi(APIView):
                         "energy_kwh": reading.energy_kwh,
                         "power_factor": reading.power_factor,
                         "rssi": reading.rssi,
+                        "energy_export_kwh": reading.energy_export_kwh,
+                        "phases": phases_as_dict(reading.phases),
+                        "registers": dict(reading.registers) or None,
                     }
                 ),
             }

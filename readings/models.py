@@ -8,12 +8,16 @@ class SqlReading(models.Model):
 
     device_id = models.CharField(max_length=64)
     timestamp = models.DateTimeField()
-    voltage = models.FloatField()
-    current = models.FloatField()
-    power_w = models.FloatField()
+    # Null: the meter's format does not send it (docs/ingestion.md#payload-formats).
+    voltage = models.FloatField(null=True)
+    current = models.FloatField(null=True)
+    power_w = models.FloatField(null=True)
     energy_kwh = models.FloatField()
-    power_factor = models.FloatField()
-    rssi = models.IntegerField()
+    power_factor = models.FloatField(null=True)
+    rssi = models.IntegerField(null=True)
+    energy_export_kwh = models.FloatField(null=True)
+    phases = models.JSONField(null=True)  # {"L1": {"voltage": 231.0, "current": 4.2, ...}, ...}
+    registers = models.JSONField(null=True)  # {"delivered_1": 1234.5, "delivered_2": 2345.6}: energy_kwh is their sum
     received_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,16 +6,69 @@ from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True)
+class Phase:
+    """One phase (L1..L3) or channel (CH1, CH2: a Tasmota multi-channel monitor) of a reading; None = not sent."""
+
+    name: str
+    voltage: float | None = None
+    current: float | None = None
+    power_w: float | None = None
+    power_factor: float | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            key: value
+            for key, value in (
+                ("voltage", self.voltage),
+                ("current", self.current),
+                ("power_w", self.power_w),
+                ("power_factor", self.power_factor),
+            )
+            if value is not None
+        }
+
+
+def phases_as_dict(phases: tuple[Phase, ...]) -> dict | None:
+    """The stored form of a reading's phases: {"L1": {"voltage": 231.0, ...}, ...}, or None."""
+    return {phase.name: phase.as_dict() for phase in phases} or None
+
+
+def phases_from_dict(stored: dict | None) -> tuple[Phase, ...]:
+    return tuple(Phase(name, **values) for name, values in (stored or {}).items())
+
+
+@dataclass(frozen=True, slots=True)
 class Reading:
+    """One stored sample. The product's own JSON always carries voltage, current, power factor and
+    RSSI; other formats may not (None: not measured). `energy_kwh` is the total import register (the
+    sum of a meter's tariff registers, kept in `registers`), `energy_export_kwh` the export register."""
+
     device_id: str
     timestamp: datetime  # timezone-aware, UTC
-    voltage: float
-    current: float
-    power_w: float
+    voltage: float | None
+    current: float | None
+    power_w: float | None
     energy_kwh: float  # the meter's cumulative register
-    power_factor: float
-    rssi: int
+    power_factor: float | None
+    rssi: int | None
     location: str = ""
+    energy_export_kwh: float | None = None
+    phases: tuple[Phase, ...] = ()
+    registers: tuple[tuple[str, float], ...] = ()  # (name, kWh) of each import register, when several
+
+
+@dataclass(frozen=True, slots=True)
+class PowerSample:
+    """A message with power but no energy register (a Shelly's em:0): shown live, joined to the
+    meter's next register reading, never stored on its own (docs/ingestion.md#partial-messages)."""
+
+    device_id: str
+    timestamp: datetime
+    power_w: float
+    voltage: float | None = None
+    current: float | None = None
+    power_factor: float | None = None
+    phases: tuple[Phase, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

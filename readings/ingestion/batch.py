@@ -12,12 +12,14 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 
-from devices.identity import device_id_from_topic
+from devices.identity import SHELLY_GEN2, TopicPrefixes, topic_device_id
 from devices.services import devices_mark_seen
+from devices.topics import topic_prefixes
 from ops import metrics
 from readings.consumption import to_kwh
 from readings.ingestion.dead_letters import (
@@ -30,12 +32,13 @@ from readings.ingestion.dead_letters import (
     shorten,
 )
 from readings.ingestion.directory import DeviceDirectory
+from readings.ingestion.joins import PowerJoin
 from readings.ingestion.messages import ReceivedMessage
 from readings.ingestion.redelivery import UntimedKey, earlier_instants, untimed_key, untimed_record
 from readings.ingestion.retry import ShutdownRequested, is_data_error, run_once
-from readings.ingestion.validation import Rejection, parse_telemetry
+from readings.ingestion.validation import Ignored, Rejection, parse_telemetry
 from readings.stores.buckets import stored_instant
-from readings.types import Reading
+from readings.types import PowerSample, Reading
 
 logger = logging.getLogger("smartmeter.ingest")
 
@@ -49,6 +52,8 @@ class IngestOutcome:
     stored: int = 0
     duplicates: int = 0
     dead_letters: list[DeadLetterEntry] = field(default_factory=list)
+    power_only: int = 0  # power messages without a register (shown live, joined, never stored alone)
+    ignored: int = 0  # well-formed messages with nothing to store (docs/ingestion.md#payload-formats)
 
     @property
     def rejected(self) -> int:
@@ -62,6 +67,7 @@ def readings_ingest_batch(
     store=None,
     attempt: Callable = run_once,
     backfill: timedelta | None = None,
+    joins: PowerJoin | None = None,
 ) -> IngestOutcome:
     """Validate, store and account for a batch of telemetry; returns once all of it is durable.
 
@@ -72,6 +78,8 @@ def readings_ingest_batch(
 
     `attempt(step, what=...)` runs each durable step: the consumer passes a `Retrier`
     that rides out store outages; the default runs once and lets errors propagate.
+    `joins` keeps meters' power messages for the register readings that follow them (the
+    consumer passes one that lives as long as it does; by default, joins stay within the batch).
     """
     if not messages:
         return IngestOutcome()
@@ -81,14 +89,16 @@ def readings_ingest_batch(
         store = get_store()
     directory = directory or DeviceDirectory()
     backfill = backfill if backfill is not None else timedelta(days=settings.INGEST_BACKFILL_DAYS)
+    joins = joins or PowerJoin(window=timedelta(seconds=settings.SHELLY_JOIN_WINDOW_SECONDS))
+    prefixes = topic_prefixes()
 
-    device_ids = _topic_device_ids(messages)
+    device_ids = _topic_device_ids(messages, prefixes)
     attempt(lambda: directory.prefetch(device_ids), what="look up meters")
-    untimed = {index: key for index, message in enumerate(messages) if (key := untimed_key(message))}
+    untimed = {index: key for index, message in enumerate(messages) if (key := untimed_key(message, prefixes))}
     redelivered = [key for index, key in untimed.items() if getattr(messages[index], "redelivered", False)]
     known = attempt(lambda: earlier_instants(redelivered), what="look up redelivered packets") if redelivered else {}
     readings, sources, repeats, outcome = _validate(
-        messages, directory=directory, backfill=backfill, untimed=untimed, known=known
+        messages, directory=directory, backfill=backfill, untimed=untimed, known=known, joins=joins, prefixes=prefixes
     )
 
     received_at = max(message.received_at for message in messages)
@@ -160,8 +170,8 @@ def readings_ingest_batch(
         )
     metrics.INGEST_WRITE_SECONDS.observe(time.perf_counter() - started)
     outcome.stored = stored
-    # Every message is stored, dead-lettered, or a harmless repeat of a stored reading.
-    outcome.duplicates = len(messages) - stored - len(outcome.dead_letters)
+    # Every message is stored, dead-lettered, power-only, ignored, or a harmless repeat of a stored reading.
+    outcome.duplicates = len(messages) - stored - len(outcome.dead_letters) - outcome.power_only - outcome.ignored
 
     _count(outcome, batch_size=len(messages))
     return outcome
@@ -246,6 +256,8 @@ def _validate(
     backfill: timedelta,
     untimed: dict[int, UntimedKey],
     known: dict[UntimedKey, datetime],
+    joins: PowerJoin,
+    prefixes: TopicPrefixes,
 ) -> tuple[list[Reading], list[_Source], list[_Repeat], IngestOutcome]:
     """Readings to store (first copy of each (meter, instant) only), their sources, later copies
     with another register (judged once the first is stored: `_conflicts`), and the rejects.
@@ -260,6 +272,7 @@ def _validate(
     repeats: list[_Repeat] = []
     seen: dict[tuple[str, datetime], float] = {}  # (meter, instant as stored: to the millisecond) -> register
     given: dict[UntimedKey, datetime] = dict(known)  # and the packets met earlier in this batch
+    local_zone = _zone(settings.TASMOTA_TIME_ZONE)
     for index, message in enumerate(messages):
         if getattr(message, "retained", False):
             outcome.dead_letters.append(_retained_dead_letter(message))
@@ -276,7 +289,16 @@ def _validate(
             device_lookup=directory.lookup,
             backfill=backfill,
             max_bytes=settings.INGEST_MAX_PAYLOAD_BYTES,
+            prefixes=prefixes,
+            local_zone=local_zone,
         )
+        if isinstance(result, PowerSample):
+            joins.remember(result)
+            outcome.power_only += 1
+            continue
+        if isinstance(result, Ignored):
+            outcome.ignored += 1
+            continue
         if isinstance(result, Rejection):
             outcome.dead_letters.append(
                 DeadLetterEntry(
@@ -289,6 +311,10 @@ def _validate(
                 )
             )
             continue
+        if directory.lookup(result.device_id).payload_format == SHELLY_GEN2:
+            if joins.is_copy(result):
+                continue  # the same register sent twice (status and RPC notification): a duplicate
+            result = joins.complete(result)
         if key is not None and not repeated:
             # Untimed packets drained from a backlog arrive microseconds apart; readings are
             # unique to the millisecond, so each is moved on to the next free millisecond
@@ -322,14 +348,24 @@ def _retained_dead_letter(message: ReceivedMessage) -> DeadLetterEntry:
         detail="arrived with the retain flag: the broker's stored copy replayed at subscribe time, not a "
         "live reading; set the meter to publish with retain off",
         received_at=message.received_at,
-        device_id=device_id_from_topic(message.topic) or "",
+        device_id=topic_device_id(message.topic, topic_prefixes()) or "",
     )
 
 
-def _topic_device_ids(messages: Sequence[ReceivedMessage]) -> set[str]:
+def _zone(name: str):
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = _ZONES[name] = ZoneInfo(name)
+    return zone
+
+
+_ZONES: dict = {}
+
+
+def _topic_device_ids(messages: Sequence[ReceivedMessage], prefixes: TopicPrefixes) -> set[str]:
     device_ids = set()
     for message in messages:
-        device_id = device_id_from_topic(message.topic)
+        device_id = topic_device_id(message.topic, prefixes)
         if device_id is not None:
             device_ids.add(device_id)
     return device_ids
@@ -390,6 +426,10 @@ def _count(outcome: IngestOutcome, *, batch_size: int) -> None:
         metrics.READINGS_ACCEPTED.inc(outcome.stored)
     if outcome.duplicates:
         metrics.READINGS_DUPLICATE.inc(outcome.duplicates)
+    if outcome.power_only:
+        metrics.READINGS_POWER_ONLY.inc(outcome.power_only)
+    if outcome.ignored:
+        metrics.READINGS_IGNORED.inc(outcome.ignored)
     for entry in outcome.dead_letters:
         metrics.READINGS_REJECTED.labels(reason=entry.reason).inc()
         logger.warning(

@@ -13,13 +13,16 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 from ops import metrics
 from ops.services import heartbeat_record
 from readings.ingestion.batch import readings_ingest_batch
 from readings.ingestion.directory import DeviceDirectory
+from readings.ingestion.joins import PowerJoin
 from readings.ingestion.mqtt import BrokerSettings, InboundMessage, TelemetrySubscriber, broker_probe
 from readings.ingestion.retry import Retrier, ShutdownRequested
 
@@ -40,10 +43,19 @@ class ConsumerOptions:
     shared_group: str = ""
     heartbeat_every: float = 10.0
     stop_grace: float = 10.0
+    # Every format's topic filters (devices.identity.ingest_topic_filters); empty: `topic` alone.
+    topics: tuple[str, ...] = ()
+
+    @property
+    def subscriptions(self) -> tuple[str, ...]:
+        return tuple(
+            f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
+            for topic in self.topics or (self.topic,)
+        )
 
     @property
     def subscription(self) -> str:
-        return f"$share/{self.shared_group}/{self.topic}" if self.shared_group else self.topic
+        return ", ".join(self.subscriptions)
 
     @property
     def effective_batch_size(self) -> int:
@@ -59,6 +71,7 @@ class IngestConsumer:
         self._wake = threading.Event()
         self._queue: queue.Queue[InboundMessage] = queue.Queue(maxsize=max(2 * options.receive_maximum, 100))
         self._directory = DeviceDirectory()
+        self._joins = PowerJoin(window=timedelta(seconds=settings.SHELLY_JOIN_WINDOW_SECONDS))
         self._retrier = Retrier(stop=self.stop_event, grace=options.stop_grace, on_failure=self._write_failed)
         self._subscriber: TelemetrySubscriber | None = None
         self._writer_error: BaseException | None = None
@@ -66,6 +79,7 @@ class IngestConsumer:
         self._state_detail = "starting"
         self._store_trouble = ""
         self.stats = {"stored": 0, "duplicates": 0, "rejected": 0, "acked": 0, "batches": 0, "unacked": 0}
+        self.stats.update(power_only=0, ignored=0)
 
     # -- control (main thread, signal handlers) -----------------------------------
 
@@ -84,7 +98,7 @@ class IngestConsumer:
         self._subscriber = TelemetrySubscriber(
             self.broker,
             client_id=self.options.client_id,
-            topic=self.options.subscription,
+            topic=self.options.subscriptions,
             on_message=self._enqueue,
             session_expiry=self.options.session_expiry,
             receive_maximum=self.options.receive_maximum,
@@ -234,6 +248,7 @@ class IngestConsumer:
             directory=self._directory,
             store=self.store,
             attempt=self._retrier.run,
+            joins=self._joins,
         )
         acked = sum(1 for message in batch if self._subscriber.ack(message))
         if self._store_trouble:
@@ -243,6 +258,8 @@ class IngestConsumer:
         self.stats["stored"] += outcome.stored
         self.stats["duplicates"] += outcome.duplicates
         self.stats["rejected"] += outcome.rejected
+        self.stats["power_only"] += outcome.power_only
+        self.stats["ignored"] += outcome.ignored
         self.stats["acked"] += acked
         self.stats["batches"] += 1
         if acked < len(batch):

@@ -33,7 +33,12 @@ class DeviceDirectory:
             return
         # A meter goes out by one exchange at most, so the join keeps one row per meter.
         rows = Device.objects.filter(device_id__in=wanted).values_list(
-            "device_id", "status", "location", "exchanges_out__exchanged_at", "exchanges_out__new_device__device_id"
+            "device_id",
+            "status",
+            "location",
+            "payload_format",
+            "exchanges_out__exchanged_at",
+            "exchanges_out__new_device__device_id",
         )
         found = {
             device_id: DeviceInfo(
@@ -42,8 +47,9 @@ class DeviceDirectory:
                 location=location,
                 exchanged_at=exchanged_at,
                 exchanged_for=exchanged_for or "",
+                payload_format=payload_format,
             )
-            for device_id, status, location, exchanged_at, exchanged_for in rows
+            for device_id, status, location, payload_format, exchanged_at, exchanged_for in rows
         }
         for device_id in wanted:
             self._entries[device_id] = (now, found.get(device_id))

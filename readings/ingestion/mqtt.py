@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -228,7 +228,7 @@ class TelemetrySubscriber:
         broker: BrokerSettings,
         *,
         client_id: str,
-        topic: str,
+        topic: str | Sequence[str],
         on_message: Callable[[InboundMessage], None],
         session_expiry: int,
         receive_maximum: int,
@@ -237,7 +237,10 @@ class TelemetrySubscriber:
     ):
         self.broker = broker
         self.client_id = client_id
-        self.topic = topic
+        # The first filter is the one the subscription cannot do without (the product's own
+        # telemetry); the broker refusing another (a device format's) is logged, not fatal.
+        self.topics = (topic,) if isinstance(topic, str) else tuple(topic)
+        self.topic = ", ".join(self.topics)
         self.protocol = protocol
         self.receive_maximum = receive_maximum
         self._on_message = on_message
@@ -320,16 +323,20 @@ class TelemetrySubscriber:
         # queued messages stay) and repairs a session whose earlier subscription was refused
         # or named another topic or group.
         self._subscribed.clear()
-        client.subscribe([_subscription(self.topic, qos=1, protocol=self.protocol)])
+        client.subscribe([_subscription(topic, qos=1, protocol=self.protocol) for topic in self.topics])
         self._on_state(True, f"connected to {self.broker.describe()} as {self.client_id}")
 
     def _handle_subscribe(self, client, _userdata, _mid, reason_codes, _properties):
-        failures = [code for code in reason_codes if code.is_failure]
-        if failures:
-            logger.error("broker refused subscription to %s: %s", self.topic, failures[0])
-            self._on_state(False, f"subscription to {self.topic} refused: {failures[0]}")
+        refused = {topic: code for topic, code in zip(self.topics, reason_codes, strict=False) if code.is_failure}
+        if self.topics[0] in refused:
+            failure = refused[self.topics[0]]
+            logger.error("broker refused subscription to %s: %s", self.topics[0], failure)
+            self._on_state(False, f"subscription to {self.topics[0]} refused: {failure}")
             client.disconnect()  # paho reconnects, and the next session retries the subscription
             return
+        for topic, code in refused.items():
+            # An account set up before device formats existed: `manage.py mqtt_setup_roles` grants them.
+            logger.error("broker refused subscription to %s: %s (run mqtt_setup_roles)", topic, code)
         logger.info("subscribed to %s (QoS %s)", self.topic, reason_codes[0].value if reason_codes else "?")
         self._subscribed.set()
 
@@ -395,7 +402,7 @@ class TelemetryWatcher:
         self._on_message = on_message
         self._on_state = on_state or (lambda connected, detail: None)
         self._lock = threading.Lock()
-        self._watched: set[str] = set()
+        self._watched: dict[str, tuple[str, ...]] = {}  # meter -> the topics its data comes on
         self._connected = False
         # Confirmations not yet answered: those waiting for a connection, and those waiting
         # for the SUBACK of a SUBSCRIBE (by its packet id, with the filters it carried, in order).
@@ -454,7 +461,7 @@ class TelemetryWatcher:
         with self._lock:
             return set(self._watched)
 
-    def watch(self, device_id: str) -> Future[bool]:
+    def watch(self, device_id: str, topics: Sequence[str] = ()) -> Future[bool]:
         """Subscribe to a meter's telemetry; the future answers True once the broker confirmed it.
 
         Connecting is not subscribing: a reading published before the broker has the
@@ -462,34 +469,37 @@ class TelemetryWatcher:
         this meter on the current connection: at once when connected, else the one sent as
         the connection comes up. False when the broker refuses the subscription, or when the
         meter is unwatched or the watcher stopped before it was subscribed. Subscribing again to a watched meter
-        only renews the subscription.
+        only renews the subscription. `topics`: the meter's data topics when it is not a native
+        meter (devices.identity.meter_topics); the answer is the first one's.
         """
-        topic_filter = self._topic_filter(device_id)
         confirmation: Future[bool] = Future()
         with self._lock:
             if self._stopped:
                 confirmation.set_result(False)
                 return confirmation
-            self._watched.add(device_id)
-            if not self._subscribe_locked([topic_filter], [(topic_filter, confirmation)]):
-                self._awaiting_connection.append((topic_filter, confirmation))
+            self._watched[device_id] = tuple(topics) or (telemetry_topic(device_id),)
+            topic_filters = self._topic_filters(device_id)
+            if not self._subscribe_locked(topic_filters, [(topic_filters[0], confirmation)]):
+                self._awaiting_connection.append((topic_filters[0], confirmation))
         return confirmation
 
     def unwatch(self, device_id: str) -> None:
         """Unsubscribe from a meter's telemetry (without waiting for the broker's answer)."""
-        topic_filter = self._topic_filter(device_id)
         with self._lock:
-            self._watched.discard(device_id)
-            dropped = [each for each in self._awaiting_connection if each[0] == topic_filter]
-            self._awaiting_connection = [each for each in self._awaiting_connection if each[0] != topic_filter]
+            if device_id not in self._watched:
+                return
+            topic_filters = self._topic_filters(device_id)
+            del self._watched[device_id]
+            dropped = [each for each in self._awaiting_connection if each[0] in topic_filters]
+            self._awaiting_connection = [each for each in self._awaiting_connection if each[0] not in topic_filters]
             if self._connected and self._client is not None:
-                self._client.unsubscribe(topic_filter)
+                self._client.unsubscribe(topic_filters)
         for _, confirmation in dropped:
             _settle(confirmation, False)
 
-    def _topic_filter(self, device_id: str) -> str:
-        topic = telemetry_topic(device_id)
-        return f"$share/{self.shared_group}/{topic}" if self.shared_group else topic
+    def _topic_filters(self, device_id: str) -> list[str]:
+        topics = self._watched.get(device_id) or (telemetry_topic(device_id),)
+        return [f"$share/{self.shared_group}/{topic}" if self.shared_group else topic for topic in topics]
 
     def _subscribe_locked(self, topic_filters: list[str], waiting: list[tuple[str, Future[bool]]]) -> bool:
         """Send one SUBSCRIBE and remember who waits for its SUBACK; False when not connected.
@@ -521,7 +531,7 @@ class TelemetryWatcher:
             for _, waiting in self._in_flight.values():
                 self._awaiting_connection.extend(waiting)
             self._in_flight.clear()
-            topic_filters = [self._topic_filter(device_id) for device_id in sorted(self._watched)]
+            topic_filters = [each for device_id in sorted(self._watched) for each in self._topic_filters(device_id)]
             waiting, self._awaiting_connection = self._awaiting_connection, []
             if topic_filters and not self._subscribe_locked(topic_filters, waiting):
                 self._awaiting_connection = waiting  # the connection is already gone: next time

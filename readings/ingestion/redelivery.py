@@ -15,10 +15,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from devices.identity import device_id_from_topic
+from devices.identity import route_topic
+from devices.topics import topic_prefixes
+from readings.ingestion.formats import FORMATS
 from readings.models import UntimedDelivery
-
-TIMESTAMP_KEY = b'"timestamp"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,21 +28,22 @@ class UntimedKey:
     digest: str
 
 
-def untimed_key(message) -> UntimedKey | None:
-    """The key of a QoS 1/2 message whose payload has no `timestamp` key; None for every other message.
+def untimed_key(message, prefixes=None) -> UntimedKey | None:
+    """The key of a QoS 1/2 message that carries no time of its own; None for every other message.
 
-    The check is on the raw bytes: a payload without the text "timestamp" cannot carry one.
+    The check is on the raw bytes, per payload format: a native payload without the text
+    "timestamp" cannot carry one (Tasmota: "Time"; a Shelly status topic never does).
     """
     packet_id = getattr(message, "mid", 0)
     if not packet_id or getattr(message, "qos", 1) < 1:
         return None
+    route = route_topic(message.topic, prefixes or topic_prefixes())
+    if route is None:
+        return None
     payload = bytes(message.payload)
-    if TIMESTAMP_KEY in payload:
+    if not FORMATS[route.payload_format].untimed(payload, route.rest):
         return None
-    device_id = device_id_from_topic(message.topic)
-    if device_id is None:
-        return None
-    return UntimedKey(device_id=device_id, packet_id=packet_id, digest=hashlib.sha256(payload).hexdigest())
+    return UntimedKey(device_id=route.device_id, packet_id=packet_id, digest=hashlib.sha256(payload).hexdigest())
 
 
 def earlier_instants(keys: Iterable[UntimedKey]) -> dict[UntimedKey, datetime]:

@@ -18,7 +18,7 @@ from readings.consumption import (
     register_falls,
 )
 from readings.quality import DEFAULT_LIMITS, Limits
-from readings.types import Reading
+from readings.types import Reading, phases_as_dict
 
 EPOCH = datetime(1970, 1, 1)  # noqa: DTZ001 - naive on purpose: wall-clock keys count from here
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
@@ -189,4 +189,7 @@ def raw_row(reading: Reading, tz: ZoneInfo) -> dict:
         "energy_kwh": reading.energy_kwh,
         "power_factor": reading.power_factor,
         "rssi": reading.rssi,
+        "energy_export_kwh": reading.energy_export_kwh,
+        "phases": phases_as_dict(reading.phases),
+        "registers": dict(reading.registers) or None,
     }

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.conf import settings
 from mongoengine import (
     DateTimeField,
+    DictField,
     Document,
     EmbeddedDocument,
     EmbeddedDocumentField,
@@ -26,7 +27,7 @@ from readings.quality import DEFAULT_LIMITS
 from readings.stores.base import ReadingStore, check_agg, check_range
 from readings.stores.buckets import BucketGroup, as_utc, build_series, offset_periods, raw_row, stored_instant, zone
 from readings.stores.mongo_connection import ALIAS, readings_database
-from readings.types import Consumption, Reading
+from readings.types import Consumption, Reading, phases_as_dict, phases_from_dict
 
 CHUNK = 500
 TIMESERIES = {"timeField": "timestamp", "metaField": "metadata", "granularity": "minutes"}
@@ -41,12 +42,16 @@ class ReadingMetadata(EmbeddedDocument):
 class MongoReading(Document):
     timestamp = DateTimeField(required=True)
     metadata = EmbeddedDocumentField(ReadingMetadata, required=True)
-    voltage = FloatField(required=True)
-    current = FloatField(required=True)
-    power_w = FloatField(required=True)
+    # Absent: the meter's format does not send it (docs/ingestion.md#payload-formats).
+    voltage = FloatField()
+    current = FloatField()
+    power_w = FloatField()
     energy_kwh = FloatField(required=True)
-    power_factor = FloatField(required=True)
-    rssi = IntField(required=True)
+    power_factor = FloatField()
+    rssi = IntField()
+    energy_export_kwh = FloatField()
+    phases = DictField()
+    registers = DictField()
 
     meta = {
         "db_alias": ALIAS,
@@ -113,6 +118,9 @@ class MongoReadingStore(ReadingStore):
                 energy_kwh=reading.energy_kwh,
                 power_factor=reading.power_factor,
                 rssi=reading.rssi,
+                energy_export_kwh=reading.energy_export_kwh,
+                phases=phases_as_dict(reading.phases),
+                registers=dict(reading.registers) or None,
             )
             for (device_id, timestamp), reading in unique.items()
             if (device_id, timestamp) not in stored
@@ -397,11 +405,14 @@ def _reading(document: dict) -> Reading:
     return Reading(
         device_id=metadata.get("device_id", ""),
         timestamp=as_utc(document["timestamp"]),
-        voltage=document["voltage"],
-        current=document["current"],
-        power_w=document["power_w"],
+        voltage=document.get("voltage"),
+        current=document.get("current"),
+        power_w=document.get("power_w"),
         energy_kwh=document["energy_kwh"],
-        power_factor=document["power_factor"],
-        rssi=document["rssi"],
+        power_factor=document.get("power_factor"),
+        rssi=document.get("rssi"),
         location=metadata.get("location", "") or "",
+        energy_export_kwh=document.get("energy_export_kwh"),
+        phases=phases_from_dict(document.get("phases")),
+        registers=tuple((document.get("registers") or {}).items()),
     )

@@ -5,6 +5,7 @@ Writes are idempotent, statements are bounded per 500 meters and every value is 
 parameter. The statements and why they take this shape: docs/readings.md#the-sql-store.
 """
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -38,10 +39,22 @@ from readings.stores.buckets import (
     stored_instant,
     zone,
 )
-from readings.types import Consumption, Reading
+from readings.types import Consumption, Reading, phases_as_dict, phases_from_dict
 
 CHUNK = 500  # meters per statement
-READING_COLUMNS = ("device_id", "timestamp", "voltage", "current", "power_w", "energy_kwh", "power_factor", "rssi")
+READING_COLUMNS = (
+    "device_id",
+    "timestamp",
+    "voltage",
+    "current",
+    "power_w",
+    "energy_kwh",
+    "power_factor",
+    "rssi",
+    "energy_export_kwh",
+    "phases",
+    "registers",
+)
 
 
 def _insert_sql() -> str:
@@ -57,7 +70,19 @@ def _insert_sql() -> str:
 
 
 # The PostgreSQL type of each column in READING_COLUMNS, for the array form below.
-_POSTGRES_ARRAY_TYPES = ("varchar", "timestamptz", "float8", "float8", "float8", "float8", "float8", "int4")
+_POSTGRES_ARRAY_TYPES = (
+    "varchar",
+    "timestamptz",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "float8",
+    "int4",
+    "float8",
+    "jsonb",
+    "jsonb",
+)
 
 
 def _insert_unnest_sql() -> str:
@@ -85,7 +110,19 @@ def _measurements(reading: Reading) -> tuple:
         reading.energy_kwh,
         reading.power_factor,
         reading.rssi,
+        reading.energy_export_kwh,
+        _json(phases_as_dict(reading.phases)),
+        _json(dict(reading.registers) or None),
     )
+
+
+def _json(value: dict | None) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def _from_json(value) -> dict | None:
+    """A JSON column as read: decoded already (PostgreSQL, the ORM) or text (SQLite, a raw cursor)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 class InconsistentRead(RuntimeError):
@@ -277,7 +314,7 @@ def _chunks(items: Sequence[str]) -> Iterator[list[str]]:
 
 
 def _reading(row) -> Reading:
-    device_id, timestamp, voltage, current, power_w, energy_kwh, power_factor, rssi = row
+    device_id, timestamp, voltage, current, power_w, energy_kwh, power_factor, rssi, export, phases, registers = row
     return Reading(
         device_id=device_id,
         timestamp=as_utc(timestamp),
@@ -287,6 +324,9 @@ def _reading(row) -> Reading:
         energy_kwh=energy_kwh,
         power_factor=power_factor,
         rssi=rssi,
+        energy_export_kwh=export,
+        phases=phases_from_dict(_from_json(phases)),
+        registers=tuple((_from_json(registers) or {}).items()),
     )
 
 

@@ -76,6 +76,7 @@
   }
 
   function showReading(reading) {
+    if (number(reading.power_w) === null) return; // a register without power (some device formats)
     var at = Date.parse(reading.timestamp);
     if (isNaN(at) || at <= lastTimestamp) return; // out of order or repeated: keep the newest
     lastTimestamp = at;

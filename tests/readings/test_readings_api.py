@@ -140,7 +140,21 @@ def test_defaults_are_the_last_24_hours_raw_in_the_site_zone(api, customer, devi
     (row,) = body["results"]
     assert row["energy_kwh"] == 2.0
     assert datetime.fromisoformat(row["timestamp"]).utcoffset() == timedelta(hours=5, minutes=30)
-    assert set(row) == {"timestamp", "voltage", "current", "power_w", "energy_kwh", "power_factor", "rssi"}
+    assert set(row) == {
+        "timestamp",
+        "voltage",
+        "current",
+        "power_w",
+        "energy_kwh",
+        "power_factor",
+        "rssi",
+        "energy_export_kwh",
+        "phases",
+        "registers",
+    }
+    assert row["energy_export_kwh"] is None
+    assert row["phases"] is None
+    assert row["registers"] is None
 
 
 def test_day_buckets_across_kolkata_midnight(api, customer, readings):
@@ -204,6 +218,9 @@ def test_latest_reading(api, customer, readings):
         "energy_kwh": 105.0,
         "power_factor": 0.9,
         "rssi": -55,
+        "energy_export_kwh": None,
+        "phases": None,
+        "registers": None,
     }
 
 

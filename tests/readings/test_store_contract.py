@@ -258,7 +258,18 @@ def test_raw_series_is_half_open_ordered_limited_and_in_the_zone(store):
     assert [row["timestamp"] for row in rows] == [start + timedelta(minutes=15 * i) for i in range(1, 8)]
     assert rows[0]["timestamp"].utcoffset() == timedelta(hours=5, minutes=30)
     assert rows[0]["energy_kwh"] == 100.25
-    assert set(rows[0]) == {"timestamp", "voltage", "current", "power_w", "energy_kwh", "power_factor", "rssi"}
+    assert set(rows[0]) == {
+        "timestamp",
+        "voltage",
+        "current",
+        "power_w",
+        "energy_kwh",
+        "power_factor",
+        "rssi",
+        "energy_export_kwh",
+        "phases",
+        "registers",
+    }
     limited = store.series("meter-001", start=start, end=start + timedelta(days=1), agg="raw", tz="UTC", limit=3)
     assert len(limited) == 3
 

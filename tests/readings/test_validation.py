@@ -366,6 +366,7 @@ def test_every_reason_is_reachable():
         Reason.METER_EXCHANGED: parse(good_payload(), topic=SWAPPED_TOPIC, devices=EXCHANGED),
         Reason.DEVICE_MISMATCH: parse(good_payload(device_id="x")),
         Reason.BAD_TOPIC: parse(good_payload(), topic="x"),
+        Reason.WRONG_FORMAT: parse(good_payload(), topic="tele/meter-001/SENSOR"),
     }
     assert set(samples) == set(Reason)
     for reason, result in samples.items():

@@ -5,7 +5,8 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from devices.identity import TELEMETRY_TOPIC_FILTER
+from devices.identity import TELEMETRY_TOPIC_FILTER, ingest_topic_filters
+from devices.topics import topic_prefixes
 from readings.ingestion.consumer import ConsumerOptions, IngestConsumer
 from readings.ingestion.mqtt import BrokerSettings, MqttConfigError
 
@@ -72,6 +73,7 @@ class Command(BaseCommand):
             options=ConsumerOptions(
                 client_id=options["client_id"],
                 topic=TELEMETRY_TOPIC_FILTER,
+                topics=ingest_topic_filters(topic_prefixes()),
                 shared_group=options["group"],
                 batch_size=options["batch_size"],
                 batch_max_age=options["batch_age"],
