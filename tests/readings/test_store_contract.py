@@ -7,6 +7,7 @@ very readings written, so a store passes only if its in-database aggregation
 agrees with the rule.
 """
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -14,10 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from readings.consumption import consumption_from_registers
+from readings.ingestion.validation import DeviceInfo, parse_telemetry
 from readings.stores import get_store
 from readings.stores.mongo import MongoReadingStore
 from readings.stores.sql import SqlReadingStore
-from readings.types import Reading
+from readings.types import Phase, Reading
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 LONDON = ZoneInfo("Europe/London")
@@ -601,3 +603,67 @@ def test_series_buckets_leave_a_glitch_out_as_consumption_does(store, glitch):
     assert max(row["energy_kwh"] for row in hours) < Decimal("50")
     whole = quality_of(store, "meter-q", written, end=end)
     assert sum(row["energy_kwh"] for row in days) == whole.energy_kwh
+
+
+# --- readings of off-the-shelf meters (docs/ingestion.md#payload-formats) ----------
+
+
+def test_a_reading_without_voltage_current_pf_or_rssi_and_with_phases_export_and_registers_reads_back(store):
+    at = datetime(2025, 3, 1, 6, 0, tzinfo=UTC)
+    three_phase = Reading(
+        device_id="meter-3p",
+        timestamp=at,
+        voltage=None,
+        current=None,
+        power_w=715.5,
+        energy_kwh=3580.245,
+        power_factor=None,
+        rssi=None,
+        energy_export_kwh=12.345,
+        phases=(
+            Phase("L1", voltage=236.1, current=4.029, power_w=951.2, power_factor=1.0),
+            Phase("L2", voltage=236.2, power_w=-951.1),
+            Phase("L3", current=3.03),
+        ),
+        registers=(("delivered_1", 1234.567), ("delivered_2", 2345.678)),
+    )
+    register_only = Reading("meter-3p", at + timedelta(minutes=1), None, None, None, 3580.5, None, None)
+    assert store.write_many([three_phase, register_only]) == 2
+
+    assert store.latest("meter-3p") == register_only
+    rows = store.series("meter-3p", start=at, end=at + timedelta(hours=1), agg="raw", tz=UTC)
+    assert rows[0]["phases"] == {
+        "L1": {"voltage": 236.1, "current": 4.029, "power_w": 951.2, "power_factor": 1.0},
+        "L2": {"voltage": 236.2, "power_w": -951.1},
+        "L3": {"current": 3.03},
+    }
+    assert rows[0]["registers"] == {"delivered_1": 1234.567, "delivered_2": 2345.678}
+    assert rows[0]["energy_export_kwh"] == 12.345
+    assert (rows[1]["voltage"], rows[1]["power_w"], rows[1]["rssi"], rows[1]["phases"]) == (None, None, None, None)
+    (bucket,) = store.series("meter-3p", start=at, end=at + timedelta(hours=1), agg="hour", tz=UTC)
+    assert bucket["power_w_avg"] == 715.5  # the reading without power is left out of the averages
+    assert bucket["voltage_avg"] is None
+    assert bucket["count"] == 2
+
+
+def test_a_tasmota_energy_reset_is_a_register_reset_not_consumption(store):
+    """`EnergyReset` / `EnergyTotal 0` sets a Tasmota's Total back to zero: the readings mapped from
+    its SENSOR messages count what was used before and after, and nothing for the drop."""
+    received = QUALITY_START + timedelta(hours=60)
+    written = []
+    for index, total in enumerate([41.2, 41.9, 0.0, 0.4, 1.1]):
+        local = (QUALITY_START + timedelta(hours=12 * index)).astimezone(KOLKATA).replace(tzinfo=None)
+        payload = {"Time": local.isoformat(), "ENERGY": {"Total": total, "Power": 120, "Voltage": 231}}
+        mapped = parse_telemetry(
+            topic="tele/meter-t/SENSOR",
+            payload=json.dumps(payload),
+            received_at=received,
+            device_lookup={"meter-t": DeviceInfo("meter-t", payload_format="tasmota")}.get,
+            local_zone=KOLKATA,
+        )
+        assert isinstance(mapped, Reading), mapped
+        written.append(mapped)
+    store.write_many(written)
+    result = quality_of(store, "meter-t", written, end=received)
+    assert result.energy_kwh == Decimal("1.800")  # 0.7 before the reset, 1.1 after it
+    assert result.resets == 1
