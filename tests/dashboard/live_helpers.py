@@ -27,7 +27,9 @@ def telemetry(*, power_w: float = 1234.5, voltage: float = 231.2, current: float
     return payload
 
 
-def publish(broker: tuple[str, int], device_id: str, payload: dict | bytes, *, retain: bool = False) -> float:
+def publish(
+    broker: tuple[str, int], device_id: str, payload: dict | bytes, *, retain: bool = False, topic: str = ""
+) -> float:
     """Publish one message (QoS 1, so it has reached the broker on return); returns the send time.
 
     With `retain` the broker also keeps it for future subscribers: clear it with `retained_clear`.
@@ -39,7 +41,8 @@ def publish(broker: tuple[str, int], device_id: str, payload: dict | bytes, *, r
     client.loop_start()
     try:
         sent_at = time.monotonic()
-        client.publish(f"smartmeter/{device_id}/telemetry", body, qos=1, retain=retain).wait_for_publish(timeout=5)
+        topic = topic or f"smartmeter/{device_id}/telemetry"
+        client.publish(topic, body, qos=1, retain=retain).wait_for_publish(timeout=5)
     finally:
         client.disconnect()
         client.loop_stop()

@@ -86,6 +86,35 @@ def test_a_published_reading_reaches_the_meters_group_within_a_second(mosquitto,
     assert latency < 1.0
 
 
+def test_an_off_the_shelf_meter_is_watched_on_its_own_topics_and_its_power_shown_live(
+    mosquitto, in_memory_layer, fanout
+):
+    """A Shelly's power message (em:0) is shown live; its register message (emdata:0) carries no
+    power and is not; a Tasmota's SENSOR message is shown (docs/ingestion.md#partial-messages)."""
+    live = fanout()
+    shelly, tasmota = unique_device_id(), unique_device_id()
+
+    async def scenario():
+        channel = await _listen(in_memory_layer, shelly, tasmota)
+        assert await live.watch(shelly, "shelly-gen2") is True
+        assert await live.watch(tasmota, "tasmota") is True
+        power = {"id": 0, "total_act_power": 1234.5, "total_current": 5.4, "a_voltage": 230.0}
+        await asyncio.to_thread(publish, mosquitto, shelly, power, topic=f"shelly/{shelly}/status/em:0")
+        energy = {"id": 0, "total_act": 4873.29, "total_act_ret": 0}
+        await asyncio.to_thread(publish, mosquitto, shelly, energy, topic=f"shelly/{shelly}/status/emdata:0")
+        sensor = {"ENERGY": {"Total": 12.3, "Power": 87, "Voltage": 229}}
+        await asyncio.to_thread(publish, mosquitto, tasmota, sensor, topic=f"tele/{tasmota}/SENSOR")
+        return await _receive(in_memory_layer, channel, expected=2)
+
+    messages = async_to_sync(scenario)()
+    shown = {message["reading"]["device_id"]: message["reading"] for message in messages}
+    assert len(messages) == 2
+    assert shown[shelly]["power_w"] == 1234.5
+    assert shown[shelly]["energy_kwh"] is None
+    assert shown[shelly]["voltage"] == 230.0
+    assert (shown[tasmota]["power_w"], shown[tasmota]["energy_kwh"]) == (87.0, 12.3)
+
+
 def test_watch_answers_true_only_once_the_broker_holds_the_subscription(mosquitto, in_memory_layer, fanout):
     """The first watcher starts the connection; a reading published the moment watch() returns must arrive.
 
