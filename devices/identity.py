@@ -6,6 +6,8 @@ models all import these. docs/ingestion.md#message-format describes the topic.
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 # 1 to 64 letters, digits, '-' or '_': the id becomes one MQTT topic level and one URL segment.
 DEVICE_ID_CHARS = r"[A-Za-z0-9_-]{1,64}"
@@ -90,8 +92,7 @@ class TopicPrefixes:
 DEFAULT_PREFIXES = TopicPrefixes()
 
 
-@dataclass(frozen=True, slots=True)
-class TopicRoute:
+class TopicRoute(NamedTuple):
     """What a topic says: the format it belongs to, the meter, and the rest of the topic after the meter id."""
 
     payload_format: str
@@ -140,6 +141,11 @@ def route_topic(topic: object, prefixes: TopicPrefixes = DEFAULT_PREFIXES) -> To
     """The format and meter a data topic belongs to, or None when it is no meter's data topic."""
     if not isinstance(topic, str):
         return None
+    return _route_cached(topic, prefixes)
+
+
+@lru_cache(maxsize=65_536)  # every message of a meter has the same few topics
+def _route_cached(topic: str, prefixes: TopicPrefixes) -> TopicRoute | None:
     if topic.startswith(TELEMETRY_TOPIC_PREFIX):
         device_id = device_id_from_topic(topic)
         return TopicRoute(NATIVE, device_id, "telemetry") if device_id else None

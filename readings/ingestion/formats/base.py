@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -85,7 +85,6 @@ class Mapped:
     phases: tuple[Phase, ...] = ()
     registers: tuple[tuple[str, float], ...] = ()
     ignored: str = ""
-    extra: dict = field(default_factory=dict)
 
 
 def json_kind(value: object) -> str:

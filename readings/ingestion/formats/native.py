@@ -38,8 +38,10 @@ def to_mapped(document: dict, *, device_id: str, rest: str, local_zone) -> Mappe
         else:
             raise Refused(Reason.MISSING_FIELD, _missing_message(document))
         kind = type(value)
-        if kind is float and spec.low <= value <= spec.high and not spec.whole:
-            values.append(value)  # the common case, checked inline
+        if kind is float and not spec.whole and spec.low <= value <= spec.high:
+            values.append(value)  # the common cases, checked inline
+        elif kind is int and spec.low <= value <= spec.high:
+            values.append(float(value))
         else:
             values.append(measurement(key, value, spec))
     voltage, current, power_w, energy_kwh, power_factor, rssi = values
