@@ -78,6 +78,9 @@ def _notification(document: dict) -> Mapped:
         power.timestamp = timestamp
         return power
     energy = _component(energy_key, params[energy_key], notification=True, source=f"params.{energy_key}")
+    if energy.ignored and power is not None and not power.ignored:
+        power.timestamp = timestamp  # a register delta without total_act: the power is still news
+        return power
     energy.timestamp = timestamp
     if power is not None and not power.ignored:
         energy.power_w, energy.voltage, energy.current = power.power_w, power.voltage, power.current

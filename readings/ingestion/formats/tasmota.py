@@ -59,8 +59,9 @@ def to_mapped(document: dict, *, device_id: str, rest: str, local_zone) -> Mappe
     if not isinstance(energy, dict):
         raise Refused(Reason.WRONG_TYPE, f"ENERGY must be an object, got a JSON {json_kind(energy)}")
     for required in ("Total", "Power"):
-        if required not in energy:
-            raise Refused(Reason.MISSING_FIELD, f"ENERGY.{required} is missing")
+        if energy.get(required) is None:  # null too: an empty channel list would sum to a 0 kWh register
+            state = "null" if required in energy else "missing"
+            raise Refused(Reason.MISSING_FIELD, f"ENERGY.{required} is {state}")
     totals = _channels(energy, "Total", ENERGY, hint="kWh expected: Wh sent?")
     powers = _channels(energy, "Power", POWER, hint="W expected")
     voltages = _channels(energy, "Voltage", VOLTAGE)
