@@ -3,6 +3,8 @@
     .venv/bin/python bench/ingest.py [--messages 50000] [--naive-messages 5000] [--meters 100]
                                      [--backends sqlite,postgres] [--postgres-url postgres://postgres@127.0.0.1:5432/postgres]
     .venv/bin/python bench/ingest.py --memory 1000000      # peak RSS of the consumer while it ingests 1M messages
+    .venv/bin/python bench/ingest.py --format all          # each payload format's throughput next to native's
+    .venv/bin/python bench/ingest.py --format tasmota --format shelly-gen2 --backends postgres --rounds 1
 
 Everything runs against a Mosquitto of its own (deploy/mosquitto.conf on a free port,
 persistence in a temporary directory) and a fresh database per backend (a temporary
@@ -26,11 +28,18 @@ For the two consumers "processed" means stored: the harness polls the readings c
 
 Memory mode publishes N messages to a running consumer (SQLite store) and samples the
 consumer's RSS every second.
+
+Format mode (--format) runs `mqtt_consumer` alone over a backlog of --messages readings in each
+chosen payload format and in the native one, interleaved per round, on meters provisioned in
+that format (devtools.meter_formats encodes them as the devices do; Shelly readings are two
+messages, em:0 and emdata:0, as timestamped NotifyStatus). It reports readings stored per
+second, messages per second, and each format's rate as a share of native's in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sqlite3
@@ -47,7 +56,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from devices.identity import TELEMETRY_TOPIC_FILTER, telemetry_topic  # noqa: E402
+from devices.identity import (  # noqa: E402
+    NATIVE,
+    PAYLOAD_FORMATS,
+    SHELLY_GEN2,
+    TELEMETRY_TOPIC_FILTER,
+    ingest_topic_filters,
+    telemetry_topic,
+)
 from tests.support.network import free_port  # noqa: E402
 
 PYTHON = sys.executable
@@ -91,13 +107,28 @@ def manage(env: dict, *args: str) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def seed_meters(env: dict, meters: int) -> None:
+def format_meter_id(payload_format: str, index: int) -> str:
+    """Native meters keep their historical ids (bench-0000); each other format has its own set."""
+    if payload_format == NATIVE:
+        return f"bench-{index:04d}"
+    return f"bench-{payload_format}-{index:04d}"
+
+
+def seed_meters(env: dict, meters: int, formats: tuple[str, ...] = ()) -> None:
     code = (
         "from accounts.models import User\n"
         "from devices.models import Device\n"
         "owner = User.objects.create_user(email='bench@example.com', password='bench-password-1', name='Bench')\n"
         f"Device.objects.bulk_create([Device(device_id=f'bench-{{i:04d}}', owner=owner) for i in range({meters})])\n"
     )
+    for payload_format in formats:
+        if payload_format == NATIVE:
+            continue
+        ids = [format_meter_id(payload_format, index) for index in range(meters)]
+        code += (
+            f"Device.objects.bulk_create([Device(device_id=d, owner=owner, payload_format={payload_format!r}) "
+            f"for d in {ids!r}])\n"
+        )
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "shell", "-c", code)
 
@@ -186,28 +217,69 @@ def payloads(count: int, meters: int, *, offset_days: float = 20.0):
         yield telemetry_topic(f"bench-{meter:04d}"), body.encode()
 
 
+def format_payloads(payload_format: str, count: int, meters: int, *, offset_days: float):
+    """`count` distinct readings as a device of `payload_format` publishes them (one or more messages
+    each), round-robin over that format's meters, one second apart per meter; the timestamped form
+    throughout, since a backlog's receive times would collide."""
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    from devices.topics import topic_prefixes
+    from devtools.meter_formats import EncodeOptions, MeterSample, meter_messages
+
+    options = EncodeOptions(
+        prefixes=topic_prefixes(),
+        tasmota_zone=ZoneInfo(settings.TASMOTA_TIME_ZONE),
+        dsmr_zone=timezone.get_default_timezone(),
+    )
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=offset_days)
+    for index in range(count):
+        energy_kwh = 1000 + index * 0.001
+        sample = MeterSample(
+            device_id=format_meter_id(payload_format, index % meters),
+            at=start + timedelta(seconds=index // meters),
+            power_w=200 + index % 1700,
+            energy_kwh=energy_kwh,
+            voltage=229 + (index % 7) * 0.5,
+            power_factor=0.95,
+            rssi=-(50 + index % 30),
+            night_kwh=energy_kwh * 0.35,
+        )
+        yield from meter_messages(sample, payload_format, options, backfill=True)
+
+
+def messages_per_reading(payload_format: str) -> int:
+    return 2 if payload_format == SHELLY_GEN2 else 1  # Shelly: power (em:0) and energy (emdata:0)
+
+
 def receive_maximum() -> int:
     from django.conf import settings
 
     return settings.MQTT_RECEIVE_MAXIMUM  # the consumer's window, for the bare subscriber too
 
 
-def create_session(url: str, client_id: str) -> None:
-    """Make the broker hold a persistent session (subscribed) for client_id, then leave."""
+def create_session(url: str, client_id: str, topics: tuple[str, ...] = (TOPIC,)) -> None:
+    """Make the broker hold a persistent session (subscribed to `topics`) for client_id, then leave.
+
+    One connection per filter: each resumes the session and adds its subscription to it.
+    """
     from readings.ingestion.mqtt import BrokerSettings, TelemetrySubscriber
 
-    subscriber = TelemetrySubscriber(
-        BrokerSettings.from_url(url),
-        client_id=client_id,
-        topic=TOPIC,
-        on_message=lambda message: None,
-        session_expiry=3600,
-        receive_maximum=receive_maximum(),
-    )
-    subscriber.start()
-    if not subscriber.wait_subscribed(10):
-        sys.exit("could not subscribe")
-    subscriber.stop()
+    for topic in topics:
+        subscriber = TelemetrySubscriber(
+            BrokerSettings.from_url(url),
+            client_id=client_id,
+            topic=topic,
+            on_message=lambda message: None,
+            session_expiry=3600,
+            receive_maximum=receive_maximum(),
+        )
+        subscriber.start()
+        if not subscriber.wait_subscribed(10):
+            sys.exit(f"could not subscribe to {topic}")
+        subscriber.stop()
 
 
 def publish(url: str, messages) -> tuple[int, float]:
@@ -263,7 +335,13 @@ def run_bare(url: str, client_id: str, expected: int) -> float:
 
 
 def drain_rate(process: subprocess.Popen, database: Database, expected: int, *, timeout: float = 300) -> float:
-    """Readings/s from the first poll that saw new readings to the poll that saw `expected` in total.
+    """Readings/s from the first poll that saw new readings to the poll that saw `expected` in total."""
+    readings, seconds = drain(process, database, expected, timeout=timeout)
+    return readings / seconds if seconds > 0 else float("nan")
+
+
+def drain(process: subprocess.Popen, database: Database, expected: int, *, timeout: float = 300) -> tuple[int, float]:
+    """(readings, seconds) from the first poll that saw new readings to the poll that saw `expected` in total.
 
     Polls read the highest row id (an index lookup); the two ends are exact row counts.
     """
@@ -282,9 +360,12 @@ def drain_rate(process: subprocess.Popen, database: Database, expected: int, *, 
             if final_count >= expected:
                 break
         if now > deadline:
-            sys.exit(f"only {count} of {expected} stored after {timeout:.0f} s")
+            sys.exit(
+                f"only {count} of {expected} stored after {timeout:.0f} s "
+                "(a format's messages not stored at all: does the consumer parse that format?)"
+            )
         time.sleep(0.05)
-    return (final_count - first_count) / (now - first_time) if now > first_time else float("nan")
+    return final_count - first_count, now - first_time
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -298,12 +379,19 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 def run_consumer(url: str, client_id: str, database: Database, expected: int, metrics_dir: Path, batch_size: int):
+    readings, seconds = run_consumer_drain(url, client_id, database, expected, metrics_dir, batch_size)
+    return readings / seconds if seconds > 0 else float("nan")
+
+
+def run_consumer_drain(
+    url: str, client_id: str, database: Database, expected: int, metrics_dir: Path, batch_size: int
+) -> tuple[int, float]:
     env = child_env(database.url, metrics_dir, MQTT_URL=url, MQTT_CLIENT_ID=client_id)
     process = subprocess.Popen(
         [PYTHON, "manage.py", "mqtt_consumer", "--batch-size", str(batch_size)], cwd=ROOT, env=env
     )
     try:
-        return drain_rate(process, database, expected)
+        return drain(process, database, expected)
     finally:
         stop_process(process)
 
@@ -435,6 +523,95 @@ def throughput(args, workdir: Path, metrics_dir: Path) -> None:
         )
 
 
+def format_throughput(args, workdir: Path, metrics_dir: Path) -> None:
+    """Per backend, `--rounds` rounds of mqtt_consumer over a backlog in each format, native first
+    (the reference), interleaved; medians reported. Each backlog is --messages readings."""
+    from devices.topics import topic_prefixes
+
+    logging.getLogger("smartmeter.mqtt").setLevel(logging.WARNING)  # a session per backlog, a line per filter
+    formats = (NATIVE, *(payload_format for payload_format in args.formats if payload_format != NATIVE))
+    topics = ingest_topic_filters(topic_prefixes())
+    broker, url = start_broker(workdir)
+    results = []
+    try:
+        for backend in args.backends.split(","):
+            database = Database(backend, workdir, args.postgres_url)
+            runs: dict[str, list[tuple[int, float]]] = {payload_format: [] for payload_format in formats}
+            try:
+                seed_meters(child_env(database.url, metrics_dir), args.meters, formats)
+                stored = 0
+                for round_number in range(args.rounds):
+                    for payload_format in formats:
+                        client_id = f"bench-format-{uuid.uuid4().hex[:6]}"
+                        create_session(url, client_id, topics)
+                        backlog = format_payloads(
+                            payload_format, args.messages, args.meters, offset_days=30 - round_number
+                        )
+                        publish(url, backlog)
+                        stored += args.messages
+                        readings, seconds = run_consumer_drain(
+                            url, client_id, database, stored, metrics_dir, args.batch_size
+                        )
+                        runs[payload_format].append((readings, seconds))
+                        print(
+                            f"{backend} round {round_number + 1}: {payload_format} "
+                            f"{readings / seconds if seconds > 0 else float('nan'):.0f} readings/s",
+                            flush=True,
+                        )
+            finally:
+                database.drop()
+            for payload_format in formats:
+                readings, seconds = median_run(runs[payload_format])
+                results.append(
+                    {
+                        "backend": backend,
+                        "format": payload_format,
+                        "messages": args.messages * messages_per_reading(payload_format),
+                        "readings": args.messages,
+                        "seconds": seconds,
+                        "rate": readings / seconds if seconds > 0 else float("nan"),
+                        "per_reading": messages_per_reading(payload_format),
+                    }
+                )
+    finally:
+        stop_process(broker)
+
+    print()
+    print(
+        f"medians of {args.rounds} interleaved rounds; {args.messages} readings per backlog; {args.meters} meters "
+        f"per format; batch size {args.batch_size}; rates from the first stored batch to the last"
+    )
+    print("| store | format | messages | readings | seconds | readings/s | messages/s | ratio to native |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    native = {row["backend"]: row["rate"] for row in results if row["format"] == NATIVE}
+    for row in results:
+        ratio = row["rate"] / native[row["backend"]]
+        print(
+            f"| {row['backend']} | {row['format']} | {row['messages']} | {row['readings']} | {row['seconds']:.1f} "
+            f"| {row['rate']:.0f} | {row['rate'] * row['per_reading']:.0f} | {ratio:.2f} |"
+        )
+
+
+def median_run(runs: list[tuple[int, float]]) -> tuple[int, float]:
+    """The round with the median rate (readings, seconds)."""
+    ranked = sorted(runs, key=lambda run: run[0] / run[1] if run[1] > 0 else 0.0)
+    return ranked[len(ranked) // 2]
+
+
+def parse_formats(values: list[str] | None) -> tuple[str, ...]:
+    chosen: list[str] = []
+    for value in values or ():
+        for name in value.split(","):
+            name = name.strip()
+            if name == "all":
+                chosen.extend(PAYLOAD_FORMATS)
+            elif name in PAYLOAD_FORMATS:
+                chosen.append(name)
+            elif name:
+                raise ValueError(f"unknown format {name!r}: one of {', '.join(PAYLOAD_FORMATS)} or all")
+    return tuple(dict.fromkeys(chosen))
+
+
 def memory(args, workdir: Path, metrics_dir: Path) -> None:
     import psutil
 
@@ -502,12 +679,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="Interleaved rounds per backend, at most 25 (medians).")
     parser.add_argument("--memory", type=int, default=0, help="Memory mode: messages to ingest while sampling RSS.")
     parser.add_argument("--rss-interval", type=float, default=1.0)
+    parser.add_argument(
+        "--format",
+        action="append",
+        dest="format_names",
+        metavar="FORMAT",
+        help=f"Format mode: one of {', '.join(PAYLOAD_FORMATS)} or all (repeat or comma-separate; "
+        "native is always measured as the reference).",
+    )
     parser.add_argument("--naive-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client-id", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if not 1 <= args.rounds <= 25:
         parser.error("--rounds must be 1-25 (each round takes its own day of the 35-day window)")
+    try:
+        args.formats = parse_formats(args.format_names)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if args.formats and args.memory:
+        parser.error("--format and --memory are separate modes")
     if args.naive_worker:
         os.chdir(ROOT)
         naive_worker(args.client_id)
@@ -523,6 +714,8 @@ def main() -> None:
             args.batch_size = settings.INGEST_BATCH_SIZE
         if args.memory:
             memory(args, workdir, metrics_dir)
+        elif args.formats:
+            format_throughput(args, workdir, metrics_dir)
         else:
             throughput(args, workdir, metrics_dir)
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import User
-from devices.identity import DEVICE_ID_RULE, is_device_id
+from devices.identity import DEVICE_ID_RULE, NATIVE, PAYLOAD_FORMATS, is_device_id
 from devices.lifecycle import ProvisionedSecrets, device_decommissioned, device_provisioned
 from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device, MeterExchange
 from ops.audit import audit_log
@@ -116,12 +116,15 @@ def device_provision(
     name: str = "",
     wifi_ssid: str = "",
     firmware_version: str = "",
+    payload_format: str = NATIVE,
     actor: User | None = None,
 ) -> ProvisionedMeter:
     """Add a meter nobody owns yet, with a one-time claim code for its customer.
 
     The code is stored only as a hash; the returned code and hook secrets are the only copies.
     """
+    if payload_format not in PAYLOAD_FORMATS:
+        raise ValueError(f"unknown payload format {payload_format!r}; one of {', '.join(PAYLOAD_FORMATS)}")
     if Device.objects.filter(device_id=device_id).exists():
         raise DeviceAlreadyRegistered(device_id)
     if serial and Device.objects.filter(serial=serial).exists():
@@ -139,6 +142,7 @@ def device_provision(
                 name=name,
                 wifi_ssid=wifi_ssid,
                 firmware_version=firmware_version,
+                payload_format=payload_format,
                 claim_code_hash=claim_code_hash_of(claim_code),
             )
     except IntegrityError as exc:  # a concurrent provisioning of the same id or serial

@@ -58,6 +58,16 @@ def test_the_default_sanctioned_load_is_five_kilowatts(staff):
     assert device_provision(device_id="p-1", actor=staff).device.sanctioned_load_kw == Decimal("5.00")
 
 
+def test_a_meter_is_provisioned_in_its_payload_format_native_unless_told(staff):
+    assert device_provision(device_id="p-1", actor=staff).device.payload_format == "native"
+    plug = device_provision(device_id="p-2", payload_format="tasmota", actor=staff).device
+    plug.refresh_from_db()
+    assert plug.payload_format == "tasmota"
+    with pytest.raises(ValueError, match="unknown payload format"):
+        device_provision(device_id="p-3", payload_format="modbus", actor=staff)
+    assert not Device.objects.filter(device_id="p-3").exists()
+
+
 def test_each_meter_gets_its_own_code(staff):
     codes = {device_provision(device_id=f"p-{n}", actor=staff).claim_code for n in range(20)}
     assert len(codes) == 20

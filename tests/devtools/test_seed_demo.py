@@ -39,10 +39,17 @@ def test_seeding_provisions_and_claims_the_demo_meters_once():
     seed()
 
     meters = Device.objects.select_related("owner").order_by("device_id")
-    assert [meter.device_id for meter in meters] == ["demo-meter-1", "demo-meter-2", "demo-meter-3"]
+    assert [(meter.device_id, meter.payload_format) for meter in meters] == [
+        ("demo-dsmr-1", "dsmr-reader"),
+        ("demo-meter-1", "native"),
+        ("demo-meter-2", "native"),
+        ("demo-meter-3", "native"),
+        ("demo-shelly-1", "shelly-gen2"),
+        ("demo-tasmota-1", "tasmota"),
+    ]
     assert {meter.owner.email for meter in meters} == {"customer@smartmeter.example"}
     assert all(meter.claimed_at and meter.claim_code_hash == "" and meter.serial for meter in meters)
-    assert str(meters[1].sanctioned_load_kw) == "10.00"
+    assert str(meters[2].sanctioned_load_kw) == "10.00"
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,5 +1,6 @@
-"""python manage.py seed_demo: a demo staff account, a demo customer, a few meters and a tariff, and the
-last complete month's readings, bills and a part payment (idempotent: a second run creates nothing).
+"""python manage.py seed_demo: a demo staff account, a demo customer, a few meters (one per off-the-shelf
+device format besides the product's own) and a tariff, and the last complete month's readings, bills and
+a part payment for the product's own meters (idempotent: a second run creates nothing).
 
 Passwords are generated on first run and written to var/demo-logins.txt
 (never to the repository); later runs print the same logins again.
@@ -18,6 +19,7 @@ from accounts.models import User
 from accounts.services import user_register
 from billing.models import Invoice, Tariff
 from billing.services import tariff_create
+from devices.identity import DSMR_READER, NATIVE, SHELLY_GEN2, TASMOTA
 from devices.models import Device
 from devices.services import device_assign, device_claim, device_provision
 from devtools.demo_month import demo_month_bill
@@ -41,6 +43,14 @@ DEMO_METERS = [  # device id, name, location, manufacturer serial, sanctioned lo
     ("demo-meter-3", "Farm pump", "Survey 88, Hoskote", "DEMO-SN-0003", "7.50"),
 ]
 
+# Off-the-shelf monitors, one per device format; the simulator publishes each in its own format.
+# Provisioned now, they have no readings in the billed demo month (the billing run skips them).
+DEMO_FORMAT_METERS = [  # device id, name, location, manufacturer serial, sanctioned load (kW), payload format
+    ("demo-tasmota-1", "Garage (Tasmota plug)", "Flat 4B, Indiranagar, Bengaluru", "DEMO-SN-0101", "3.00", TASMOTA),
+    ("demo-shelly-1", "Workshop (Shelly Pro 3EM)", "12 MG Road, Bengaluru", "DEMO-SN-0102", "15.00", SHELLY_GEN2),
+    ("demo-dsmr-1", "Cottage (P1 reader)", "Survey 88, Hoskote", "DEMO-SN-0103", "5.00", DSMR_READER),
+]
+
 
 class Command(BaseCommand):
     help = "Create demo staff and customer accounts with a few meters; prints their logins."
@@ -53,6 +63,17 @@ class Command(BaseCommand):
             customer, customer_password = self._user("customer@smartmeter.example", "Asha Rao", is_staff=False)
             for device_id, name, location, serial, load_kw in DEMO_METERS:
                 self._meter(device_id, name, location, serial, Decimal(load_kw), customer=customer, staff=staff)
+            for device_id, name, location, serial, load_kw, payload_format in DEMO_FORMAT_METERS:
+                self._meter(
+                    device_id,
+                    name,
+                    location,
+                    serial,
+                    Decimal(load_kw),
+                    customer=customer,
+                    staff=staff,
+                    payload_format=payload_format,
+                )
             if not Tariff.objects.exists():
                 tariff_create(**DEMO_TARIFF, actor=staff)
         # Outside the transaction above: the run commits (and emails) each bill as it issues it.
@@ -67,7 +88,7 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS("Demo logins (also in var/demo-logins.txt):"))
         self.stdout.write(logins_file.read_text() if logins_file.exists() else "(logins file missing)\n")
 
-    def _meter(self, device_id, name, location, serial, load_kw, *, customer, staff):
+    def _meter(self, device_id, name, location, serial, load_kw, *, customer, staff, payload_format=NATIVE):
         """Provision the meter as staff would and claim it as the customer would, through the services."""
         device = Device.objects.filter(device_id=device_id).first()
         if device is None:
@@ -77,6 +98,7 @@ class Command(BaseCommand):
                 sanctioned_load_kw=load_kw,
                 location=location,
                 name=name,
+                payload_format=payload_format,
                 actor=staff,
             )
             device_claim(device_id=device_id, claim_code=provisioned.claim_code, user=customer)

@@ -4,10 +4,14 @@
     manage.py simulate_meters --devices m-1,m-2 --interval 2
     manage.py simulate_meters --backfill-days 30      # first publish the last 30 days quickly, then go live
     manage.py simulate_meters --backfill-days 7 --rounds 0   # backfill only, then exit
+    manage.py simulate_meters --format tasmota --devices plug-1  # meters provisioned as Tasmota
 
-Publishes QoS 1 to smartmeter/<device_id>/telemetry at MQTT_URL (TLS and credentials included).
-Backfill continues each meter's register from its newest stored reading, so running it
-twice neither duplicates readings nor makes the register go backwards.
+Publishes QoS 1 at MQTT_URL (TLS and credentials included), each meter in its own payload format
+(Device.payload_format) on that format's topics (docs/ingestion.md#payload-formats); --format
+insists on one format and refuses meters provisioned in another. Backfilled readings use each
+format's timestamped form (Shelly: NotifyStatus on events/rpc). Backfill continues each meter's
+register from its newest stored reading, so running it twice neither duplicates readings nor
+makes the register go backwards.
 """
 
 import logging
@@ -16,13 +20,16 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from devices.identity import telemetry_topic
+from devices.identity import NATIVE, PAYLOAD_FORMATS
 from devices.models import Device
+from devices.topics import topic_prefixes
+from devtools.meter_formats import EncodeOptions
 from devtools.simulation import SimulatedMeter, backfill_instants
 from readings.ingestion.mqtt import BrokerSettings, MqttConfigError, TelemetryPublisher, broker_probe
 
@@ -53,6 +60,13 @@ class Command(BaseCommand):
         )
         parser.add_argument("--seed", type=int, default=None, help="Seed for repeatable telemetry.")
         parser.add_argument(
+            "--format",
+            choices=PAYLOAD_FORMATS,
+            default=None,
+            help="Payload format to publish in (default: each meter's own); meters provisioned "
+            "in another format are refused.",
+        )
+        parser.add_argument(
             "--wait", type=float, default=120.0, help="Seconds to wait for the broker to answer (default 120)."
         )
 
@@ -72,13 +86,19 @@ class Command(BaseCommand):
     def _run(self, options) -> None:
 
         device_ids = self._device_ids(options)
+        self.formats = self._formats(device_ids, options["format"])
+        self.encoding = EncodeOptions(
+            prefixes=topic_prefixes(),
+            tasmota_zone=ZoneInfo(settings.TASMOTA_TIME_ZONE),
+            dsmr_zone=timezone.get_default_timezone(),
+        )
         zone = timezone.get_default_timezone()
         meters = [SimulatedMeter.create(device_id, seed=options["seed"]) for device_id in device_ids]
         latest = self._latest_readings(device_ids)
         for meter in meters:
             if meter.device_id in latest:
-                meter.register_kwh = latest[meter.device_id].energy_kwh
-                meter.last_at = latest[meter.device_id].timestamp
+                stored = latest[meter.device_id]
+                meter.resume(register_kwh=float(stored.energy_kwh), at=stored.timestamp)
 
         try:
             broker = BrokerSettings.from_settings()
@@ -110,6 +130,29 @@ class Command(BaseCommand):
             self.stdout.write(f"Only {len(device_ids)} registered meter(s); simulating those.")
         return device_ids
 
+    def _formats(self, device_ids: list[str], wanted: str | None) -> dict[str, str]:
+        """Each meter's payload format: its own (native for an id nobody provisioned), or `wanted`,
+        which every provisioned meter must already speak (the consumer refuses a meter's messages
+        in any format but its own)."""
+        provisioned = dict(Device.objects.filter(device_id__in=device_ids).values_list("device_id", "payload_format"))
+        if wanted is not None:
+            others = sorted(
+                f"{device_id} ({provisioned[device_id]})"
+                for device_id in device_ids
+                if provisioned.get(device_id, wanted) != wanted
+            )
+            if others:
+                raise CommandError(
+                    f"--format {wanted} is for meters provisioned in that format; these are not: {', '.join(others)}"
+                )
+        return {device_id: wanted or provisioned.get(device_id, NATIVE) for device_id in device_ids}
+
+    def _publish(self, publisher: TelemetryPublisher, meter: SimulatedMeter, when: datetime, zone, *, backfill: bool):
+        messages = meter.messages_at(when, zone, self.formats[meter.device_id], self.encoding, backfill=backfill)
+        for topic, payload in messages:
+            publisher.publish(topic, payload)
+        return len(messages)
+
     def _latest_readings(self, device_ids: list[str]) -> dict:
         from readings.stores import get_store
 
@@ -137,7 +180,7 @@ class Command(BaseCommand):
             days = window
         step = timedelta(seconds=options["backfill_interval"])
         started = time.monotonic()
-        published = 0
+        published = messages = 0
         for meter in meters:
             start = now - days
             if meter.last_at is not None and meter.last_at + step > start:
@@ -145,27 +188,26 @@ class Command(BaseCommand):
             for when in backfill_instants(start=start, end=now, step=step):
                 if self.stopped.is_set():
                     return
-                publisher.publish(telemetry_topic(meter.device_id), meter.payload_at(when, zone))
+                messages += self._publish(publisher, meter, when, zone, backfill=True)
                 published += 1
         publisher.flush(timeout=120)
         elapsed = time.monotonic() - started
         self.stdout.write(
-            f"Backfilled {published} readings for {len(meters)} meter(s) in {elapsed:.1f} s "
+            f"Backfilled {published} readings ({messages} messages) for {len(meters)} meter(s) in {elapsed:.1f} s "
             f"({published / elapsed if elapsed else 0:.0f}/s)."
         )
 
     def _live(self, publisher: TelemetryPublisher, meters: list[SimulatedMeter], zone, options) -> None:
         interval = options["interval"]
         rounds = options["rounds"]
-        self.stdout.write(
-            f"Publishing live telemetry for {', '.join(meter.device_id for meter in meters)} every {interval:g} s"
-        )
+        named = ", ".join(f"{meter.device_id} ({self.formats[meter.device_id]})" for meter in meters)
+        self.stdout.write(f"Publishing live telemetry for {named} every {interval:g} s")
         done = 0
         next_at = time.monotonic()
         while not self.stopped.is_set() and (rounds < 0 or done < rounds):
             now = datetime.now(UTC)
             for meter in meters:
-                publisher.publish(telemetry_topic(meter.device_id), meter.payload_at(now, zone))
+                self._publish(publisher, meter, now, zone, backfill=False)
             done += 1
             if rounds >= 0 and done >= rounds:
                 break
