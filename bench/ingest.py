@@ -261,25 +261,21 @@ def receive_maximum() -> int:
 
 
 def create_session(url: str, client_id: str, topics: tuple[str, ...] = (TOPIC,)) -> None:
-    """Make the broker hold a persistent session (subscribed to `topics`) for client_id, then leave.
-
-    One connection per filter: each resumes the session and adds its subscription to it.
-    """
+    """Make the broker hold a persistent session (subscribed to `topics`) for client_id, then leave."""
     from readings.ingestion.mqtt import BrokerSettings, TelemetrySubscriber
 
-    for topic in topics:
-        subscriber = TelemetrySubscriber(
-            BrokerSettings.from_url(url),
-            client_id=client_id,
-            topic=topic,
-            on_message=lambda message: None,
-            session_expiry=3600,
-            receive_maximum=receive_maximum(),
-        )
-        subscriber.start()
-        if not subscriber.wait_subscribed(10):
-            sys.exit(f"could not subscribe to {topic}")
-        subscriber.stop()
+    subscriber = TelemetrySubscriber(
+        BrokerSettings.from_url(url),
+        client_id=client_id,
+        topic=topics,
+        on_message=lambda message: None,
+        session_expiry=3600,
+        receive_maximum=receive_maximum(),
+    )
+    subscriber.start()
+    if not subscriber.wait_subscribed(10):
+        sys.exit(f"could not subscribe to {', '.join(topics)}")
+    subscriber.stop()
 
 
 def publish(url: str, messages) -> tuple[int, float]:
