@@ -384,6 +384,7 @@ class DeviceAdmin(admin.ModelAdmin):
             "form": form,
             "problems": problems,
             "columns": IMPORT_COLUMNS,
+            "optional_columns": IMPORT_OPTIONAL_COLUMNS,
         }
         return TemplateResponse(request, "admin/devices/device/import.html", context)
 
