@@ -335,7 +335,12 @@ class DeviceAdmin(admin.ModelAdmin):
                 form.add_error(None, f"Not provisioned: {exc}")
             else:
                 self.log_addition(request, provisioned.device, [{"added": {}}])
-                return self._provisioned_page(request, [provisioned], title="Meter provisioned")
+                return self._provisioned_page(
+                    request,
+                    [provisioned],
+                    title="Meter provisioned",
+                    extra_context=self.provisioned_extra_context(request, provisioned),
+                )
         context = {
             **self.admin_site.each_context(request),
             "title": "Provision a meter",
@@ -388,7 +393,14 @@ class DeviceAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/devices/device/import.html", context)
 
-    def _provisioned_page(self, request, provisioned: list[ProvisionedMeter], *, title: str, skipped=()):
+    def provisioned_extra_context(self, request, provisioned: ProvisionedMeter) -> dict:
+        """More for the page shown after one meter is provisioned; apps above add theirs (readings: how to
+        connect it, with its broker password)."""
+        return {}
+
+    def _provisioned_page(
+        self, request, provisioned: list[ProvisionedMeter], *, title: str, skipped=(), extra_context=None
+    ):
         """Claim codes and hook secrets, in this response only: nothing keeps them in clear afterwards."""
         codes_csv = claim_codes_csv(provisioned)
         context = {
@@ -399,6 +411,7 @@ class DeviceAdmin(admin.ModelAdmin):
             "skipped": skipped,
             "csv_href": "data:text/csv;charset=utf-8;base64," + base64.b64encode(codes_csv.encode()).decode(),
             "csv_filename": f"claim-codes-{timezone.now():%Y%m%d-%H%M%S}.csv",
+            **(extra_context or {}),
         }
         response = TemplateResponse(request, "admin/devices/device/provisioned.html", context)
         response["Cache-Control"] = "no-store"

@@ -26,6 +26,7 @@ class ProvisionedSecrets:
 
     label: str
     value: str
+    kind: str = ""  # what it is, for pages that place it (readings: "mqtt_password")
 
 
 ProvisionHook = Callable[["Device"], ProvisionedSecrets | None]

@@ -35,6 +35,7 @@ logger = logging.getLogger("smartmeter.audit")
 
 METER_ROLE_PREFIX = "meter-"
 PASSWORD_BYTES = 24  # 32 URL-safe characters
+SECRET_KIND_MQTT_PASSWORD = "mqtt_password"  # noqa: S105 (a label: ProvisionedSecrets.kind of the broker password)
 
 
 class MeterCredentialsError(HookFailed):
@@ -258,5 +259,7 @@ def _failed(action: str, device: Device, exc: BrokerAdminError) -> MeterCredenti
 
 def _secret(device: Device, password: str) -> ProvisionedSecrets:
     return ProvisionedSecrets(
-        label=f"MQTT password of {device.device_id} (username {meter_username(device.device_id)})", value=password
+        label=f"MQTT password of {device.device_id} (username {meter_username(device.device_id)})",
+        value=password,
+        kind=SECRET_KIND_MQTT_PASSWORD,
     )
