@@ -27,7 +27,8 @@ from django.utils.html import format_html, format_html_join
 
 from accounts.models import User
 from devices.admin_exchange import device_exchange_view, exchanges_table
-from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
+from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE, NATIVE, PAYLOAD_FORMAT_LABELS, PAYLOAD_FORMATS
+from devices.lifecycle import HookFailed
 from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device
 from devices.services import (
     DeviceAlreadyRegistered,
@@ -36,10 +37,16 @@ from devices.services import (
     device_assign,
     device_claim_code_reset,
     device_decommission,
+    device_payload_format_change,
     device_provision,
 )
 
 IMPORT_COLUMNS = ["device_id", "serial", "sanctioned_load_kw", "location", "name"]
+IMPORT_OPTIONAL_COLUMNS = ["payload_format"]  # empty or absent: native
+PAYLOAD_FORMAT_HELP = (
+    "What the meter sends: the product's own JSON, or an off-the-shelf monitor's format. It decides the "
+    "meter's MQTT topics and what the broker lets it publish; the meter's page then shows how to set it up."
+)
 IMPORT_MAX_BYTES = 2 * 1024 * 1024
 IMPORT_MAX_ROWS = 5000
 
@@ -52,7 +59,16 @@ class DeviceProvisionForm(forms.Form):
         max_length=64,
         label="Meter id",
         error_messages={"invalid": f"Use {DEVICE_ID_RULE} (the id becomes an MQTT topic level)."},
-        help_text="The id the meter publishes under (smartmeter/<id>/telemetry).",
+        help_text="The id the meter publishes under: the topic level after the prefix "
+        "(smartmeter/<id>/telemetry, tele/<id>/SENSOR, ...), and its MQTT username.",
+    )
+    payload_format = forms.ChoiceField(
+        choices=list(PAYLOAD_FORMAT_LABELS.items()),
+        required=False,
+        initial=NATIVE,
+        label="Payload format",
+        help_text=PAYLOAD_FORMAT_HELP,
+        error_messages={"invalid_choice": f"Use one of {', '.join(PAYLOAD_FORMATS)} (empty: {NATIVE})."},
     )
     serial = forms.CharField(max_length=64, required=False, label="Manufacturer serial")
     sanctioned_load_kw = forms.DecimalField(
@@ -71,6 +87,7 @@ class DeviceProvisionForm(forms.Form):
         data = dict(self.cleaned_data)
         if data["sanctioned_load_kw"] is None:
             data["sanctioned_load_kw"] = DEFAULT_SANCTIONED_LOAD_KW
+        data["payload_format"] = data["payload_format"] or NATIVE
         return data
 
 
@@ -78,7 +95,8 @@ class DeviceImportForm(forms.Form):
     file = forms.FileField(
         label="CSV file",
         help_text=f"UTF-8, a header row with the columns {', '.join(IMPORT_COLUMNS)}; "
-        f"sanctioned_load_kw may be empty ({DEFAULT_SANCTIONED_LOAD_KW} kW).",
+        f"sanctioned_load_kw may be empty ({DEFAULT_SANCTIONED_LOAD_KW} kW); an optional payload_format "
+        f"column ({', '.join(PAYLOAD_FORMATS)}; empty: {NATIVE}).",
     )
 
 
@@ -113,7 +131,7 @@ def parse_import(upload) -> list[dict]:
     for number, raw in enumerate(reader, start=2):
         if number - 1 > IMPORT_MAX_ROWS:
             raise ImportRejected([f"More than {IMPORT_MAX_ROWS} rows: split the file."])
-        values = {column: (raw.get(column) or "").strip() for column in IMPORT_COLUMNS}
+        values = {column: (raw.get(column) or "").strip() for column in IMPORT_COLUMNS + IMPORT_OPTIONAL_COLUMNS}
         if not any(values.values()):
             continue  # a blank line
         if None in raw:
@@ -212,7 +230,7 @@ class DeviceAdmin(admin.ModelAdmin):
     actions = ["decommission_selected", "reassign_owner", "reset_claim_codes"]
     fieldsets = [
         (None, {"fields": ["device_id", "name", "location", "owner", "claimed_at", "claim_state"]}),
-        ("Connection", {"fields": ["serial", "sanctioned_load_kw", "register_digits"]}),
+        ("Connection", {"fields": ["payload_format", "serial", "sanctioned_load_kw", "register_digits"]}),
         ("State", {"fields": ["status", "last_seen", "links", "decommissioned_at"]}),
         ("Hardware", {"fields": ["wifi_ssid", "firmware_version", "created_at"]}),
         ("Meter exchanges", {"fields": ["exchanges"]}),
@@ -266,6 +284,26 @@ class DeviceAdmin(admin.ModelAdmin):
         """(url, label) pairs for the "Open" column; apps above extend this in their subclass."""
         return []
 
+    # --- the change form ---------------------------------------------------------
+
+    def save_model(self, request, obj, form, change):
+        """A new payload format goes through its service, so the broker's permissions follow it."""
+        if not (change and "payload_format" in form.changed_data):
+            return super().save_model(request, obj, form, change)
+        new_format, obj.payload_format = obj.payload_format, form.initial["payload_format"]
+        super().save_model(request, obj, form, change)
+        obj.payload_format = device_payload_format_change(
+            device=obj, payload_format=new_format, actor=request.user
+        ).payload_format
+        return None
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except HookFailed as exc:  # the whole save was rolled back: say why, show the page again
+            self.message_user(request, f"Nothing was saved: {exc}", messages.ERROR)
+            return redirect(request.get_full_path())
+
     # --- provisioning pages ------------------------------------------------------
 
     def get_urls(self):
@@ -293,9 +331,16 @@ class DeviceAdmin(admin.ModelAdmin):
                 provisioned = device_provision(**form.provision_kwargs(), actor=request.user)
             except DeviceAlreadyRegistered as exc:
                 form.add_error(exc.field, exc.message)
+            except HookFailed as exc:  # the broker account, say: nothing was added
+                form.add_error(None, f"Not provisioned: {exc}")
             else:
                 self.log_addition(request, provisioned.device, [{"added": {}}])
-                return self._provisioned_page(request, [provisioned], title="Meter provisioned")
+                return self._provisioned_page(
+                    request,
+                    [provisioned],
+                    title="Meter provisioned",
+                    extra_context=self.provisioned_extra_context(request, provisioned),
+                )
         context = {
             **self.admin_site.each_context(request),
             "title": "Provision a meter",
@@ -327,6 +372,8 @@ class DeviceAdmin(admin.ModelAdmin):
                 problems = exc.problems
             except DeviceAlreadyRegistered as exc:  # added meanwhile by someone else
                 problems = [f"{exc.message} Nothing was imported."]
+            except HookFailed as exc:
+                problems = [f"{exc} Nothing was imported."]
             else:
                 for meter in provisioned:
                     self.log_addition(request, meter.device, [{"added": {}}])
@@ -342,10 +389,18 @@ class DeviceAdmin(admin.ModelAdmin):
             "form": form,
             "problems": problems,
             "columns": IMPORT_COLUMNS,
+            "optional_columns": IMPORT_OPTIONAL_COLUMNS,
         }
         return TemplateResponse(request, "admin/devices/device/import.html", context)
 
-    def _provisioned_page(self, request, provisioned: list[ProvisionedMeter], *, title: str, skipped=()):
+    def provisioned_extra_context(self, request, provisioned: ProvisionedMeter) -> dict:
+        """More for the page shown after one meter is provisioned; apps above add theirs (readings: how to
+        connect it, with its broker password)."""
+        return {}
+
+    def _provisioned_page(
+        self, request, provisioned: list[ProvisionedMeter], *, title: str, skipped=(), extra_context=None
+    ):
         """Claim codes and hook secrets, in this response only: nothing keeps them in clear afterwards."""
         codes_csv = claim_codes_csv(provisioned)
         context = {
@@ -356,6 +411,7 @@ class DeviceAdmin(admin.ModelAdmin):
             "skipped": skipped,
             "csv_href": "data:text/csv;charset=utf-8;base64," + base64.b64encode(codes_csv.encode()).decode(),
             "csv_filename": f"claim-codes-{timezone.now():%Y%m%d-%H%M%S}.csv",
+            **(extra_context or {}),
         }
         response = TemplateResponse(request, "admin/devices/device/provisioned.html", context)
         response["Cache-Control"] = "no-store"

@@ -57,8 +57,8 @@ class DeviceListCreateApi(APIView):
             "A customer adds a meter with its claim code: `{device_id, claim_code, name?}`. Every failed "
             f'claim answers the same 404 `{{"detail": "{CLAIM_REFUSED_MESSAGE}"}}`, and claims are rate limited '
             "(RATELIMIT_CLAIM, per address and per account). Staff provision a meter instead: "
-            "`{device_id, serial?, sanctioned_load_kw?, name?, location?, owner?}`; the answer carries the "
-            "claim code (and any provisioning secrets) this once."
+            "`{device_id, serial?, sanctioned_load_kw?, name?, location?, payload_format?, owner?}`; the answer "
+            "carries the claim code (and any provisioning secrets) this once."
         ),
     )
     def post(self, request):

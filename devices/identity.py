@@ -86,6 +86,13 @@ class TopicPrefixes:
         roots = [TELEMETRY_TOPIC_PREFIX.rstrip("/"), *named.values()]
         if len(set(roots)) != len(roots):
             found.append("MQTT_TASMOTA_PREFIX, MQTT_SHELLY_PREFIX, MQTT_DSMR_PREFIX and 'smartmeter' must differ")
+        # A meter may publish under <prefix>/<its id>/#: were one prefix the start of another, a meter
+        # whose id is the next level would be allowed the other format's topics of every meter.
+        named_roots = {"smartmeter": TELEMETRY_TOPIC_PREFIX.rstrip("/"), **named}
+        for outer_name, outer in named_roots.items():
+            for inner_name, inner in named_roots.items():
+                if inner.startswith(outer + "/"):
+                    found.append(f"{inner_name} {inner!r} must not start with {outer_name} {outer!r}")
         return found
 
 

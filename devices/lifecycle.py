@@ -1,4 +1,4 @@
-"""Hooks other apps register to act when a meter is provisioned or decommissioned.
+"""Hooks other apps register to act when a meter is provisioned, changes payload format or is decommissioned.
 
 A higher app (readings: the meter's broker credentials) extends the meter's life cycle
 without devices importing it: it registers here once, in its AppConfig.ready(), and
@@ -16,24 +16,36 @@ if TYPE_CHECKING:
     from devices.models import Device
 
 
+class HookFailed(Exception):
+    """A hook could not do its part (the message says why); the change it was part of rolls back."""
+
+
 @dataclass(frozen=True, slots=True)
 class ProvisionedSecrets:
     """What a hook hands back to show staff once (a broker password, say); never stored in clear."""
 
     label: str
     value: str
+    kind: str = ""  # what it is, for pages that place it (readings: "mqtt_password")
 
 
 ProvisionHook = Callable[["Device"], ProvisionedSecrets | None]
-DecommissionHook = Callable[["Device"], None]
+DeviceHook = Callable[["Device"], None]
+DecommissionHook = DeviceHook
 
 _on_provisioned: list[ProvisionHook] = []
+_on_format_changed: list[DeviceHook] = []
 _on_decommissioned: list[DecommissionHook] = []
 
 
 def on_provisioned(hook: ProvisionHook) -> None:
     if hook not in _on_provisioned:
         _on_provisioned.append(hook)
+
+
+def on_format_changed(hook: DeviceHook) -> None:
+    if hook not in _on_format_changed:
+        _on_format_changed.append(hook)
 
 
 def on_decommissioned(hook: DecommissionHook) -> None:
@@ -44,6 +56,12 @@ def on_decommissioned(hook: DecommissionHook) -> None:
 def device_provisioned(device: Device) -> list[ProvisionedSecrets]:
     """Run the provisioning hooks; returns the secrets to show staff once."""
     return [secret for hook in _on_provisioned if (secret := hook(device)) is not None]
+
+
+def device_format_changed(device: Device) -> None:
+    """Run the hooks for a meter whose payload format (and so its topics) just changed."""
+    for hook in _on_format_changed:
+        hook(device)
 
 
 def device_decommissioned(device: Device) -> None:

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.models import User
-from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE
+from devices.identity import DEVICE_ID_PATTERN, DEVICE_ID_RULE, NATIVE, PAYLOAD_FORMAT_LABELS
 from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device
 
 
@@ -36,6 +36,7 @@ class DeviceDetailOutputSerializer(serializers.ModelSerializer):
             "serial",
             "sanctioned_load_kw",
             "register_digits",
+            "payload_format",
             "claimed_at",
             "wifi_ssid",
             "status",
@@ -110,6 +111,12 @@ class DeviceProvisionInputSerializer(serializers.Serializer):
     location = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     wifi_ssid = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     firmware_version = serializers.CharField(max_length=32, required=False, allow_blank=True, default="")
+    payload_format = serializers.ChoiceField(
+        choices=list(PAYLOAD_FORMAT_LABELS.items()),
+        required=False,
+        default=NATIVE,
+        help_text="What the meter sends, and so its MQTT topics and broker permissions.",
+    )
     owner = serializers.PrimaryKeyRelatedField(
         queryset=User.objects.filter(is_active=True),
         required=False,

@@ -21,7 +21,7 @@ from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts.models import User
 from devices.identity import DEVICE_ID_RULE, NATIVE, PAYLOAD_FORMATS, is_device_id
-from devices.lifecycle import ProvisionedSecrets, device_decommissioned, device_provisioned
+from devices.lifecycle import ProvisionedSecrets, device_decommissioned, device_format_changed, device_provisioned
 from devices.models import DEFAULT_SANCTIONED_LOAD_KW, Device, MeterExchange
 from ops.audit import audit_log
 
@@ -122,9 +122,9 @@ def device_provision(
     """Add a meter nobody owns yet, with a one-time claim code for its customer.
 
     The code is stored only as a hash; the returned code and hook secrets are the only copies.
+    ``payload_format`` decides its topics and what the broker lets it publish.
     """
-    if payload_format not in PAYLOAD_FORMATS:
-        raise ValueError(f"unknown payload format {payload_format!r}; one of {', '.join(PAYLOAD_FORMATS)}")
+    _require_payload_format(payload_format)
     if Device.objects.filter(device_id=device_id).exists():
         raise DeviceAlreadyRegistered(device_id)
     if serial and Device.objects.filter(serial=serial).exists():
@@ -150,7 +150,12 @@ def device_provision(
     provisioned = device_provisioned(device)
     logger.info(
         "device provisioned",
-        extra={"device_id": device_id, "serial": serial, "actor": actor.email if actor else None},
+        extra={
+            "device_id": device_id,
+            "serial": serial,
+            "payload_format": payload_format,
+            "actor": actor.email if actor else None,
+        },
     )
     return ProvisionedMeter(device=device, claim_code=claim_code, secrets=provisioned)
 
@@ -231,6 +236,35 @@ def device_assign(*, device: Device, owner: User, actor: User | None = None) -> 
         },
     )
     return device
+
+
+@transaction.atomic
+def device_payload_format_change(*, device: Device, payload_format: str, actor: User | None = None) -> Device:
+    """The meter speaks another format from now on: new topics, and (through the life-cycle hooks)
+    broker permissions that follow them. A hook that fails rolls the change back."""
+    _require_payload_format(payload_format)
+    device = Device.objects.select_for_update().get(pk=device.pk)
+    if device.payload_format == payload_format:
+        return device
+    previous = device.payload_format
+    device.payload_format = payload_format
+    device.save(update_fields=["payload_format"])
+    device_format_changed(device)
+    logger.info(
+        "device payload format changed",
+        extra={
+            "device_id": device.device_id,
+            "from": previous,
+            "to": payload_format,
+            "actor": actor.email if actor else None,
+        },
+    )
+    return device
+
+
+def _require_payload_format(payload_format: str) -> None:
+    if payload_format not in PAYLOAD_FORMATS:
+        raise ValueError(f"unknown payload format {payload_format!r}: one of {', '.join(PAYLOAD_FORMATS)}")
 
 
 @transaction.atomic

@@ -2,8 +2,9 @@
 
 Readings extends the meter admin of devices (the app below it) instead of devices
 importing upwards: DeviceReadingsAdmin adds the latest-reading column, the
-readings page and, with broker administration configured, the "Rotate MQTT
-password" action; it registers itself in DeviceAdmin's place.
+readings page, the "Connect this meter" panel (readings.onboarding) on the meter's
+page and after provisioning and, with broker administration configured, the
+"Rotate MQTT password" action; it registers itself in DeviceAdmin's place.
 See docs/dashboard.md#staff-back-office-admin.
 """
 
@@ -20,12 +21,14 @@ from devices.models import Device
 from readings.admin_views import device_excluded_readings_view, device_readings_view
 from readings.formatting import format_power
 from readings.meter_credentials import (
+    SECRET_KIND_MQTT_PASSWORD,
     MeterCredentialsError,
     broker_administration_configured,
     meter_credentials_rotate,
     meter_username,
 )
 from readings.models import DeadLetter
+from readings.onboarding import meter_heard, meter_onboarding
 from readings.selectors import readings_latest_many
 
 
@@ -91,7 +94,7 @@ class DeviceReadingsAdmin(DeviceAdmin):
     @admin.action(description="Rotate MQTT password (shows the new one once)", permissions=["change"])
     def rotate_mqtt_password(self, request, queryset):
         """New broker passwords, rendered in this response only: never stored, never put in a message."""
-        secrets, failures = [], []
+        secrets, failures, rotated = [], [], []
         for device in queryset.order_by("device_id"):
             try:
                 secret = meter_credentials_rotate(device=device, actor=request.user)
@@ -99,6 +102,7 @@ class DeviceReadingsAdmin(DeviceAdmin):
                 failures.append((device.device_id, str(exc)))
             else:
                 secrets.append((device.device_id, meter_username(device.device_id), secret.value))
+                rotated.append((device, secret.value))
         context = {
             **self.admin_site.each_context(request),
             "title": "New MQTT passwords",
@@ -106,6 +110,9 @@ class DeviceReadingsAdmin(DeviceAdmin):
             "secrets": secrets,
             "failures": failures,
         }
+        if len(rotated) == 1:  # one meter: how to enter its new password, on the same page
+            [(device, password)] = rotated
+            context["onboarding"] = meter_onboarding(device, password=password)
         response = TemplateResponse(request, "admin/devices/device/mqtt_passwords.html", context)
         response["Cache-Control"] = "no-store"
         return response
@@ -137,6 +144,37 @@ class DeviceReadingsAdmin(DeviceAdmin):
             reading.timestamp.isoformat(),
             when,
         )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The meter's page, with how to connect it and whether it has been heard from."""
+        device = self.get_object(request, object_id)
+        if device is not None:
+            extra_context = {**(extra_context or {}), **self._onboarding_context(request, device)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _onboarding_context(self, request, device: Device) -> dict:
+        context = {
+            "onboarding": meter_onboarding(device),
+            "heard": meter_heard(device),
+            "dead_letters_url": reverse("admin:readings_deadletter_changelist") + f"?device_id={device.device_id}",
+        }
+        if (
+            broker_administration_configured()
+            and not device.is_decommissioned
+            and self.has_change_permission(request, device)
+        ):
+            context["rotate_url"] = reverse("admin:devices_device_changelist")
+            context["rotate_pk"] = device.pk
+        return context
+
+    def provisioned_extra_context(self, request, provisioned) -> dict:
+        password = next(
+            (secret.value for secret in provisioned.secrets if secret.kind == SECRET_KIND_MQTT_PASSWORD), None
+        )
+        return {
+            **super().provisioned_extra_context(request, provisioned),
+            "onboarding": meter_onboarding(provisioned.device, password=password),
+        }
 
     def related_links(self, obj) -> list[tuple[str, str]]:
         return [

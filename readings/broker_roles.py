@@ -1,7 +1,8 @@
 """Least-privilege broker roles and accounts of the product's own clients: the consumer and the live view.
 
-`smartmeter-consumer` may subscribe to every meter's telemetry, shared or not; `smartmeter-live`
-to every meter's telemetry, and shared only in its own group (LIVE_MQTT_SHARED_GROUP), so a
+`smartmeter-consumer` may subscribe to every meter's data topics in every payload format
+(devices.identity.ingest_topic_filters under the configured prefixes), shared or not;
+`smartmeter-live` to the same, and shared only in its own group (LIVE_MQTT_SHARED_GROUP), so a
 web process can never join the consumers' group and take a share of their messages. Neither
 may publish anything: the plugin denies what no ACL allows. The accounts' usernames and
 passwords are the ones in MQTT_URL and LIVE_MQTT_URL. `manage.py mqtt_setup_roles` gathers
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from devices.identity import TELEMETRY_TOPIC_FILTER
+from devices.identity import DEFAULT_PREFIXES, TopicPrefixes, ingest_topic_filters
 
 CONSUMER_ROLE = "smartmeter-consumer"
 LIVE_ROLE = "smartmeter-live"
@@ -21,15 +22,14 @@ LIVE_ROLE = "smartmeter-live"
 Acl = tuple[str, str, bool]  # (acltype, topic, allow)
 
 
-def product_roles(*, live_shared_group: str) -> dict[str, set[Acl]]:
-    """The ACLs each product role must have, exactly."""
-    consumer = {
-        ("subscribePattern", TELEMETRY_TOPIC_FILTER, True),
-        ("subscribePattern", f"$share/+/{TELEMETRY_TOPIC_FILTER}", True),
-    }
-    live = {("subscribePattern", TELEMETRY_TOPIC_FILTER, True)}
+def product_roles(*, live_shared_group: str, prefixes: TopicPrefixes = DEFAULT_PREFIXES) -> dict[str, set[Acl]]:
+    """The ACLs each product role must have, exactly (`prefixes`: devices.topics.topic_prefixes())."""
+    filters = ingest_topic_filters(prefixes)
+    consumer = {("subscribePattern", topic, True) for topic in filters}
+    consumer |= {("subscribePattern", f"$share/+/{topic}", True) for topic in filters}
+    live = {("subscribePattern", topic, True) for topic in filters}
     if live_shared_group:
-        live.add(("subscribePattern", f"$share/{live_shared_group}/{TELEMETRY_TOPIC_FILTER}", True))
+        live |= {("subscribePattern", f"$share/{live_shared_group}/{topic}", True) for topic in filters}
     return {CONSUMER_ROLE: consumer, LIVE_ROLE: live}
 
 
@@ -98,7 +98,7 @@ def broker_roles_plan(
     for rolename, wanted in sorted(roles.items()):
         have = current_roles.get(rolename)
         if have is None:
-            acls = [_acl(acl) for acl in sorted(wanted)]
+            acls = [acl_fields(acl) for acl in sorted(wanted)]
             steps.append(Step(f"create role {rolename}", {"command": "createRole", "rolename": rolename, "acls": acls}))
             continue
         for acltype, topic, allow in sorted(have - wanted):
@@ -111,7 +111,8 @@ def broker_roles_plan(
         for acl in sorted(wanted - have):
             steps.append(
                 Step(
-                    f"add {acl[0]} {acl[1]} to {rolename}", {"command": "addRoleACL", "rolename": rolename, **_acl(acl)}
+                    f"add {acl[0]} {acl[1]} to {rolename}",
+                    {"command": "addRoleACL", "rolename": rolename, **acl_fields(acl)},
                 )
             )
     for account in accounts:
@@ -156,7 +157,8 @@ def broker_roles_plan(
     return steps
 
 
-def _acl(acl: Acl) -> dict:
+def acl_fields(acl: Acl) -> dict:
+    """An ACL as the plugin's commands spell it."""
     acltype, topic, allow = acl
     return {"acltype": acltype, "topic": topic, "priority": 0, "allow": allow}
 

@@ -135,3 +135,8 @@ def dead_letters_count_by_reason(*, since: datetime) -> list[tuple[str, int]]:
 def dead_letters_count() -> int:
     """Dead letters kept (the consumer trims the table to DEAD_LETTER_MAX_ROWS)."""
     return DeadLetter.objects.count()
+
+
+def dead_letters_recent(*, device_id: str, limit: int = 5) -> list[DeadLetter]:
+    """A meter's newest refused messages, newest first (why its telemetry was not taken)."""
+    return list(DeadLetter.objects.filter(device_id=device_id).order_by("-received_at", "-id")[:limit])

@@ -338,6 +338,9 @@ MQTT_CA_FILE = env.str("MQTT_CA_FILE", default="")
 MQTT_CLIENT_CERT = env.str("MQTT_CLIENT_CERT", default="")
 MQTT_CLIENT_KEY = env.str("MQTT_CLIENT_KEY", default="")
 MQTT_CLIENT_ID = env.str("MQTT_CLIENT_ID", default="smartmeter-consumer")
+# The broker address meters use (mqtts://mqtt.example.com:8883), shown to staff in the meter admin's
+# "Connect this meter" panel; only its host, port and TLS are shown. Unset = MQTT_URL's.
+MQTT_PUBLIC_URL = env.str("MQTT_PUBLIC_URL", default="") or MQTT_URL
 # The live view's own broker account (least privilege: it may only subscribe); unset = MQTT_URL's.
 LIVE_MQTT_URL = env.str("LIVE_MQTT_URL", default="")
 # The dynamic security plugin's admin (mqtt://admin:password@host:1883): with it set, provisioning

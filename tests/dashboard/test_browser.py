@@ -59,6 +59,7 @@ def site(tmp_path_factory):
     require_service("Mosquitto", "127.0.0.1", 1883)
     server = LiveServer(tmp_path_factory.mktemp("e2e"))
     server.env["UTILITY_UPI_VPA"] = "smartmeter@okaxis"
+    server.env["MQTT_PUBLIC_URL"] = "mqtts://mqtt.example.com:8883"  # what the onboarding panel shows meters
     server.manage("migrate", "--noinput", "-v", "0")
     server.data = server.seed(unique_device_id("e2e"))
     server.start()
@@ -484,3 +485,36 @@ def test_a_customer_pays_part_of_a_bill_and_downloads_the_receipt(site, new_page
     download = download_info.value
     assert download.suggested_filename == f"receipt-{paid['receipt']}.pdf"
     assert Path(download.path()).read_bytes().startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("payload_format", "shot", "expected"),
+    [
+        ("tasmota", "onboarding-tasmota", ["Configuration › Configure MQTT", "%prefix%/%topic%/", "Backlog MqttHost"]),
+        (
+            "shelly-gen2",
+            "onboarding-shelly",
+            ["Settings › MQTT", "RPC status notifications over MQTT", "MQTT.SetConfig"],
+        ),
+        ("dsmr-reader", "onboarding-dsmr", ["JSON telegram: topic", "/json"]),
+    ],
+)
+def test_staff_see_how_to_connect_a_provisioned_meter_of_each_format(site, new_page, payload_format, shot, expected):
+    data = site.data
+    device_id = f"e2e-{payload_format}"
+    page = new_page()
+    _login(page, data["staff"], data["password"], path="/admin/login/?next=/admin/")
+    page.goto("/admin/devices/device/add/")
+    page.get_by_label("Meter id").fill(device_id)
+    page.get_by_label("Payload format").select_option(payload_format)
+    page.get_by_role("button", name="Provision").click()
+    assert "Connect this meter" in page.locator("#onboarding").inner_text()
+    page.locator("#claim-codes").get_by_role("link", name=device_id).click()
+    panel = page.locator("#onboarding")
+    text = panel.inner_text()
+    assert "mqtt.example.com:8883" in text
+    for words in expected:
+        assert words in text
+    assert "Waiting for the first message on" in page.locator("#onboarding-waiting").inner_text()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    panel.screenshot(path=str(SCREENSHOTS / f"{shot}.png"))

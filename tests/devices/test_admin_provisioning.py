@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 CODE = re.compile(r'<code class="claim-code">([A-Z0-9-]+)</code>')
 HEADER = "device_id,serial,sanctioned_load_kw,location,name\n"
+FORMAT_HEADER = "device_id,serial,sanctioned_load_kw,location,name,payload_format\n"
 
 
 def _csv_download(html: str) -> list[dict]:
@@ -103,6 +104,55 @@ def test_a_bad_row_imports_nothing_and_names_the_row_and_field(staff_client, dev
     assert "Row 5, device_id: meter &#x27;meter-001&#x27; is already registered." in html
     assert "Row 6, device_id: &#x27;ok-1&#x27; is also on row 2." in html
     assert not Device.objects.filter(device_id__startswith="ok-").exists()
+
+
+def test_the_add_form_provisions_a_meter_of_another_format(staff_client):
+    response = staff_client.post(
+        "/admin/devices/device/add/", {"device_id": "plug-1", "payload_format": "tasmota", "sanctioned_load_kw": ""}
+    )
+    assert response.status_code == 200, response.content.decode()[:2000]
+    assert Device.objects.get(device_id="plug-1").payload_format == "tasmota"
+
+
+def test_a_csv_may_name_each_meters_payload_format(staff_client):
+    response = _upload(
+        staff_client,
+        FORMAT_HEADER + "fmt-1,,,,,tasmota\nfmt-2,,,,,\nfmt-3,,,,,shelly-gen2\nfmt-4,,,,,dsmr-reader\n",
+    )
+    assert response.status_code == 200, response.content.decode()[:2000]
+    formats = dict(Device.objects.filter(device_id__startswith="fmt-").values_list("device_id", "payload_format"))
+    assert formats == {"fmt-1": "tasmota", "fmt-2": "native", "fmt-3": "shelly-gen2", "fmt-4": "dsmr-reader"}
+
+
+def test_a_csv_with_an_unknown_payload_format_names_the_row_and_the_formats(staff_client):
+    response = _upload(staff_client, FORMAT_HEADER + "fmt-9,,,,,zigbee\n")
+    assert "Row 2, payload_format: Use one of native, tasmota, shelly-gen2, dsmr-reader (empty: native)." in (
+        response.content.decode()
+    )
+    assert not Device.objects.exists()
+
+
+def test_staff_change_a_meters_payload_format_on_its_page(staff_client):
+    device = UnclaimedDeviceFactory(device_id="fmt-c")
+    form = staff_client.get(f"/admin/devices/device/{device.pk}/change/").content.decode()
+    assert 'name="payload_format"' in form
+    response = staff_client.post(
+        f"/admin/devices/device/{device.pk}/change/",
+        {
+            "device_id": "fmt-c",
+            "name": device.name,
+            "location": "",
+            "payload_format": "dsmr-reader",
+            "serial": device.serial,
+            "sanctioned_load_kw": "5.00",
+            "wifi_ssid": "",
+            "status": "offline",
+            "firmware_version": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device.refresh_from_db()
+    assert device.payload_format == "dsmr-reader"
 
 
 def test_a_file_without_the_columns_is_refused(staff_client):

@@ -139,6 +139,17 @@ def test_claiming_a_known_device_id_answers_404_not_409(api, device, other_custo
     assert device.owner.email == "asha@example.com"
 
 
+def test_staff_provision_a_meter_of_another_payload_format(api, staff):
+    response = api(staff).post("/api/devices", {"device_id": "em-1", "payload_format": "shelly-gen2"}, format="json")
+    assert response.status_code == 201
+    assert response.json()["payload_format"] == "shelly-gen2"
+    assert Device.objects.get(device_id="em-1").payload_format == "shelly-gen2"
+    refused = api(staff).post("/api/devices", {"device_id": "em-2", "payload_format": "zigbee"}, format="json")
+    assert refused.status_code == 400
+    assert "payload_format" in refused.json()
+    assert api(staff).post("/api/devices", {"device_id": "em-3"}, format="json").json()["payload_format"] == "native"
+
+
 def test_provisioning_a_known_device_id_is_a_409_for_staff(api, device, staff):
     response = api(staff).post("/api/devices", {"device_id": "meter-001"}, format="json")
     assert response.status_code == 409

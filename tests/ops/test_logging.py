@@ -177,6 +177,7 @@ def test_staff_changes_in_the_admin_are_audited(client, staff, customer, log_lin
             "wifi_ssid": "",
             "status": "offline",
             "firmware_version": "",
+            "payload_format": "native",
         },
     )
     changed = LogEntry.objects.filter(action_flag=CHANGE, object_id=str(device.pk)).exists()

@@ -1,5 +1,6 @@
 """The plan that makes the broker's product roles and logins match the settings (pure: no broker)."""
 
+from devices.identity import TopicPrefixes
 from readings.broker_roles import (
     CONSUMER_ROLE,
     LIVE_ROLE,
@@ -15,14 +16,39 @@ CONSUMER = ProductAccount("smartmeter-consumer", "c-pass", CONSUMER_ROLE, "consu
 LIVE = ProductAccount("smartmeter-live", "l-pass", LIVE_ROLE, "live view (LIVE_MQTT_URL)")
 
 
+FILTERS = (
+    "smartmeter/+/telemetry",
+    "tele/+/SENSOR",
+    "shelly/+/status/em:0",
+    "shelly/+/status/em1:0",
+    "shelly/+/status/emdata:0",
+    "shelly/+/status/em1data:0",
+    "shelly/+/events/rpc",
+    "dsmr/+/json",
+)
+
+
+def test_the_consumer_may_subscribe_to_every_formats_data_plain_and_shared():
+    assert ROLES[CONSUMER_ROLE] == {
+        *(("subscribePattern", topic, True) for topic in FILTERS),
+        *(("subscribePattern", f"$share/+/{topic}", True) for topic in FILTERS),
+    }
+
+
 def test_the_live_view_may_share_only_in_its_own_group():
     assert ROLES[LIVE_ROLE] == {
-        ("subscribePattern", "smartmeter/+/telemetry", True),
-        ("subscribePattern", "$share/smartmeter-live/smartmeter/+/telemetry", True),
+        *(("subscribePattern", topic, True) for topic in FILTERS),
+        *(("subscribePattern", f"$share/smartmeter-live/{topic}", True) for topic in FILTERS),
     }
-    assert product_roles(live_shared_group="")[LIVE_ROLE] == {("subscribePattern", "smartmeter/+/telemetry", True)}
-    assert ("subscribePattern", "$share/+/smartmeter/+/telemetry", True) in ROLES[CONSUMER_ROLE]
+    assert product_roles(live_shared_group="")[LIVE_ROLE] == {("subscribePattern", topic, True) for topic in FILTERS}
     assert all(acltype.startswith("subscribe") for role in ROLES.values() for acltype, _, _ in role)
+
+
+def test_configured_prefixes_are_what_the_roles_allow():
+    roles = product_roles(live_shared_group="", prefixes=TopicPrefixes(tasmota="site/tele", shelly="sh", dsmr="p1"))
+    topics = {topic for _, topic, _ in roles[CONSUMER_ROLE]}
+    assert {"site/tele/+/SENSOR", "sh/+/status/em:0", "p1/+/json", "$share/+/site/tele/+/SENSOR"} <= topics
+    assert not any(topic.startswith(("tele/", "shelly/", "dsmr/")) for topic in topics)
 
 
 def test_an_empty_broker_gets_both_roles_and_both_logins():

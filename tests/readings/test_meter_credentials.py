@@ -10,7 +10,7 @@ from django.core.management import call_command
 from devices import lifecycle
 from devices.lifecycle import device_provisioned
 from devices.services import device_decommission
-from readings.broker_roles import CONSUMER_ROLE, LIVE_ROLE
+from readings.broker_roles import CONSUMER_ROLE, LIVE_ROLE, acls_from_broker
 from readings.ingestion.mqtt import BrokerAccounts, BrokerAdminError, BrokerSettings
 from readings.meter_credentials import (
     MeterCredentialsError,
@@ -40,6 +40,7 @@ def broker(tmp_path):
 def hooks(monkeypatch):
     """Empty hook lists for the test, so registering here leaves the process as it was."""
     monkeypatch.setattr(lifecycle, "_on_provisioned", [])
+    monkeypatch.setattr(lifecycle, "_on_format_changed", [])
     monkeypatch.setattr(lifecycle, "_on_decommissioned", [])
 
 
@@ -103,6 +104,92 @@ def test_a_meter_publishes_only_to_its_own_topic_and_reads_nothing(administered,
     other.publish("smartmeter/meter-b/telemetry")
     wait_for(consumer, "smartmeter/meter-b/telemetry")
     assert meter.received == []
+
+
+@pytest.mark.django_db
+def test_a_tasmota_meter_publishes_under_its_own_root_only(administered, clients):
+    mine = DeviceFactory(device_id="tas-a", payload_format="tasmota")
+    provision(DeviceFactory(device_id="tas-b", payload_format="tasmota"))
+    consumer = clients(administered.port, CONSUMER, CONSUMER_PASSWORD)
+    for topic in ("$share/consumers/tele/+/SENSOR", "$share/consumers/smartmeter/+/telemetry"):
+        assert consumer.subscribe(topic) == ["Granted QoS 1"]
+
+    meter = clients(administered.port, "tas-a", provision(mine))
+    assert meter.connected
+    meter.publish("tele/tas-b/SENSOR", b'{"ENERGY": {"Total": 999999}}')  # another meter's: dropped
+    meter.publish("smartmeter/tas-b/telemetry", b'{"energy_kwh": 999999}')  # dropped
+    meter.publish("smartmeter/tas-a/telemetry", b'{"energy_kwh": 999999}')  # not its format's: dropped
+    meter.publish("tele/tas-a/SENSOR", b'{"ENERGY": {"Total": 1.5}}')
+    wait_for(consumer, "tele/tas-a/SENSOR")
+    assert consumer.received == [("tele/tas-a/SENSOR", b'{"ENERGY": {"Total": 1.5}}')]
+    # It receives no commands: the product sends none, so its role grants no subscription.
+    assert meter.subscribe("cmnd/tas-a/#") == ["Not authorized"]
+
+
+@pytest.mark.django_db
+def test_changing_a_meters_format_in_the_admin_moves_its_permission(administered, clients, client, staff):
+    staff.is_superuser = True
+    staff.save(update_fields=["is_superuser"])
+    client.force_login(staff)
+    device = DeviceFactory(device_id="meter-f", owner=None, claimed_at=None)
+    meter = clients(administered.port, "meter-f", provision(device))
+    consumer = clients(administered.port, CONSUMER, CONSUMER_PASSWORD)
+    for topic in ("smartmeter/+/telemetry", "shelly/+/status/em:0"):
+        assert consumer.subscribe(topic) == ["Granted QoS 1"]
+
+    response = client.post(
+        f"/admin/devices/device/{device.pk}/change/",
+        {
+            "device_id": "meter-f",
+            "name": device.name,
+            "location": "",
+            "payload_format": "shelly-gen2",
+            "serial": "",
+            "sanctioned_load_kw": "5.00",
+            "wifi_ssid": "",
+            "status": "offline",
+            "firmware_version": "",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    device.refresh_from_db()
+    assert device.payload_format == "shelly-gen2"
+
+    meter.publish("smartmeter/meter-f/telemetry", b'{"energy_kwh": 1}')  # its old topic: dropped now
+    meter.publish("shelly/meter-f/status/em:0", b'{"total_act_power": 120}')
+    wait_for(consumer, "shelly/meter-f/status/em:0")
+    assert [topic for topic, _ in consumer.received] == ["shelly/meter-f/status/em:0"]
+    with BrokerAccounts(BrokerSettings.from_url(administered.admin_url)) as accounts:
+        role = accounts.command("getRole", rolename="meter-meter-f")["role"]
+    assert acls_from_broker(role["acls"]) == {("publishClientSend", "shelly/meter-f/#", True)}
+
+
+@pytest.mark.django_db
+def test_a_format_change_the_broker_refuses_is_not_saved(administered, client, staff, settings):
+    staff.is_superuser = True
+    staff.save(update_fields=["is_superuser"])
+    client.force_login(staff)
+    device = DeviceFactory(device_id="meter-g", owner=None, claimed_at=None)
+    provision(device)
+    settings.MQTT_ADMIN_URL = administered.url(ADMIN, "wrong")
+    response = client.post(
+        f"/admin/devices/device/{device.pk}/change/",
+        {
+            "device_id": "meter-g",
+            "name": device.name,
+            "location": "",
+            "payload_format": "tasmota",
+            "serial": "",
+            "sanctioned_load_kw": "5.00",
+            "wifi_ssid": "",
+            "status": "offline",
+            "firmware_version": "",
+        },
+        follow=True,
+    )
+    assert "Nothing was saved: broker administration (MQTT_ADMIN_URL) is unusable" in response.content.decode()
+    device.refresh_from_db()
+    assert device.payload_format == "native"
 
 
 @pytest.mark.django_db

@@ -10,6 +10,7 @@ docs/deployment.md#mqtt-credentials.
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from devices.topics import topic_prefixes
 from readings.broker_roles import (
     ClientState,
     ProductAccount,
@@ -44,7 +45,7 @@ class Command(BaseCommand):
         )
         for note in notes:
             self.stdout.write(f"note: {note}")
-        roles = product_roles(live_shared_group=settings.LIVE_MQTT_SHARED_GROUP)
+        roles = product_roles(live_shared_group=settings.LIVE_MQTT_SHARED_GROUP, prefixes=topic_prefixes())
         address = {live.username: live, consumer.username: consumer}  # where each login connects
         try:
             with accounts:
