@@ -3,11 +3,14 @@
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class Phase:
-    """One phase (L1..L3) or channel (CH1, CH2: a Tasmota multi-channel monitor) of a reading; None = not sent."""
+class Phase(NamedTuple):
+    """One phase (L1..L3) or channel (CH1, CH2: a Tasmota multi-channel monitor) of a reading; None = not sent.
+
+    A named tuple: a Shelly sends three with every power message, and these are made fastest.
+    """
 
     name: str
     voltage: float | None = None

@@ -273,6 +273,7 @@ def _validate(
     seen: dict[tuple[str, datetime], float] = {}  # (meter, instant as stored: to the millisecond) -> register
     given: dict[UntimedKey, datetime] = dict(known)  # and the packets met earlier in this batch
     local_zone = _zone(settings.TASMOTA_TIME_ZONE)
+    max_bytes = settings.INGEST_MAX_PAYLOAD_BYTES
     for index, message in enumerate(messages):
         if getattr(message, "retained", False):
             outcome.dead_letters.append(_retained_dead_letter(message))
@@ -288,7 +289,7 @@ def _validate(
             received_at=received_at,
             device_lookup=directory.lookup,
             backfill=backfill,
-            max_bytes=settings.INGEST_MAX_PAYLOAD_BYTES,
+            max_bytes=max_bytes,
             prefixes=prefixes,
             local_zone=local_zone,
         )

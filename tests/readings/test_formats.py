@@ -407,7 +407,7 @@ DSMR_ACCEPTED = [
             "current": 1.0,
             "power_factor": None,
             "rssi": None,
-            "phases": {"L1": {"voltage": 230.0, "current": 1.0, "power_w": 345.0}},
+            "phases": {},  # single phase: L1 is the reading's own voltage, current and power
             "timestamp": datetime(2024, 1, 31, 17, 5, tzinfo=UTC),
         },
         id="documented-sample",

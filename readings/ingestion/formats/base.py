@@ -148,6 +148,21 @@ def measurement(
     return converted
 
 
+def quick_measurement(value: object, spec: FieldSpec, scale: float = 1.0, text: bool = False) -> float | None:
+    """The common case without building a message: a number (or, with `text`, decimal text) within
+    range, converted; None when `measurement` must judge it (and name the field)."""
+    kind = type(value)
+    if kind is float or (kind is int and -(10**15) < value < 10**15):
+        converted = value * scale
+    elif kind is str and text and _DECIMAL_TEXT.fullmatch(value):
+        converted = float(value) * scale
+    else:
+        return None
+    if spec.low <= converted <= spec.high and not spec.whole:  # False for NaN too
+        return float(converted)
+    return None
+
+
 def optional_measurement(source: str, value: object, spec: FieldSpec, **options) -> float | None:
     """As `measurement`, with JSON null (or a missing field, passed as None) read as not measured."""
     return None if value is None else measurement(source, value, spec, **options)

@@ -13,7 +13,8 @@ Quirks handled here:
 - Values are decimal text (numbers are accepted too); registers are kWh, power is kW.
 - Two tariff registers (1: low/night, 2: normal/day) for import and for export: the reading's
   register is their sum (billing uses the total import register) and each is kept by name.
-- Per-phase power, voltage and current (l1..l3) when the meter sends them (null otherwise).
+- Per-phase power, voltage and current (l1..l3) when the meter sends them (null otherwise); a
+  single-phase meter's L1 is the reading's own power, voltage and current, not kept twice.
 - ``timestamp`` carries its offset; a message without one is taken at its receive time.
 """
 
@@ -29,6 +30,7 @@ from readings.ingestion.formats.base import (
     Reason,
     Refused,
     measurement,
+    quick_measurement,
 )
 from readings.types import Phase
 
@@ -45,27 +47,27 @@ def to_mapped(document: dict, *, device_id: str, rest: str, local_zone) -> Mappe
     if document.get("electricity_delivered_1") is None:
         raise Refused(Reason.MISSING_FIELD, "electricity_delivered_1 is missing (the import register, tariff 1)")
     registers = []
-    for key in ("electricity_delivered_1", "electricity_delivered_2"):
+    for key, name in _REGISTER_KEYS:
         value = _value(document, key, ENERGY, hint="kWh expected: Wh sent?")
         if value is not None:
-            registers.append((key.removeprefix("electricity_"), value))
-    returned = [_value(document, key, EXPORT) for key in ("electricity_returned_1", "electricity_returned_2")]
-    returned = [value for value in returned if value is not None]
+            registers.append((name, value))
+    returned = [
+        value
+        for key in ("electricity_returned_1", "electricity_returned_2")
+        if (value := _value(document, key, EXPORT)) is not None
+    ]
     delivered_now = _value(document, "electricity_currently_delivered", POWER, scale=KW, unit="kW", hint=_KW_HINT)
     returned_now = _value(document, "electricity_currently_returned", POWER, scale=KW, unit="kW", hint=_KW_HINT)
     power_w = _net(delivered_now, returned_now)
     phases = []
-    for number in (1, 2, 3):
-        delivered = _value(document, f"phase_currently_delivered_l{number}", POWER, scale=KW, unit="kW", hint=_KW_HINT)
-        returned_phase = _value(document, f"phase_currently_returned_l{number}", POWER, scale=KW, unit="kW")
-        phase = Phase(
-            f"L{number}",
-            voltage=_value(document, f"phase_voltage_l{number}", VOLTAGE),
-            current=_value(document, f"phase_power_current_l{number}", CURRENT),
-            power_w=_net(delivered, returned_phase),
-        )
-        if phase.as_dict():
-            phases.append(phase)
+    for name, delivered_key, returned_key, voltage_key, current_key in _PHASE_KEYS:
+        delivered = _value(document, delivered_key, POWER, scale=KW, unit="kW", hint=_KW_HINT)
+        returned_phase = _value(document, returned_key, POWER, scale=KW, unit="kW")
+        voltage = _value(document, voltage_key, VOLTAGE)
+        current = _value(document, current_key, CURRENT)
+        if delivered is None and returned_phase is None and voltage is None and current is None:
+            continue  # a phase the meter does not have (null) or does not measure
+        phases.append(Phase(name, voltage=voltage, current=current, power_w=_net(delivered, returned_phase)))
     voltages = [phase.voltage for phase in phases if phase.voltage is not None]
     currents = [phase.current for phase in phases if phase.current is not None]
     return Mapped(
@@ -75,14 +77,30 @@ def to_mapped(document: dict, *, device_id: str, rest: str, local_zone) -> Mappe
         current=sum(currents) if currents else None,
         energy_export_kwh=sum(returned) if returned else None,
         timestamp=document.get("timestamp"),
-        phases=tuple(phases),
+        phases=tuple(phases) if len(phases) > 1 else (),  # one phase: its values are the totals above
         registers=tuple(registers) if len(registers) > 1 else (),
     )
 
 
-def _value(document: dict, key: str, spec, **options) -> float | None:
+_REGISTER_KEYS = (("electricity_delivered_1", "delivered_1"), ("electricity_delivered_2", "delivered_2"))
+_PHASE_KEYS = tuple(
+    (
+        f"L{number}",
+        f"phase_currently_delivered_l{number}",
+        f"phase_currently_returned_l{number}",
+        f"phase_voltage_l{number}",
+        f"phase_power_current_l{number}",
+    )
+    for number in (1, 2, 3)
+)
+
+
+def _value(document: dict, key: str, spec, scale: float = 1.0, **options) -> float | None:
     value = document.get(key)
-    return None if value is None else measurement(key, value, spec, text=True, **options)
+    if value is None:
+        return None
+    quick = quick_measurement(value, spec, scale, text=True)
+    return quick if quick is not None else measurement(key, value, spec, scale=scale, text=True, **options)
 
 
 def _net(delivered: float | None, returned: float | None) -> float | None:

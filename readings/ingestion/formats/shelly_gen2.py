@@ -35,6 +35,7 @@ from readings.ingestion.formats.base import (
     Refused,
     json_kind,
     measurement,
+    quick_measurement,
 )
 from readings.types import Phase
 
@@ -107,15 +108,15 @@ def _em(status: dict, source: str, notification: bool) -> Mapped:
             return Mapped(ignored=f"{source} update without total_act_power")
         raise Refused(Reason.MISSING_FIELD, f"{source}.total_act_power is missing")
     phases = []
-    for letter, name in (("a", "L1"), ("b", "L2"), ("c", "L3")):
+    for name, voltage_key, current_key, power_key, pf_key in _PHASE_KEYS:
         phase = Phase(
             name,
-            voltage=_optional(status, f"{letter}_voltage", VOLTAGE, source),
-            current=_optional(status, f"{letter}_current", CURRENT, source),
-            power_w=_optional(status, f"{letter}_act_power", POWER, source),
-            power_factor=_optional(status, f"{letter}_pf", POWER_FACTOR, source),
+            _optional(status, voltage_key, VOLTAGE, source),
+            _optional(status, current_key, CURRENT, source),
+            _optional(status, power_key, POWER, source),
+            _optional(status, pf_key, POWER_FACTOR, source),
         )
-        if phase.as_dict():
+        if phase.voltage is not None or phase.current is not None or phase.power_w is not None:
             phases.append(phase)
     power_w = measurement(f"{source}.total_act_power", status["total_act_power"], POWER, hint="W expected")
     apparent = _optional(status, "total_aprt_power", POWER, source)
@@ -127,6 +128,12 @@ def _em(status: dict, source: str, notification: bool) -> Mapped:
         power_factor=max(-1.0, min(1.0, power_w / apparent)) if apparent else None,
         phases=tuple(phases),
     )
+
+
+_PHASE_KEYS = tuple(
+    (name, f"{letter}_voltage", f"{letter}_current", f"{letter}_act_power", f"{letter}_pf")
+    for letter, name in (("a", "L1"), ("b", "L2"), ("c", "L3"))
+)
 
 
 def _em1(status: dict, source: str, notification: bool) -> Mapped:
@@ -153,6 +160,9 @@ def _energy(status: dict, source: str, notification: bool, *, total: str, return
     )
 
 
-def _optional(status: dict, key: str, spec, source: str, **options) -> float | None:
+def _optional(status: dict, key: str, spec, source: str, scale: float = 1.0, **options) -> float | None:
     value = status.get(key)
-    return None if value is None else measurement(f"{source}.{key}", value, spec, **options)
+    if value is None:
+        return None
+    quick = quick_measurement(value, spec, scale)
+    return quick if quick is not None else measurement(f"{source}.{key}", value, spec, scale=scale, **options)
