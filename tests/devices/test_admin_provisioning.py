@@ -15,6 +15,7 @@ from devices.lifecycle import ProvisionedSecrets
 from devices.models import Device
 from devices.services import claim_code_matches, claim_code_normalize, device_claim
 from tests.factories import CLAIM_CODE, UnclaimedDeviceFactory
+from tests.support.admin_forms import device_change_form
 
 pytestmark = pytest.mark.django_db
 
@@ -138,17 +139,7 @@ def test_staff_change_a_meters_payload_format_on_its_page(staff_client):
     assert 'name="payload_format"' in form
     response = staff_client.post(
         f"/admin/devices/device/{device.pk}/change/",
-        {
-            "device_id": "fmt-c",
-            "name": device.name,
-            "location": "",
-            "payload_format": "dsmr-reader",
-            "serial": device.serial,
-            "sanctioned_load_kw": "5.00",
-            "wifi_ssid": "",
-            "status": "offline",
-            "firmware_version": "",
-        },
+        device_change_form(device, payload_format="dsmr-reader"),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     device.refresh_from_db()

@@ -14,6 +14,7 @@ from django.contrib.admin.models import CHANGE, DELETION, LogEntry
 from ops.audit import audit_log
 from ops.logging import redact_text
 from tests.factories import DEFAULT_PASSWORD, DeviceFactory
+from tests.support.admin_forms import device_change_form
 
 SECRETS = ["hunter2-secret", "s3cr3t-broker-pass", "eyJhbGciOiJIUzI1NiJ9.payload.sig", "tok-123456", "k3y-abcdef"]
 
@@ -168,17 +169,7 @@ def test_staff_changes_in_the_admin_are_audited(client, staff, customer, log_lin
     client.force_login(staff)
     response = client.post(
         f"/admin/devices/device/{device.pk}/change/",
-        {
-            "device_id": "meter-audit",
-            "name": "New name",
-            "location": "",
-            "serial": "",
-            "sanctioned_load_kw": "5.00",
-            "wifi_ssid": "",
-            "status": "offline",
-            "firmware_version": "",
-            "payload_format": "native",
-        },
+        device_change_form(device, name="New name"),
     )
     changed = LogEntry.objects.filter(action_flag=CHANGE, object_id=str(device.pk)).exists()
     audit = [line for line in log_lines() if line["logger"] == "smartmeter.audit" and line["action"] == "admin.change"]

@@ -20,6 +20,7 @@ from readings.ingestion.mqtt import BrokerSettings
 from readings.models import DeadLetter
 from readings.stores import get_store
 from tests.factories import DeviceFactory
+from tests.readings.format_samples import DSMR
 from tests.readings.ingest_helpers import mqtt_broker, publisher_for  # noqa: F401 - fixtures
 from tests.support.network import wait_until
 
@@ -158,28 +159,8 @@ SHELLY_EMDATA = {
 
 
 def dsmr_telegram(now: datetime, **overrides) -> dict:
-    # dsmr-reader documentation, "Integration: MQTT", JSON telegram (string decimals, kWh and kW).
-    telegram = {
-        "id": 8,
-        "timestamp": now.astimezone(KOLKATA).isoformat(timespec="seconds"),
-        "electricity_delivered_1": "1234.567",
-        "electricity_returned_1": "0.000",
-        "electricity_delivered_2": "2345.678",
-        "electricity_returned_2": "12.345",
-        "electricity_currently_delivered": "0.345",
-        "electricity_currently_returned": "0.000",
-        "phase_currently_delivered_l1": "0.345",
-        "phase_currently_delivered_l2": None,
-        "phase_currently_delivered_l3": None,
-        "phase_voltage_l1": "230.0",
-        "phase_voltage_l2": None,
-        "phase_voltage_l3": None,
-        "phase_power_current_l1": 1,
-        "phase_power_current_l2": None,
-        "phase_power_current_l3": None,
-    }
-    telegram.update(overrides)
-    return telegram
+    """The documented dsmr-reader JSON telegram, timestamped `now` (Asia/Kolkata offset)."""
+    return {**DSMR, "timestamp": now.astimezone(KOLKATA).isoformat(timespec="seconds"), **overrides}
 
 
 def latest(api, user, device_id: str) -> dict:

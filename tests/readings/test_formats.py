@@ -14,6 +14,7 @@ from devices.identity import DSMR_READER, NATIVE, SHELLY_GEN2, TASMOTA, TopicPre
 from readings.ingestion.joins import PowerJoin
 from readings.ingestion.validation import DeviceInfo, Ignored, Reason, Rejection, parse_telemetry
 from readings.types import Phase, PowerSample, Reading
+from tests.readings.format_samples import DSMR
 
 NOW = datetime(2024, 1, 31, 17, 5, 30, tzinfo=UTC)
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -355,32 +356,6 @@ def test_shelly_notifications_without_power_or_register_are_ignored(payload, why
     assert why in result.why
 
 
-# --- dsmr-reader ---------------------------------------------------------------------------
-# dsmr-reader docs, "Integration: MQTT", JSON telegram (fields as the DsmrReading model):
-#   {"id": 8, "timestamp": "2024-01-31T18:05:00+01:00",
-#    "electricity_delivered_1": "1234.567", "electricity_returned_1": "0.000",
-#    "electricity_delivered_2": "2345.678", "electricity_returned_2": "12.345",
-#    "electricity_currently_delivered": "0.345", "electricity_currently_returned": "0.000",
-#    "phase_currently_delivered_l1": "0.345", "phase_voltage_l1": "230.0", "phase_power_current_l1": 1}
-DSMR = {
-    "id": 8,
-    "timestamp": "2024-01-31T18:05:00+01:00",
-    "electricity_delivered_1": "1234.567",
-    "electricity_returned_1": "0.000",
-    "electricity_delivered_2": "2345.678",
-    "electricity_returned_2": "12.345",
-    "electricity_currently_delivered": "0.345",
-    "electricity_currently_returned": "0.000",
-    "phase_currently_delivered_l1": "0.345",
-    "phase_currently_delivered_l2": None,
-    "phase_currently_delivered_l3": None,
-    "phase_voltage_l1": "230.0",
-    "phase_voltage_l2": None,
-    "phase_voltage_l3": None,
-    "phase_power_current_l1": 1,
-    "phase_power_current_l2": None,
-    "phase_power_current_l3": None,
-}
 DSMR_THREE_PHASE = changed(
     DSMR,
     electricity_currently_delivered="2.000",

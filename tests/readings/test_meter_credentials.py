@@ -19,6 +19,7 @@ from readings.meter_credentials import (
 )
 from tests.factories import DeviceFactory
 from tests.readings.ingest_helpers import LocalBroker
+from tests.support.admin_forms import device_change_form
 from tests.support.dynsec import ADMIN, Client, DynsecBroker
 from tests.support.network import wait_until
 
@@ -139,17 +140,7 @@ def test_changing_a_meters_format_in_the_admin_moves_its_permission(administered
 
     response = client.post(
         f"/admin/devices/device/{device.pk}/change/",
-        {
-            "device_id": "meter-f",
-            "name": device.name,
-            "location": "",
-            "payload_format": "shelly-gen2",
-            "serial": "",
-            "sanctioned_load_kw": "5.00",
-            "wifi_ssid": "",
-            "status": "offline",
-            "firmware_version": "",
-        },
+        device_change_form(device, payload_format="shelly-gen2"),
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     device.refresh_from_db()
@@ -174,17 +165,7 @@ def test_a_format_change_the_broker_refuses_is_not_saved(administered, client, s
     settings.MQTT_ADMIN_URL = administered.url(ADMIN, "wrong")
     response = client.post(
         f"/admin/devices/device/{device.pk}/change/",
-        {
-            "device_id": "meter-g",
-            "name": device.name,
-            "location": "",
-            "payload_format": "tasmota",
-            "serial": "",
-            "sanctioned_load_kw": "5.00",
-            "wifi_ssid": "",
-            "status": "offline",
-            "firmware_version": "",
-        },
+        device_change_form(device, payload_format="tasmota"),
         follow=True,
     )
     assert "Nothing was saved: broker administration (MQTT_ADMIN_URL) is unusable" in response.content.decode()
