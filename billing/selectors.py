@@ -14,6 +14,7 @@ from accounts.models import User
 from billing.calculation import Bill, TariffTerms, calculate_bill, scale_energy
 from billing.models import Invoice, Note, Tariff, TariffSlab
 from billing.months import month_bounds, month_containing, next_month, previous_month_of
+from billing.projection import NO_TARIFF, projection_hold
 from billing.review_chart import RegisterChart, register_chart
 from billing.usage_chart import UsageMonth
 from billing.zone import billing_zone
@@ -205,46 +206,54 @@ def bill_fields(bill: Bill, consumption: Consumption) -> dict:
 
 @dataclass(frozen=True)
 class BillEstimate:
-    """This month so far and where it is heading; clearly an estimate, never an invoice."""
+    """This month so far and, when the readings justify it, where it is heading: clearly an
+    estimate, never an invoice."""
 
     device_id: str
     month: date
     consumption_kwh: Decimal
-    projected_kwh: Decimal
-    projected_bill: Bill | None  # None when no tariff is in force
+    projected_kwh: Decimal | None  # None while the readings do not justify a projection
+    projected_bill: Bill | None  # None then too, and when no tariff is in force
     has_readings: bool
+    # Why there is no projected bill (a billing.projection reason); None when there is one.
+    projection_held: str | None = None
 
 
 def bill_estimate(*, device: Device, month: date | None = None, now: datetime | None = None) -> BillEstimate:
     """Consumption so far in ``month`` (default: the current one) and the bill projected to month end.
 
-    The rate so far (since the month began, or since the meter's first reading in
-    it) is extrapolated linearly over the rest of the month.
+    The rate over the span the readings count (from the month's start, or the meter's first
+    reading in it, to the last reading) is extended linearly to the month's end, but only
+    when ``billing.projection.projection_hold`` finds the readings enough
+    (``PROJECTION_MIN_DAYS``); otherwise ``projection_held`` says why and nothing is projected.
     """
     now = now or timezone.now()
     month = month or month_containing(now, billing_zone())
-    start, end = month_period(month)
+    _, end = month_period(month)
     consumption = month_consumption(device_id=device.device_id, month=month, until=now)
-    since = max(start, consumption.first_reading_at) if consumption.first_reading_at else start
-    until = min(now, end)
-    projected = (
-        scale_energy(
-            consumption.energy_kwh,
-            elapsed_seconds=(until - since).total_seconds(),
-            period_seconds=(end - since).total_seconds(),
-        )
-        if consumption.has_readings
-        else Decimal("0.000")
+    opened, closed = consumption.opened_at, consumption.closed_at
+    held = projection_hold(
+        counted_from=opened, counted_to=closed, now=min(now, end), min_days=settings.PROJECTION_MIN_DAYS
     )
     tariff = tariff_for_month(month=month)
     terms: TariffTerms | None = tariff.terms() if tariff else None
+    projected = None
+    if held is None:
+        projected = scale_energy(
+            consumption.energy_kwh,
+            elapsed_seconds=(closed - opened).total_seconds(),
+            period_seconds=(end - opened).total_seconds(),
+        )
+        if terms is None:
+            held = NO_TARIFF
     return BillEstimate(
         device_id=device.device_id,
         month=month,
         consumption_kwh=consumption.energy_kwh,
         projected_kwh=projected,
-        projected_bill=calculate_bill(projected, terms) if terms else None,
+        projected_bill=calculate_bill(projected, terms) if projected is not None and terms else None,
         has_readings=consumption.has_readings,
+        projection_held=held,
     )
 
 

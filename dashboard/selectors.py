@@ -13,11 +13,13 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
 from billing import collections as billing_collections
 from billing import explain as billing_explain
+from billing import projection as billing_projection
 from billing import selectors as billing_selectors
 from billing.months import month_bounds, month_containing
 from billing.selectors import BillEstimate, InvoiceTally
@@ -65,11 +67,48 @@ class MeterSummary:
             return None
         return ProjectedBill(total=detail.projected_bill.total, projected_kwh=detail.projected_kwh)
 
+    @property
+    def projection_held(self) -> HeldProjection | None:
+        """Why this month's readings show no projected bill, in the customer's words; None when
+        one is shown or when there are no readings this month (the page says that itself)."""
+        detail = self.estimate_detail
+        if detail is None or not detail.has_readings or detail.projection_held is None:
+            return None
+        return held_projection(detail.projection_held)
+
 
 @dataclass(frozen=True)
 class ProjectedBill:
     total: Decimal
     projected_kwh: Decimal
+
+
+@dataclass(frozen=True)
+class HeldProjection:
+    """Shown instead of a rupee figure: a short label for the figure's place and the full reason."""
+
+    label: str
+    sentence: str
+
+
+def held_projection(reason: str) -> HeldProjection:
+    """The words for a projection ``billing.projection`` holds."""
+    if reason == billing_projection.NO_TARIFF:
+        return HeldProjection(
+            "No tariff yet", "No tariff is in force for this month yet, so there is no bill to project."
+        )
+    if reason == billing_projection.READINGS_STALE:
+        return HeldProjection(
+            "Not enough recent data",
+            "Not enough recent data to project this month's bill: the meter has not reported for a while, "
+            "so its readings no longer show how much you use.",
+        )
+    days = settings.PROJECTION_MIN_DAYS
+    return HeldProjection(
+        "Not enough data yet",
+        "Not enough data yet to project this month's bill "
+        f"(projections start after {days} day{'' if days == 1 else 's'} of readings).",
+    )
 
 
 def customer_meters(*, user: User) -> QuerySet[Device]:

@@ -380,6 +380,11 @@ INVOICE_DUE_DAYS = env.int("INVOICE_DUE_DAYS", default=15)
 # estimate. docs/billing.md#closing-reads.
 BILLING_CLOSING_READ_GRACE = timedelta(hours=env.int("BILLING_CLOSING_READ_GRACE_HOURS", default=72))
 BILLING_ESTIMATE_LOOKBACK_DAYS = env.int("BILLING_ESTIMATE_LOOKBACK_DAYS", default=90)
+# The dashboard projects this month's bill only once its readings span this many days
+# (billing.projection; docs/dashboard.md#the-projection); before that it says there is not enough data.
+PROJECTION_MIN_DAYS = env.int("PROJECTION_MIN_DAYS", default=3)
+if not 1 <= PROJECTION_MIN_DAYS <= 27:
+    raise ImproperlyConfigured("PROJECTION_MIN_DAYS must be between 1 and 27 (a month needs days left to project).")
 # Bills held for review instead of sent: docs/billing.md#review-before-sending.
 BILLING_REVIEW_SPIKE_FACTOR = Decimal(env.str("BILLING_REVIEW_SPIKE_FACTOR", default="3"))
 BILLING_REVIEW_SPIKE_MIN_KWH = Decimal(env.str("BILLING_REVIEW_SPIKE_MIN_KWH", default="50"))

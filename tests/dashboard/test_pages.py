@@ -2,17 +2,18 @@
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
-from billing.months import month_containing
 from dashboard.selectors import chart_ranges
 from dashboard.templatetags.dashboard_format import kwh, power, rupees
 from devices.models import Device
 from tests.factories import DeviceFactory, InvoiceFactory, TariffFactory, UserFactory
-from tests.support.readings import reading, write_hourly
+from tests.support.readings import ist, reading, write_hourly, write_registers
 
 pytestmark = pytest.mark.django_db
 
@@ -29,6 +30,22 @@ def signed_in(client):
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def frozen_now(monkeypatch):
+    """Pin django.utils.timezone.now: the month card depends on how far into the month "now" is."""
+
+    def freeze(at: datetime) -> datetime:
+        monkeypatch.setattr(timezone, "now", lambda: at)
+        return at
+
+    return freeze
+
+
+def _meter_card(html: str, device_id: str) -> str:
+    start = html.index(f'data-device-id="{device_id}"')
+    return html[start : html.index("</li>", start)]
 
 
 def _meter_config(response) -> dict:
@@ -62,14 +79,10 @@ def test_staff_may_open_any_meter_page(signed_in, device, staff):
 # --- My meters -----------------------------------------------------------------------
 
 
-def test_my_meters_shows_power_month_so_far_and_a_labelled_estimate(signed_in, device, other_customer):
+def test_my_meters_shows_power_month_so_far_and_a_labelled_estimate(signed_in, device, other_customer, frozen_now):
     TariffFactory()
-    now = timezone.now()
-    month_start = datetime.combine(month_containing(now, ZoneInfo("Asia/Kolkata")), datetime.min.time()).replace(
-        tzinfo=ZoneInfo("Asia/Kolkata")
-    )
-    hours = max(2, int((now - month_start).total_seconds() // 3600))
-    write_hourly(device.device_id, start=month_start + timedelta(minutes=1), hours=hours, kwh_per_hour=0.5)
+    now = frozen_now(ist(2025, 1, 10, 12, 30))
+    write_hourly(device.device_id, start=ist(2025, 1, 1), hours=9 * 24 + 12, kwh_per_hour=0.5)
     DeviceFactory(device_id="ravi-meter", owner=other_customer, name="Ravi's")
 
     response = signed_in(device.owner).get("/")
@@ -81,10 +94,57 @@ def test_my_meters_shows_power_month_so_far_and_a_labelled_estimate(signed_in, d
     assert "1.00 kW" in html  # the latest reading's power
     assert "Projected bill" in html
     assert "estimate" in html
-    assert "₹" in html
     summary = response.context["summaries"][0]
     assert summary.month_to_date_kwh > 0
     assert summary.estimate.total > 0
+    assert rupees(summary.estimate.total) in _meter_card(html, "meter-001")
+    assert "Not enough data" not in html
+    assert now == timezone.now()
+
+
+def test_a_new_meter_with_two_readings_shows_no_projected_bill_but_says_why(signed_in, device, frozen_now):
+    TariffFactory()
+    now = frozen_now(ist(2025, 1, 20, 11, 5))
+    write_registers(device.device_id, [(now - timedelta(hours=1, minutes=5), "0"), (now - timedelta(minutes=5), "1.2")])
+
+    html = unescape(signed_in(device.owner).get("/").content.decode())
+    card = _meter_card(html, "meter-001")
+    assert kwh(Decimal("1.2")) in card  # this month so far, backed by readings, stays
+    assert "₹" not in card
+    assert "Not enough data yet to project this month's bill (projections start after 3 days of readings)." in card
+
+    response = signed_in(device.owner).get("/meters/meter-001/")
+    page = unescape(response.content.decode())
+    month_card = page[page.index('id="month-heading"') : page.index("</section>", page.index('id="month-heading"'))]
+    assert response.context["summary"].estimate is None
+    assert "₹" not in month_card
+    assert "Not enough data yet" in month_card
+    assert "projections start after 3 days of readings" in month_card
+
+
+def test_the_minimum_days_before_a_projection_follow_the_setting(signed_in, device, settings, frozen_now):
+    settings.PROJECTION_MIN_DAYS = 5
+    now = frozen_now(ist(2025, 1, 20, 11, 5))
+    write_registers(device.device_id, [(now - timedelta(hours=2), "0"), (now - timedelta(hours=1), "1")])
+    html = unescape(signed_in(device.owner).get("/").content.decode())
+    assert "projections start after 5 days of readings" in html
+
+
+def test_a_meter_with_five_days_of_readings_shows_a_projected_estimate(signed_in, device, frozen_now):
+    TariffFactory()
+    frozen_now(ist(2025, 1, 20, 0, 30))
+    write_hourly(device.device_id, start=ist(2025, 1, 15), hours=5 * 24 + 1, kwh_per_hour=0.5)
+
+    response = signed_in(device.owner).get("/meters/meter-001/")
+
+    summary = response.context["summary"]
+    assert summary.projection_held is None
+    assert summary.estimate.projected_kwh == Decimal("204.000")  # 60 kWh in 5 days, over the 17 days from the 15th
+    page = unescape(response.content.decode())
+    month_card = page[page.index('id="month-heading"') : page.index("</section>", page.index('id="month-heading"'))]
+    assert rupees(summary.estimate.total) in month_card
+    assert "estimate" in month_card
+    assert "Not enough data" not in month_card
 
 
 def test_a_meter_that_never_reported_says_to_check_its_wifi(signed_in, customer):
