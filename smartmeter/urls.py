@@ -2,6 +2,8 @@
 
 from django.conf import settings
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponseRedirect
+from django.templatetags.static import static
 from django.urls import include, path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
@@ -27,6 +29,13 @@ api_patterns = [
 
 handler404 = "smartmeter.errors.not_found"
 
+
+def favicon(request: HttpRequest) -> HttpResponseRedirect:
+    """Browsers ask for /favicon.ico whatever the page links; send them to the linked SVG icon.
+    Temporary, so a browser never keeps a redirect to a fingerprinted file name that later changes."""
+    return HttpResponseRedirect(static("img/favicon.svg"))
+
+
 urlpatterns = [
     path("admin/overview/", dashboard_admin_views.overview, name="staff-overview"),
     *collections_urls,  # /admin/billing/ageing/, /admin/billing/disconnections/
@@ -34,5 +43,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("api/<path:unknown>", api_not_found),
     path("", include("ops.urls")),  # /health, /metrics
+    path("favicon.ico", favicon),
     path("", include("accounts.site_urls")),
 ]
