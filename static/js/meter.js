@@ -240,6 +240,24 @@
     }).then(function () { box.setAttribute("aria-busy", "false"); });
   }
 
+  // Legend swatches as short lines drawn like their series (solid voltage, dashed power factor).
+  // Chart.js's default box strokes its border with the series' dash and looks torn, and its
+  // "line" point style takes the point's 1 px width and no dash, so both are taken from the dataset.
+  var lineSwatches = {
+    usePointStyle: true,
+    pointStyle: "line",
+    pointStyleWidth: 32,
+    generateLabels: function (chart) {
+      return Chart.defaults.plugins.legend.labels.generateLabels(chart).map(function (item) {
+        var dataset = chart.data.datasets[item.datasetIndex];
+        item.strokeStyle = dataset.borderColor;
+        item.lineWidth = 2.5;
+        item.lineDash = dataset.borderDash || [];
+        return item;
+      });
+    },
+  };
+
   function showQuality() {
     var box = $("quality-box");
     var empty = $("quality-empty");
@@ -262,6 +280,7 @@
         options: {
           animation: false,
           interaction: { mode: "index", intersect: false },
+          plugins: { legend: { labels: lineSwatches } },
           scales: {
             v: { position: "left", title: { display: true, text: "V" } },
             pf: { position: "right", min: 0, max: 1, grid: { drawOnChartArea: false }, title: { display: true, text: "PF" } },
