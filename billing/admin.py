@@ -46,7 +46,10 @@ from readings.admin import DeviceReadingsAdmin
 
 TARIFF_FIELDS = [
     "effective_from",
+    "slab_style",
     "fixed_charge",
+    "fixed_charge_basis",
+    "minimum_charge",
     "tax_rate",
     "tax_label",
     "late_fee_rate",
@@ -78,9 +81,12 @@ class TariffAdminForm(forms.ModelForm):
                 slabs=[{"range_start": 0, "range_end": None, "rate": "0"}],
                 fixed_charge=cleaned.get("fixed_charge"),
                 tax_rate=cleaned.get("tax_rate"),
+                slab_style=cleaned.get("slab_style"),
+                fixed_charge_basis=cleaned.get("fixed_charge_basis"),
+                minimum_charge=cleaned.get("minimum_charge"),
             )
         except TariffInvalid as exc:
-            for field in ("fixed_charge", "tax_rate"):
+            for field in ("fixed_charge", "tax_rate", "slab_style", "fixed_charge_basis", "minimum_charge"):
                 if field in exc.problems and field not in self.errors:
                     self.add_error(field, exc.problems[field])
         if cleaned.get("effective_from"):
@@ -133,7 +139,10 @@ class TariffAdmin(admin.ModelAdmin):
     list_display = [
         "effective_from",
         "slab_summary",
+        "slab_style",
         "fixed_charge",
+        "fixed_charge_basis",
+        "minimum_charge",
         "tax_rate",
         "tax_label",
         "in_force",
@@ -188,6 +197,9 @@ class TariffAdmin(admin.ModelAdmin):
             slabs=slabs.slab_rows,
             fixed_charge=form.instance.fixed_charge,
             tax_rate=form.instance.tax_rate,
+            slab_style=form.instance.slab_style,
+            fixed_charge_basis=form.instance.fixed_charge_basis,
+            minimum_charge=form.instance.minimum_charge,
             effective_from=form.instance.effective_from,
             actor=request.user,
             description=form.instance.description,

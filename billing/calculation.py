@@ -17,6 +17,15 @@ ZERO = Decimal("0")
 MAX_SLABS = 20
 TAX_RATE_PLACES = 4
 
+# How slab rates apply (docs/billing.md#slab-styles).
+TELESCOPIC = "telescopic"  # each slab's rate on the units inside it
+NON_TELESCOPIC = "non_telescopic"  # the rate of the slab the month's total falls in, on every unit
+SLAB_STYLES = (TELESCOPIC, NON_TELESCOPIC)
+# What the fixed charge is counted per (docs/billing.md#fixed-charge-basis).
+PER_CONNECTION = "per_connection"
+PER_KW = "per_kw"  # per kW of the meter's sanctioned load
+FIXED_CHARGE_BASES = (PER_CONNECTION, PER_KW)
+
 
 def round_money(value: Decimal) -> Decimal:
     return value.quantize(MONEY, rounding=ROUND_HALF_UP)
@@ -51,8 +60,11 @@ class Slab:
 @dataclass(frozen=True, slots=True)
 class TariffTerms:
     slabs: tuple[Slab, ...]
-    fixed_charge: Decimal
+    fixed_charge: Decimal  # per connection, or per kW of sanctioned load (fixed_charge_basis)
     tax_rate: Decimal  # 0.18 for 18 %
+    slab_style: str = TELESCOPIC
+    fixed_charge_basis: str = PER_CONNECTION
+    minimum_charge: Decimal | None = None  # a month's energy and fixed charge, before tax; None: no minimum
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,11 @@ class Bill:
     tax_rate: Decimal
     tax: Decimal
     total: Decimal
+    minimum_top_up: Decimal = ZERO  # raises energy + fixed charge to the minimum charge; taxed like them
+    minimum_charge: Decimal | None = None  # the minimum applied (prorated like the fixed charge)
+    slab_style: str = TELESCOPIC
+    fixed_charge_kw: Decimal | None = None  # the sanctioned load a per-kW fixed charge was counted on
+    fixed_charge_rate: Decimal | None = None  # ₹ per kW, with fixed_charge_kw
 
 
 class TariffInvalid(ValueError):
@@ -125,16 +142,40 @@ def _whole_kwh(value: object, name: str, problems: list[str]) -> int | None:
     return int(number)
 
 
-def validate_tariff(*, slabs: Sequence[Mapping[str, object]], fixed_charge: object, tax_rate: object) -> TariffTerms:
-    """Check a tariff as entered (``[{range_start, range_end, rate}]``, fixed charge, tax rate).
+def validate_tariff(
+    *,
+    slabs: Sequence[Mapping[str, object]],
+    fixed_charge: object,
+    tax_rate: object,
+    slab_style: object = TELESCOPIC,
+    fixed_charge_basis: object = PER_CONNECTION,
+    minimum_charge: object = None,
+) -> TariffTerms:
+    """Check a tariff as entered (``[{range_start, range_end, rate}]``, fixed charge, tax rate, slab style,
+    fixed-charge basis, minimum charge).
 
     Returns the normalised terms or raises TariffInvalid naming every problem:
     slabs must run contiguously from 0 with no gap or overlap, only the last may
-    be open-ended (and it must be), rates and the fixed charge are non-negative
-    amounts with at most 2 decimal places, the tax rate lies within 0-1.
+    be open-ended (and it must be), rates, the fixed charge and the minimum charge
+    (empty for none) are non-negative amounts with at most 2 decimal places, the tax
+    rate lies within 0-1, the style and basis are among SLAB_STYLES and FIXED_CHARGE_BASES.
     """
-    problems: dict[str, list[str]] = {"slabs": [], "fixed_charge": [], "tax_rate": []}
+    problems: dict[str, list[str]] = {
+        "slabs": [],
+        "fixed_charge": [],
+        "tax_rate": [],
+        "slab_style": [],
+        "fixed_charge_basis": [],
+        "minimum_charge": [],
+    }
 
+    if slab_style not in SLAB_STYLES:
+        problems["slab_style"].append(f"The slab style must be one of {', '.join(SLAB_STYLES)}.")
+    if fixed_charge_basis not in FIXED_CHARGE_BASES:
+        problems["fixed_charge_basis"].append(f"The fixed-charge basis must be one of {', '.join(FIXED_CHARGE_BASES)}.")
+    minimum = None
+    if minimum_charge is not None and minimum_charge != "":
+        minimum = _money(minimum_charge, "The minimum charge", problems["minimum_charge"])
     fixed = _money(fixed_charge, "The fixed charge", problems["fixed_charge"])
     tax = _decimal(tax_rate)
     if tax is None:
@@ -196,7 +237,14 @@ def validate_tariff(*, slabs: Sequence[Mapping[str, object]], fixed_charge: obje
         raise TariffInvalid(problems)
     assert fixed is not None
     assert tax is not None
-    return TariffTerms(slabs=tuple(parsed), fixed_charge=fixed, tax_rate=tax)
+    return TariffTerms(
+        slabs=tuple(parsed),
+        fixed_charge=fixed,
+        tax_rate=tax,
+        slab_style=str(slab_style),
+        fixed_charge_basis=str(fixed_charge_basis),
+        minimum_charge=minimum,
+    )
 
 
 DEFAULT_ESTIMATE_KWH = Decimal("100.000")
@@ -285,13 +333,71 @@ def slab_units(energy_kwh: Decimal, slabs: Iterable[Slab], *, share: Decimal = D
     return units
 
 
+def slab_lines(energy_kwh: Decimal, terms: TariffTerms, *, share: Decimal = Decimal(1)) -> tuple[SlabLine, ...]:
+    """The energy charge, one line per slab, by the terms' slab style (docs/billing.md#slab-styles).
+
+    Telescopic: each slab's rate on the units inside it. Non-telescopic: every unit at the rate of
+    the slab the total falls in (a total exactly on a slab's upper limit falls in that slab), the
+    other slabs' lines at 0 units. ``share`` scales the slab limits for part of a month.
+    """
+    if terms.slab_style == NON_TELESCOPIC:
+        if energy_kwh < 0:
+            raise ValueError("Consumption cannot be negative.")
+        applies = next(
+            (slab for slab in terms.slabs if slab.range_end is None or energy_kwh <= Decimal(slab.range_end) * share),
+            terms.slabs[-1],
+        )
+        return tuple(
+            SlabLine(
+                slab=slab,
+                units=energy_kwh if slab is applies else ZERO,
+                charge=round_money(energy_kwh * slab.rate) if slab is applies else ZERO.quantize(MONEY),
+            )
+            for slab in terms.slabs
+        )
+    return tuple(
+        SlabLine(slab=slab, units=units, charge=round_money(units * slab.rate))
+        for slab, units in zip(terms.slabs, slab_units(energy_kwh, terms.slabs, share=share), strict=True)
+    )
+
+
+def fixed_charge_amount(
+    terms: TariffTerms, *, sanctioned_load_kw: Decimal | None = None, share: Decimal = Decimal(1)
+) -> Decimal:
+    """The month's fixed charge: per connection, or per kW of the meter's sanctioned load; ``share``
+    prorates it for part of a month. Rounded once, after multiplying."""
+    if terms.fixed_charge_basis == PER_KW:
+        if sanctioned_load_kw is None:
+            raise ValueError("A fixed charge per kW needs the meter's sanctioned load.")
+        if sanctioned_load_kw < 0:
+            raise ValueError("A sanctioned load cannot be negative.")
+        return round_money(terms.fixed_charge * Decimal(sanctioned_load_kw) * share)
+    return round_money(terms.fixed_charge * share)
+
+
+def minimum_top_up(charges: Decimal, minimum_charge: Decimal | None) -> Decimal:
+    """What raises a month's energy and fixed charges (before tax) to the minimum charge; 0.00 when they
+    reach it or there is no minimum."""
+    if minimum_charge is None or charges >= minimum_charge:
+        return ZERO.quantize(MONEY)
+    return round_money(minimum_charge - charges)
+
+
 def calculate_bill(
-    energy_kwh: Decimal, terms: TariffTerms, *, slab_share: Decimal = Decimal(1), fixed_share: Decimal = Decimal(1)
+    energy_kwh: Decimal,
+    terms: TariffTerms,
+    *,
+    slab_share: Decimal = Decimal(1),
+    fixed_share: Decimal = Decimal(1),
+    sanctioned_load_kw: Decimal | None = None,
 ) -> Bill:
     """The month's bill for ``energy_kwh`` under ``terms``.
 
-    ``slab_share`` scales the slab limits and ``fixed_share`` the fixed charge, for part of a
-    month (both 1 for a whole month in service).
+    In order (docs/billing.md#order-of-operations): the energy charge by slab style, the fixed
+    charge by its basis, the top-up to the minimum charge, then tax on all three.
+    ``slab_share`` scales the slab limits and ``fixed_share`` the fixed and minimum charges, for
+    part of a month (both 1 for a whole month in service). ``sanctioned_load_kw`` is the meter's
+    load, needed only by a fixed charge per kW.
 
     >>> terms = TariffTerms(
     ...     slabs=(Slab(0, 100, Decimal("3.50")), Slab(101, 300, Decimal("4.50")), Slab(301, None, Decimal("6.00"))),
@@ -300,14 +406,14 @@ def calculate_bill(
     Decimal('1268.50')
     """
     energy = round_energy(Decimal(energy_kwh))
-    lines = tuple(
-        SlabLine(slab=slab, units=units, charge=round_money(units * slab.rate))
-        for slab, units in zip(terms.slabs, slab_units(energy, terms.slabs, share=slab_share), strict=True)
-    )
+    lines = slab_lines(energy, terms, share=slab_share)
     subtotal = round_money(sum((line.charge for line in lines), ZERO))
-    fixed = round_money(terms.fixed_charge * fixed_share)
-    tax = round_money((subtotal + fixed) * terms.tax_rate)
-    total = round_money(subtotal + fixed + tax)
+    fixed = fixed_charge_amount(terms, sanctioned_load_kw=sanctioned_load_kw, share=fixed_share)
+    minimum = None if terms.minimum_charge is None else round_money(terms.minimum_charge * fixed_share)
+    top_up = minimum_top_up(subtotal + fixed, minimum)
+    tax = round_money((subtotal + fixed + top_up) * terms.tax_rate)
+    total = round_money(subtotal + fixed + top_up + tax)
+    per_kw = terms.fixed_charge_basis == PER_KW
     return Bill(
         energy_kwh=energy,
         lines=lines,
@@ -316,6 +422,11 @@ def calculate_bill(
         tax_rate=terms.tax_rate,
         tax=tax,
         total=total,
+        minimum_top_up=top_up,
+        minimum_charge=minimum,
+        slab_style=terms.slab_style,
+        fixed_charge_kw=Decimal(sanctioned_load_kw) if per_kw else None,
+        fixed_charge_rate=terms.fixed_charge if per_kw else None,
     )
 
 
@@ -336,6 +447,7 @@ class BillPart:
     terms: TariffTerms
     slab_share: Decimal
     fixed_share: Decimal
+    sanctioned_load_kw: Decimal | None = None
 
 
 def calculate_split_bill(parts: Sequence[BillPart]) -> tuple[Bill, tuple[Bill, ...]]:
@@ -347,7 +459,13 @@ def calculate_split_bill(parts: Sequence[BillPart]) -> tuple[Bill, tuple[Bill, .
     if not parts:
         raise ValueError("A bill needs at least one part.")
     bills = tuple(
-        calculate_bill(part.energy_kwh, part.terms, slab_share=part.slab_share, fixed_share=part.fixed_share)
+        calculate_bill(
+            part.energy_kwh,
+            part.terms,
+            slab_share=part.slab_share,
+            fixed_share=part.fixed_share,
+            sanctioned_load_kw=part.sanctioned_load_kw,
+        )
         for part in parts
     )
     if len(bills) == 1:
@@ -360,6 +478,13 @@ def calculate_split_bill(parts: Sequence[BillPart]) -> tuple[Bill, tuple[Bill, .
         tax_rate=bills[0].tax_rate,
         tax=sum((bill.tax for bill in bills), ZERO),
         total=sum((bill.total for bill in bills), ZERO),
+        minimum_top_up=sum((bill.minimum_top_up for bill in bills), ZERO),
+        minimum_charge=None
+        if all(bill.minimum_charge is None for bill in bills)
+        else sum((bill.minimum_charge or ZERO for bill in bills), ZERO),
+        slab_style=bills[0].slab_style,
+        fixed_charge_kw=bills[0].fixed_charge_kw,
+        fixed_charge_rate=bills[0].fixed_charge_rate,
     )
     return whole, bills
 
@@ -367,10 +492,12 @@ def calculate_split_bill(parts: Sequence[BillPart]) -> tuple[Bill, tuple[Bill, .
 def adjustment_amount(*, actual_kwh: Decimal, billed_subtotal: Decimal, terms: TariffTerms) -> Decimal:
     """What correcting an estimated month costs (negative: what it gives back), tax included.
 
-    The actual energy is priced at that month's slab rates; what the estimate charged for
-    energy (``billed_subtotal``) comes off.
+    The actual energy is priced at that month's slab rates (and slab style); what the estimate
+    charged for energy (``billed_subtotal``) comes off. The fixed charge and any minimum top-up
+    of the estimated month stand.
     """
-    difference = calculate_bill(actual_kwh, terms).subtotal - billed_subtotal
+    lines = slab_lines(round_energy(Decimal(actual_kwh)), terms)
+    difference = round_money(sum((line.charge for line in lines), ZERO)) - billed_subtotal
     return round_money(difference * (1 + terms.tax_rate))
 
 

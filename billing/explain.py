@@ -126,10 +126,29 @@ def invoice_explanations(invoice) -> list[str]:
 
 
 def fixed_charge_label(invoice) -> str:
-    """'Fixed charge', or 'Fixed charge for 12 of 31 days' when the meter was in service part of the month."""
+    """'Fixed charge', or 'Fixed charge for 12 of 31 days' when the meter was in service part of the month;
+    a charge per kW names its count: 'Fixed charge: 5.00 kW × ₹40.00' (then ', for 12 of 31 days')."""
+    label = "Fixed charge"
+    per_kw_count = getattr(invoice, "fixed_charge_kw", None) is not None and invoice.fixed_charge_rate is not None
+    if per_kw_count and not invoice.parts:  # a split month counts it per part
+        label += f": {per_kw(invoice.fixed_charge_kw, invoice.fixed_charge_rate)}"
+        if invoice.service_days is not None:
+            label += ","
     if invoice.service_days is None:
-        return "Fixed charge"
-    return f"Fixed charge for {invoice.service_days} of {month_days(invoice.month)} days"
+        return label
+    return f"{label} for {invoice.service_days} of {month_days(invoice.month)} days"
+
+
+def per_kw(load_kw, rate) -> str:
+    """``5.00 kW × ₹40.00``: how a fixed charge per kW of sanctioned load was counted."""
+    return f"{_money(load_kw).quantize(Decimal('0.01'))} kW × {format_inr(rate)}"
+
+
+def slab_style_sentence(invoice) -> str:
+    """Why one slab carries every unit on a non-telescopic bill; empty for a telescopic one."""
+    if getattr(invoice, "slab_style", "") != "non_telescopic":
+        return ""
+    return "Non-telescopic tariff: every unit is charged at the rate of the slab your month's total falls in."
 
 
 @dataclass(frozen=True)
@@ -146,9 +165,15 @@ class PartLine:
     slabs: list[dict]
     subtotal: Decimal
     fixed_charge: Decimal
+    minimum_top_up: Decimal = Decimal("0.00")
+    fixed_charge_kw: Decimal | None = None
+    fixed_charge_rate: Decimal | None = None
 
     @property
     def fixed_charge_label(self) -> str:
+        if self.fixed_charge_kw is not None and self.fixed_charge_rate is not None:
+            count = per_kw(self.fixed_charge_kw, self.fixed_charge_rate)
+            return f"Fixed charge: {count}, for {self.days} of {self.month_days} days"
         return f"Fixed charge for {self.days} of {self.month_days} days"
 
 
@@ -178,9 +203,16 @@ def part_lines(invoice) -> list[PartLine]:
                 ],
                 subtotal=_money(part["subtotal"]),
                 fixed_charge=_money(part["fixed_charge"]),
+                minimum_top_up=_money(part.get("minimum_top_up") or "0.00"),
+                fixed_charge_kw=_optional_money(part.get("fixed_charge_kw")),
+                fixed_charge_rate=_optional_money(part.get("fixed_charge_rate")),
             )
         )
     return lines
+
+
+def _optional_money(value) -> Decimal | None:
+    return None if value is None else _money(value)
 
 
 def percent(rate) -> str:

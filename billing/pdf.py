@@ -118,6 +118,7 @@ def invoice_pdf_context(invoice) -> dict:
         "explanations": explain.invoice_explanations(invoice),
         "parts": explain.part_lines(invoice),
         "fixed_charge_label": explain.fixed_charge_label(invoice),
+        "slab_style_sentence": explain.slab_style_sentence(invoice),
     }
 
 

@@ -123,7 +123,7 @@ def bill_preview(*, device: Device, month: date, now: datetime | None = None, us
         if planned is not None:
             return planned
     consumption = month_consumption(device_id=device.device_id, month=month, until=now)
-    bill = calculate_bill(billed_energy(consumption), tariff.terms())
+    bill = calculate_bill(billed_energy(consumption), tariff.terms(), sanctioned_load_kw=device.sanctioned_load_kw)
     return BillPreview(
         device_id=device.device_id,
         month=month,

@@ -3,7 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billing.calculation import DEFAULT_LATE_FEE_RATE, DEFAULT_TAX_LABEL
+from billing.calculation import DEFAULT_LATE_FEE_RATE, DEFAULT_TAX_LABEL, PER_CONNECTION, TELESCOPIC
 from billing.models import Invoice, Tariff
 from billing.months import MonthInvalid, parse_month
 
@@ -26,6 +26,24 @@ class TariffInputSerializer(serializers.Serializer):
     )
     fixed_charge = AmountField(help_text="₹ per meter per month, at most 2 decimals.")
     tax_rate = AmountField(help_text="Between 0 and 1 (0.18 for 18%).")
+    # Unknown values are named by the tariff validator, with the other problems.
+    slab_style = serializers.CharField(
+        required=False,
+        default=TELESCOPIC,
+        help_text='"telescopic" (each slab\'s rate on the units inside it; the default) or "non_telescopic" '
+        "(the rate of the slab the month's total falls in, on every unit).",
+    )
+    fixed_charge_basis = serializers.CharField(
+        required=False,
+        default=PER_CONNECTION,
+        help_text='"per_connection" (the default) or "per_kw": the fixed charge times the meter\'s sanctioned load.',
+    )
+    minimum_charge = AmountField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="₹ a month: energy and fixed charges below it are topped up to it before tax; null for none.",
+    )
     effective_from = serializers.DateField(help_text="First day the version applies (YYYY-MM-DD).")
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     estimate_default_kwh = AmountField(
@@ -69,7 +87,10 @@ class TariffOutputSerializer(serializers.ModelSerializer):
             "id",
             "effective_from",
             "slabs",
+            "slab_style",
             "fixed_charge",
+            "fixed_charge_basis",
+            "minimum_charge",
             "tax_rate",
             "tax_label",
             "late_fee_rate",

@@ -93,6 +93,29 @@ class Invoice(models.Model):
     slabs = models.JSONField(help_text="Snapshot: [{slab, range_start, range_end, units, rate, charge}].")
     subtotal = models.DecimalField(max_digits=12, decimal_places=2)
     fixed_charge = models.DecimalField(max_digits=10, decimal_places=2)
+    slab_style = models.CharField(max_length=16, default="telescopic", help_text="The tariff's slab style.")
+    fixed_charge_basis = models.CharField(
+        max_length=16, default="per_connection", help_text="What the fixed charge was counted per."
+    )
+    fixed_charge_kw = models.DecimalField(
+        max_digits=8, decimal_places=2, null=True, blank=True, help_text="Per kW: the sanctioned load counted."
+    )
+    fixed_charge_rate = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True, help_text="Per kW: ₹ per kW a month."
+    )
+    minimum_charge = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="The month's minimum charge (prorated like the fixed charge); empty: none.",
+    )
+    minimum_top_up = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0.00"),
+        help_text="What raised energy and fixed charges to the minimum charge (taxed with them).",
+    )
     tax_rate = models.DecimalField(max_digits=5, decimal_places=4)
     tax_label = models.CharField(max_length=40, default="GST", help_text="The tax line's name, from the tariff.")
     tax = models.DecimalField(max_digits=12, decimal_places=2)

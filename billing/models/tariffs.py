@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
-from billing.calculation import Slab, TariffTerms
+from billing.calculation import NON_TELESCOPIC, PER_CONNECTION, PER_KW, TELESCOPIC, Slab, TariffTerms
 
 
 class TariffQuerySet(models.QuerySet):
@@ -17,8 +17,44 @@ class TariffQuerySet(models.QuerySet):
 class Tariff(models.Model):
     """One version of the tariff. Versions are never edited once a month billed with them has invoices."""
 
+    class SlabStyle(models.TextChoices):
+        TELESCOPIC = TELESCOPIC, "Telescopic (each slab's rate on the units inside it)"
+        NON_TELESCOPIC = (
+            NON_TELESCOPIC,
+            "Non-telescopic (the rate of the slab the month's total falls in, on all units)",
+        )
+
+    class FixedChargeBasis(models.TextChoices):
+        PER_CONNECTION = PER_CONNECTION, "Per connection"
+        PER_KW = PER_KW, "Per kW of sanctioned load"
+
     effective_from = models.DateField(unique=True, help_text="The first day this version applies to.")
-    fixed_charge = models.DecimalField(max_digits=10, decimal_places=2, help_text="Per meter per month, in ₹.")
+    slab_style = models.CharField(
+        max_length=16,
+        choices=SlabStyle.choices,
+        default=SlabStyle.TELESCOPIC,
+        help_text="Telescopic: 250 kWh on slabs 0-100 and 101-300 pays 100 units at the first rate and 150 at "
+        "the second. Non-telescopic: all 250 units at the rate of the slab 250 falls in.",
+    )
+    fixed_charge = models.DecimalField(
+        max_digits=10,
+        decimal_places=2,
+        help_text="₹ a month per meter, or per kW of the meter's sanctioned load (see the basis).",
+    )
+    fixed_charge_basis = models.CharField(
+        max_length=16,
+        choices=FixedChargeBasis.choices,
+        default=FixedChargeBasis.PER_CONNECTION,
+        help_text="Per kW: the fixed charge times the meter's sanctioned load (5 kW at ₹40 is ₹200 a month).",
+    )
+    minimum_charge = models.DecimalField(
+        "minimum charge (₹ per month)",
+        max_digits=10,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="A bill whose energy and fixed charges come to less is raised to this before tax. Empty: none.",
+    )
     tax_rate = models.DecimalField(max_digits=5, decimal_places=4, help_text="0.18 for 18%.")
     tax_label = models.CharField(
         max_length=40,
@@ -66,7 +102,14 @@ class Tariff(models.Model):
         slabs = tuple(
             Slab(range_start=slab.range_start, range_end=slab.range_end, rate=slab.rate) for slab in self.slabs.all()
         )
-        return TariffTerms(slabs=slabs, fixed_charge=self.fixed_charge, tax_rate=self.tax_rate)
+        return TariffTerms(
+            slabs=slabs,
+            fixed_charge=self.fixed_charge,
+            tax_rate=self.tax_rate,
+            slab_style=self.slab_style,
+            fixed_charge_basis=self.fixed_charge_basis,
+            minimum_charge=self.minimum_charge,
+        )
 
 
 class TariffSlab(models.Model):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from billing import emails
-from billing.calculation import TariffTerms, calculate_bill, day_share
+from billing.calculation import PER_CONNECTION, PER_KW, TariffTerms, calculate_bill, day_share
 from billing.models import BillingRun, DocumentSequence, Invoice, Tariff
 from billing.months import month_label
 from billing.pdf import render_invoice_pdf
@@ -45,9 +45,11 @@ def held_invoice_number(*, device: Device, month: date) -> str:
     return f"HELD-{month:%Y%m}-{device.pk:06d}"
 
 
-def plain_month_bill(consumption: Consumption, terms: TariffTerms) -> MonthBill:
+def plain_month_bill(
+    consumption: Consumption, terms: TariffTerms, *, sanctioned_load_kw: Decimal | None = None
+) -> MonthBill:
     """A whole month billed from its consumption alone (no earlier bill, estimate or split)."""
-    bill = calculate_bill(billed_energy(consumption), terms)
+    bill = calculate_bill(billed_energy(consumption), terms, sanctioned_load_kw=sanctioned_load_kw)
     return MonthBill(
         bill=bill,
         parts=(),
@@ -66,6 +68,13 @@ def month_bill_fields(month_bill: MonthBill) -> dict:
     estimate = month_bill.estimate
     return {
         **bill_fields(bill, consumption),
+        # The tariff's terms as this bill applied them: a re-rendered invoice reads them from here.
+        "slab_style": bill.slab_style,
+        "fixed_charge_basis": PER_KW if bill.fixed_charge_kw is not None else PER_CONNECTION,
+        "fixed_charge_kw": bill.fixed_charge_kw,
+        "fixed_charge_rate": bill.fixed_charge_rate,
+        "minimum_charge": bill.minimum_charge,
+        "minimum_top_up": bill.minimum_top_up,
         "start_register": month_bill.start_register,
         "end_register": month_bill.end_register,
         "closing_at": month_bill.closing_at,
@@ -108,6 +117,10 @@ def month_bill_fields(month_bill: MonthBill) -> dict:
                 "slabs": bill_slab_rows(part_bill),
                 "subtotal": str(part_bill.subtotal),
                 "fixed_charge": str(part_bill.fixed_charge),
+                "fixed_charge_kw": None if part_bill.fixed_charge_kw is None else str(part_bill.fixed_charge_kw),
+                "fixed_charge_rate": None if part_bill.fixed_charge_rate is None else str(part_bill.fixed_charge_rate),
+                "minimum_charge": None if part_bill.minimum_charge is None else str(part_bill.minimum_charge),
+                "minimum_top_up": str(part_bill.minimum_top_up),
                 "tax_rate": str(part_bill.tax_rate),
                 "tax": str(part_bill.tax),
             }
@@ -139,7 +152,9 @@ def invoice_build(
     if month_bill is None:
         if tariff is None:
             raise ValueError("An invoice needs the month's planned bill or a tariff to bill its consumption.")
-        month_bill = plain_month_bill(consumption, terms or tariff.terms())
+        month_bill = plain_month_bill(
+            consumption, terms or tariff.terms(), sanctioned_load_kw=device.sanctioned_load_kw
+        )
         tariff_id = tariff.pk
     else:
         tariff_id = month_bill.parts[0][0].tariff_id if month_bill.parts else tariff.pk

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Sum
 
 from accounts.models import User
-from billing.calculation import ENERGY, ZERO, day_share, round_money
+from billing.calculation import ENERGY, ZERO, day_share, fixed_charge_amount, round_money
 from billing.models import Invoice, Note, Tariff
 from billing.months import month_label, next_month
 from billing.selectors import tariff_for_month
@@ -31,7 +31,7 @@ class RerateInvalid(RerateRefused):
 
 @dataclass(frozen=True)
 class MonthPricing:
-    """A month's own charges (energy, fixed, tax) and what they were worked out from."""
+    """A month's own charges (energy, fixed, minimum top-up, tax) and what they were worked out from."""
 
     energy_kwh: Decimal
     subtotal: Decimal
@@ -39,10 +39,11 @@ class MonthPricing:
     tax: Decimal
     tariff: Tariff
     closing_register: Decimal | None
+    minimum_top_up: Decimal = ZERO
 
     @property
     def charges(self) -> Decimal:
-        return self.subtotal + self.fixed_charge + self.tax
+        return self.subtotal + self.fixed_charge + self.minimum_top_up + self.tax
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class Rerate:
             "subtotal_after": str(self.after.subtotal),
             "fixed_charge_before": str(self.before.fixed_charge),
             "fixed_charge_after": str(self.after.fixed_charge),
+            "minimum_top_up_before": str(self.before.minimum_top_up),
+            "minimum_top_up_after": str(self.after.minimum_top_up),
             "tax_before": str(self.before.tax),
             "tax_after": str(self.after.tax),
             "total_before": str(self.total_before()),
@@ -146,6 +149,7 @@ def _as_it_stands(invoice: Invoice) -> MonthPricing:
             energy_kwh=invoice.energy_kwh,
             subtotal=invoice.subtotal,
             fixed_charge=invoice.fixed_charge,
+            minimum_top_up=invoice.minimum_top_up,
             tax=invoice.tax,
             tariff=invoice.tariff,
             closing_register=invoice.end_register,
@@ -156,6 +160,7 @@ def _as_it_stands(invoice: Invoice) -> MonthPricing:
         energy_kwh=Decimal(detail["energy_kwh_after"]),
         subtotal=Decimal(detail["subtotal_after"]),
         fixed_charge=Decimal(detail["fixed_charge_after"]),
+        minimum_top_up=Decimal(detail.get("minimum_top_up_after", "0.00")),
         tax=Decimal(detail["tax_after"]),
         tariff=Tariff.objects.prefetch_related("slabs").get(pk=detail["tariff_id_after"]),
         closing_register=None if closing is None else Decimal(closing),
@@ -178,7 +183,12 @@ def _price(invoice: Invoice, *, energy_kwh: Decimal, tariff: Tariff, closing_reg
             terms = tariff.terms()
             if month.service_days is not None:  # a part month: the new version's fixed charge, prorated alike
                 month_days = (next_month(month.month) - month.month).days
-                month.fixed_charge = round_money(terms.fixed_charge * day_share(month.service_days, month_days))
+                share = day_share(month.service_days, month_days)
+                load = month.fixed_charge_kw if month.fixed_charge_kw is not None else month.device.sanctioned_load_kw
+                month.fixed_charge = fixed_charge_amount(terms, sanctioned_load_kw=load, share=share)
+                month.minimum_charge = (
+                    None if terms.minimum_charge is None else round_money(terms.minimum_charge * share)
+                )
             invoice_totals_recompute(invoice=month, energy_kwh=energy_kwh, terms=terms)
     except ValueError as exc:
         raise RerateInvalid(str(exc)) from None
@@ -186,6 +196,7 @@ def _price(invoice: Invoice, *, energy_kwh: Decimal, tariff: Tariff, closing_reg
         energy_kwh=month.energy_kwh,
         subtotal=month.subtotal,
         fixed_charge=month.fixed_charge,
+        minimum_top_up=month.minimum_top_up,
         tax=month.tax,
         tariff=tariff,
         closing_register=closing_register,
@@ -243,7 +254,11 @@ def invoice_rerate_preview(
         invoice=invoice,
         before=before,
         after=after,
-        charges_before=invoice.subtotal + invoice.fixed_charge + invoice.tax + _signed_rerate_total(invoice),
+        charges_before=invoice.subtotal
+        + invoice.fixed_charge
+        + invoice.minimum_top_up
+        + invoice.tax
+        + _signed_rerate_total(invoice),
     )
 
 

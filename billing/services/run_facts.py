@@ -124,6 +124,7 @@ def meter_facts(chunk: list[Device], month: MonthContext) -> list[MeterFacts]:
             history=history.get(device.pk, ()),
             recent=recent.get(device.device_id),
             actual_of_estimated=actual_of_estimated.get(device.device_id, ()),
+            sanctioned_load_kw=device.sanctioned_load_kw,
         )
         for device in chunk
     ]

@@ -113,6 +113,7 @@ class MeterFacts:
     recent: RecentUse | None = None  # for an estimate: use over the trailing readings
     actual_of_estimated: tuple[Consumption, ...] = ()  # the estimated months to true up, oldest first
     exchanged_for: str = ""  # the meter that replaced this one during the month (which bills the month)
+    sanctioned_load_kw: Decimal | None = None  # what a fixed charge per kW counts
 
 
 # --- Actions: what the run does for a meter -----------------------------------
@@ -298,8 +299,9 @@ def _days_touched(start: datetime, end: datetime, month: MonthContext) -> int:
 def _part_bills(
     energies: Sequence[Decimal], month: MonthContext, facts: MeterFacts
 ) -> tuple[Bill, tuple[tuple[TariffPart, Bill], ...]]:
-    """Bill each tariff part: slab limits scaled by its share of the month's days, the fixed charge by
-    its share of the days the meter was in service (both 1 for a plain month in service throughout)."""
+    """Bill each tariff part: slab limits scaled by its share of the month's days, the fixed and minimum
+    charges by its share of the days the meter was in service (both 1 for a plain month in service
+    throughout)."""
     starts, ends = _in_service(facts, month)
     parts = [
         BillPart(
@@ -307,6 +309,7 @@ def _part_bills(
             terms=part.terms,
             slab_share=day_share(part.days, month.days),
             fixed_share=day_share(_days_touched(max(starts, part.start), min(ends, part.end), month), month.days),
+            sanctioned_load_kw=facts.sanctioned_load_kw,
         )
         for part, energy in zip(month.parts, energies, strict=True)
     ]

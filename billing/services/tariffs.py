@@ -12,6 +12,8 @@ from billing.calculation import (
     DEFAULT_ESTIMATE_KWH,
     DEFAULT_LATE_FEE_RATE,
     DEFAULT_TAX_LABEL,
+    PER_CONNECTION,
+    TELESCOPIC,
     EstimateAndReview,
     TariffInvalid,
     TariffTerms,
@@ -67,6 +69,9 @@ def _save_version(
         effective_from=effective_from,
         fixed_charge=terms.fixed_charge,
         tax_rate=terms.tax_rate,
+        slab_style=terms.slab_style,
+        fixed_charge_basis=terms.fixed_charge_basis,
+        minimum_charge=terms.minimum_charge,
         tax_label=charges.tax_label,
         late_fee_rate=charges.late_fee_rate,
         estimate_default_kwh=review.estimate_default_kwh,
@@ -86,7 +91,10 @@ def _audit_fields(tariff: Tariff, terms: TariffTerms) -> dict:
         "tariff_id": tariff.pk,
         "effective_from": tariff.effective_from.isoformat(),
         "slabs": [f"{slab.label}@{slab.rate}" for slab in terms.slabs],
+        "slab_style": terms.slab_style,
         "fixed_charge": str(terms.fixed_charge),
+        "fixed_charge_basis": terms.fixed_charge_basis,
+        "minimum_charge": None if terms.minimum_charge is None else str(terms.minimum_charge),
         "tax_rate": str(terms.tax_rate),
         "tax_label": tariff.tax_label,
         "late_fee_rate": str(tariff.late_fee_rate),
@@ -100,7 +108,14 @@ def _validated(**values) -> tuple[TariffTerms, EstimateAndReview, TaxLabelAndLat
     problems: dict[str, list[str]] = {}
     terms = review = charges = None
     try:
-        terms = validate_tariff(slabs=values["slabs"], fixed_charge=values["fixed_charge"], tax_rate=values["tax_rate"])
+        terms = validate_tariff(
+            slabs=values["slabs"],
+            fixed_charge=values["fixed_charge"],
+            tax_rate=values["tax_rate"],
+            slab_style=values["slab_style"],
+            fixed_charge_basis=values["fixed_charge_basis"],
+            minimum_charge=values["minimum_charge"],
+        )
     except TariffInvalid as exc:
         problems.update(exc.problems)
     try:
@@ -141,6 +156,9 @@ def tariff_create(
     review_ceiling: object = None,
     tax_label: object = DEFAULT_TAX_LABEL,
     late_fee_rate: object = DEFAULT_LATE_FEE_RATE,
+    slab_style: object = TELESCOPIC,
+    fixed_charge_basis: object = PER_CONNECTION,
+    minimum_charge: object = None,
 ) -> Tariff:
     """Add a new version taking effect on ``effective_from`` (validated; raises TariffInvalid or TariffConflict)."""
     terms, review, charges = _validated(
@@ -151,6 +169,9 @@ def tariff_create(
         review_ceiling=review_ceiling,
         tax_label=tax_label,
         late_fee_rate=late_fee_rate,
+        slab_style=slab_style,
+        fixed_charge_basis=fixed_charge_basis,
+        minimum_charge=minimum_charge,
     )
     tariff_check_effective_from(effective_from=effective_from)
     try:
@@ -183,6 +204,9 @@ def tariff_replace(
     review_ceiling: object = None,
     tax_label: object = DEFAULT_TAX_LABEL,
     late_fee_rate: object = DEFAULT_LATE_FEE_RATE,
+    slab_style: object = TELESCOPIC,
+    fixed_charge_basis: object = PER_CONNECTION,
+    minimum_charge: object = None,
 ) -> Tariff:
     """Replace the version in force ``today`` from ``effective_from`` on.
 
@@ -198,6 +222,9 @@ def tariff_replace(
         review_ceiling=review_ceiling,
         tax_label=tax_label,
         late_fee_rate=late_fee_rate,
+        slab_style=slab_style,
+        fixed_charge_basis=fixed_charge_basis,
+        minimum_charge=minimum_charge,
     )
     current = Tariff.objects.select_for_update().filter(effective_from__lte=today).order_by("-effective_from").first()
     if current is not None and effective_from < current.effective_from:

@@ -35,11 +35,22 @@ def test_tariff_versions_are_listed_and_a_saved_version_is_read_only(staff_clien
 
 
 def _tariff_form(
-    effective_from, slabs, fixed_charge="50.00", tax_rate="0.18", review_ceiling="", tax_label="GST", late_fee="0.015"
+    effective_from,
+    slabs,
+    fixed_charge="50.00",
+    tax_rate="0.18",
+    review_ceiling="",
+    tax_label="GST",
+    late_fee="0.015",
+    **terms,
 ):
     data = {
         "effective_from": effective_from,
+        "slab_style": "telescopic",
         "fixed_charge": fixed_charge,
+        "fixed_charge_basis": "per_connection",
+        "minimum_charge": "",
+        **terms,
         "tax_rate": tax_rate,
         "tax_label": tax_label,
         "late_fee_rate": late_fee,
@@ -95,6 +106,32 @@ def test_staff_name_the_tax_line_and_set_the_late_payment_rate_in_the_admin(staf
     body = staff_client.post("/admin/billing/tariff/add/", too_high).content.decode()
     assert "The late-payment rate must be between 0 and 0.10 a month" in body
     assert "at most 40 characters" in body
+    assert Tariff.objects.count() == 1
+
+
+def test_staff_set_the_slab_style_fixed_charge_basis_and_minimum_charge_in_the_admin(staff_client):
+    page = staff_client.get("/admin/billing/tariff/add/").content.decode()
+    assert "Non-telescopic" in page
+    assert "Per kW of sanctioned load" in page
+    per_kw = _tariff_form(
+        "2031-01-01",
+        [("0", "", "3.50")],
+        fixed_charge="40.00",
+        slab_style="non_telescopic",
+        fixed_charge_basis="per_kw",
+        minimum_charge="150.00",
+    )
+    response = staff_client.post("/admin/billing/tariff/add/", per_kw)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tariff = Tariff.objects.get()
+    assert (tariff.slab_style, tariff.fixed_charge_basis, tariff.minimum_charge) == (
+        "non_telescopic",
+        "per_kw",
+        Decimal("150.00"),
+    )
+    negative = _tariff_form("2032-01-01", [("0", "", "3.50")], minimum_charge="-1")
+    body = staff_client.post("/admin/billing/tariff/add/", negative).content.decode()
+    assert "The minimum charge must not be negative." in body
     assert Tariff.objects.count() == 1
 
 

@@ -53,7 +53,7 @@ def _tariff_billing(invoice) -> Tariff:
 ISSUE_ARGUMENTS = {"device", "month", "consumption", "tariff", "terms", "run", "actor"}
 
 
-AMOUNTS = ("subtotal", "fixed_charge", "tax", "adjustment_amount", "credit_applied")
+AMOUNTS = ("subtotal", "fixed_charge", "minimum_top_up", "tax", "adjustment_amount", "credit_applied")
 
 
 def _settle(invoice, given: set[str]) -> None:
@@ -63,7 +63,8 @@ def _settle(invoice, given: set[str]) -> None:
     amount = {name: Decimal(str(getattr(invoice, name))) for name in AMOUNTS}
     for name, value in amount.items():
         setattr(invoice, name, value)
-    gross = amount["subtotal"] + amount["fixed_charge"] + amount["tax"] + amount["adjustment_amount"]
+    gross = amount["subtotal"] + amount["fixed_charge"] + amount["minimum_top_up"] + amount["tax"]
+    gross += amount["adjustment_amount"]
     gross -= amount["credit_applied"]
     invoice.total = max(gross, Decimal("0.00"))
     if "credit_carried" not in given:
