@@ -251,7 +251,11 @@ def bill_estimate(*, device: Device, month: date | None = None, now: datetime | 
         month=month,
         consumption_kwh=consumption.energy_kwh,
         projected_kwh=projected,
-        projected_bill=calculate_bill(projected, terms) if projected is not None and terms else None,
+        projected_bill=(
+            calculate_bill(projected, terms, sanctioned_load_kw=device.sanctioned_load_kw)
+            if projected is not None and terms
+            else None
+        ),
         has_readings=consumption.has_readings,
         projection_held=held,
     )

@@ -55,3 +55,12 @@ def test_without_a_tariff_the_energy_is_projected_but_not_priced(customer):
     assert estimate.projected_kwh is not None
     assert estimate.projected_bill is None
     assert estimate.projection_held == NO_TARIFF
+
+
+def test_a_per_kw_fixed_charge_is_projected_on_the_meters_sanctioned_load(device):
+    TariffFactory(fixed_charge=Decimal("40.00"), fixed_charge_basis="per_kw")
+    device.sanctioned_load_kw = Decimal("3.00")
+    device.save(update_fields=["sanctioned_load_kw"])
+    write_hourly("meter-001", start=ist(2025, 1, 10), hours=5 * 24 + 1, kwh_per_hour=2 / 24)
+    estimate = bill_estimate(device=device, now=ist(2025, 1, 15, 0, 30))
+    assert estimate.projected_bill.fixed_charge == Decimal("120.00")  # 3 kW x 40.00
