@@ -4,7 +4,7 @@ Billing, the dashboard, the admin and the API call these; none of them touches
 a store. The store in use (SQL or MongoDB) gives the same answers.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -46,6 +46,12 @@ def readings_series(
     return get_store().series(
         device_id, start=start, end=end, agg=agg, tz=tz or settings.TIME_ZONE, limit=limit, limits=limits
     )
+
+
+def readings_raw_chunks(*, device_id: str, start: datetime, end: datetime, chunk_size: int) -> Iterator[list[Reading]]:
+    """A meter's readings in [start, end), oldest first, in lists of at most `chunk_size`, read from
+    the store in batches of that size (bounded memory over any range)."""
+    return get_store().raw_chunks(device_id, start=start, end=end, chunk_size=chunk_size)
 
 
 # Two days of one reading every few seconds; the back office asks for shorter ranges beyond that.

@@ -6,7 +6,7 @@ so callers (through readings.selectors) get the same answers from either.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -73,6 +73,14 @@ class ReadingStore(ABC):
              "voltage_avg", "current_avg", "power_factor_avg",
              "energy_kwh" (Decimal, the consumption rule over the bucket, clipped to
              [start, end)), "count"}
+        """
+
+    @abstractmethod
+    def raw_chunks(self, device_id: str, *, start: datetime, end: datetime, chunk_size: int) -> Iterator[list[Reading]]:
+        """A meter's readings in [start, end), oldest first, in lists of at most `chunk_size`.
+
+        The store reads them in batches of that size (a server-side cursor), so a range of any
+        length is walked in bounded memory: the CSV export streams a year of readings this way.
         """
 
     @abstractmethod

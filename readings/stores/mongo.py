@@ -5,9 +5,10 @@ collections have no unique indexes); series are aggregation pipelines. The colle
 the pipelines and why `$dateTrunc` gets no `timezone`: docs/readings.md#the-mongodb-store.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
+from itertools import batched
 
 from django.conf import settings
 from mongoengine import (
@@ -215,6 +216,17 @@ class MongoReadingStore(ReadingStore):
                 )
             ],
         )
+
+    def raw_chunks(self, device_id, *, start, end, chunk_size) -> Iterator[list[Reading]]:
+        check_range(start, end)
+        cursor = self._collection().find(
+            {"metadata.device_id": device_id, "timestamp": {"$gte": start, "$lt": end}},
+            sort=[("timestamp", 1)],
+            batch_size=chunk_size,
+        )
+        with cursor:
+            for chunk in batched(cursor, chunk_size, strict=False):
+                yield [_reading(document) for document in chunk]
 
     def consumption_many(self, device_ids, *, start, end, limits=None) -> dict[str, Consumption]:
         check_range(start, end)

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from itertools import batched
 from operator import itemgetter
 
 from django.db import connection, transaction
@@ -251,6 +252,17 @@ class SqlReadingStore(ReadingStore):
                 .iterator(chunk_size=20_000)
             ],
         )
+
+    def raw_chunks(self, device_id, *, start, end, chunk_size) -> Iterator[list[Reading]]:
+        check_range(start, end)
+        rows = (
+            SqlReading.objects.filter(device_id=device_id, timestamp__gte=start, timestamp__lt=end)
+            .order_by("timestamp")
+            .values_list(*READING_COLUMNS)
+            .iterator(chunk_size=chunk_size)
+        )
+        for chunk in batched(rows, chunk_size, strict=False):
+            yield [_reading(row) for row in chunk]
 
     def consumption_many(self, device_ids, *, start, end, limits=None) -> dict[str, Consumption]:
         check_range(start, end)

@@ -276,6 +276,23 @@ def test_raw_series_is_half_open_ordered_limited_and_in_the_zone(store):
     assert len(limited) == 3
 
 
+def test_raw_chunks_walk_the_range_oldest_first_in_bounded_lists(store):
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    written = quarter_hourly("meter-001", start, 12)
+    store.write_many(list(reversed(written)) + quarter_hourly("meter-002", start, 12))
+    chunks = list(
+        store.raw_chunks("meter-001", start=start + timedelta(minutes=15), end=start + timedelta(hours=3), chunk_size=4)
+    )
+    assert [len(chunk) for chunk in chunks] == [4, 4, 3]  # [start + 15 min, start + 3 h): eleven readings
+    flat = [item for chunk in chunks for item in chunk]
+    assert [item.timestamp for item in flat] == [item.timestamp for item in written[1:12]]
+    assert flat[0] == written[1]
+    assert {item.device_id for item in flat} == {"meter-001"}
+    assert list(store.raw_chunks("meter-003", start=start, end=start + timedelta(days=1), chunk_size=4)) == []
+    with pytest.raises(ValueError, match="timezone-aware"):
+        list(store.raw_chunks("meter-001", start=start.replace(tzinfo=None), end=start, chunk_size=4))
+
+
 def test_day_buckets_split_at_kolkata_midnight_with_energy_per_bucket(store):
     # 21:35 IST on 1 March to 02:35 IST on 2 March, a reading every 15 minutes.
     start = datetime(2025, 3, 1, 16, 5, tzinfo=UTC)
