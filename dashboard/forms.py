@@ -1,6 +1,6 @@
 """Forms of the customer pages."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django import forms
 
@@ -55,3 +55,26 @@ class StatementPeriodForm(forms.Form):
     def period(self) -> tuple[date, date]:
         """The period asked for; call after is_valid()."""
         return self.cleaned_data["from"], self.cleaned_data["to"]
+
+
+class ReadingsDownloadForm(forms.Form):
+    """The meter page's "Download data": dates (both included, the site's time zone) and granularity."""
+
+    GRANULARITIES = [("day", "Daily"), ("hour", "Hourly"), ("month", "Monthly"), ("raw", "Every reading")]
+
+    def __init__(self, data=None, *, today: date):
+        super().__init__(data, initial={"from": today.replace(day=1), "to": today, "agg": "day"})
+        date_input = {"type": "date", "max": today.isoformat()}
+        self.fields["from"] = forms.DateField(label="From", widget=forms.DateInput(date_input, format="%Y-%m-%d"))
+        self.fields["to"] = forms.DateField(label="To", widget=forms.DateInput(date_input, format="%Y-%m-%d"))
+        self.fields["agg"] = forms.ChoiceField(label="Granularity", choices=self.GRANULARITIES)
+        for name in ("from", "to"):
+            self.fields[name].error_messages["invalid"] = "Enter a date as YYYY-MM-DD."
+
+    def query(self) -> dict[str, str]:
+        """The readings query of the chosen dates (`to` taken whole: up to the next midnight); call after is_valid()."""
+        return {
+            "from": self.cleaned_data["from"].isoformat(),
+            "to": (self.cleaned_data["to"] + timedelta(days=1)).isoformat(),
+            "agg": self.cleaned_data["agg"],
+        }

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.meters, name="meters"),
     path("add-meter/", views.add_meter, name="add-meter"),
     path("meters/<device_id:device_id>/", views.meter, name="meter"),
+    path("meters/<device_id:device_id>/readings.csv", views.meter_csv, name="meter-csv"),
     path("invoices/", views.invoices, name="invoices"),
     path("account/statement/", account_views.statement, name="statement"),
     path("account/statement/pdf/", account_views.statement_pdf, name="statement-pdf"),

@@ -12,10 +12,11 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from rest_framework.exceptions import NotFound, ValidationError
 
 from billing.customer_account import account_of, account_position
 from billing.selectors import billing_today
-from dashboard.forms import AddMeterForm
+from dashboard.forms import AddMeterForm, ReadingsDownloadForm
 from dashboard.live import live_message
 from dashboard.selectors import (
     ROLLING_WINDOW,
@@ -29,6 +30,7 @@ from dashboard.selectors import (
 from devices.selectors import device_get_visible
 from devices.services import CLAIM_REFUSED_MESSAGE, DeviceNotClaimable, device_claim
 from ops.ratelimits import claim_rate_limit
+from readings.apis import readings_csv_download
 
 GAUGE_DEFAULT_MAX_W = 5000
 
@@ -81,12 +83,37 @@ def meter(request, device_id: str):
         "device": device,
         "summary": summary,
         "latest_invoice": latest_invoice(user=request.user, device=device),
+        "download_form": ReadingsDownloadForm(today=timezone.localdate(now)),
+        "download_tz": settings.TIME_ZONE,
         "meter_config": config,
         "gauge_max_w": GAUGE_DEFAULT_MAX_W,
         "rolling_window_minutes": int(ROLLING_WINDOW.total_seconds() // 60),
         "nav_section": "meters",
     }
     return render(request, "dashboard/meter.html", context)
+
+
+@login_required
+def meter_csv(request, device_id: str):
+    """The meter page's "Download data": the same streamed CSV as /api/readings/<device_id>/csv."""
+    if device_get_visible(user=request.user, device_id=device_id) is None:
+        raise Http404("No such meter.")
+    form = ReadingsDownloadForm(request.GET, today=timezone.localdate())
+    try:
+        if not form.is_valid():
+            raise ValidationError(form.errors)
+        return readings_csv_download(request, device_id, form.query())
+    except NotFound:
+        raise Http404("No such meter.") from None
+    except ValidationError as error:
+        messages.error(request, f"The download could not be made: {_first_message(error.detail)}")
+        return redirect(reverse("dashboard:meter", kwargs={"device_id": device_id}) + "#download")
+
+
+def _first_message(detail) -> str:
+    while isinstance(detail, dict | list):
+        detail = next(iter(detail.values())) if isinstance(detail, dict) else detail[0]
+    return str(detail)
 
 
 @login_required

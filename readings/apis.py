@@ -1,8 +1,8 @@
 """Readings API: a meter's readings over a range, raw or aggregated, and its latest reading.
 
-GET /api/readings/<device_id>?from=&to=&agg=&tz= and GET /api/readings/<device_id>/latest
-(also under /api/devices/<device_id>/readings). Permissions, parameters, limits and
-responses: docs/readings.md#the-readings-api.
+GET /api/readings/<device_id>?from=&to=&agg=&tz=, GET /api/readings/<device_id>/latest
+(also under /api/devices/<device_id>/readings) and GET /api/readings/<device_id>/csv (streamed).
+Permissions, parameters, limits and responses: docs/readings.md#the-readings-api.
 """
 
 import re
@@ -12,16 +12,21 @@ from functools import lru_cache
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
+from django.core.handlers.asgi import ASGIRequest
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from devices.identity import is_device_id
 from devices.selectors import device_get_visible
+from readings.csv_export import CSV_AGGREGATIONS, readings_csv_response
 from readings.selectors import reading_latest, readings_series
 from readings.stores import AGGREGATIONS
 from readings.types import phases_as_dict
@@ -29,6 +34,7 @@ from readings.types import phases_as_dict
 DEFAULT_RANGE = timedelta(hours=24)
 RAW_MAX_RANGE = timedelta(days=7)
 RAW_MAX_ROWS = 10_000
+CSV_RAW_MAX_RANGE = timedelta(days=400)  # streamed, so longer than the JSON series
 MAX_BUCKETS = 20_000
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -84,21 +90,28 @@ def parse_instant(name: str, value: str, tz: ZoneInfo) -> datetime:
     return instant
 
 
-def parse_series_query(params, *, now: datetime) -> SeriesQuery:
+def parse_series_query(
+    params,
+    *,
+    now: datetime,
+    aggregations: tuple[str, ...] = AGGREGATIONS,
+    raw_max_range: timedelta = RAW_MAX_RANGE,
+) -> SeriesQuery:
     tz = parse_zone(params.get("tz"))
     agg = params.get("agg") or "raw"
-    if agg not in AGGREGATIONS:
-        raise ValidationError({"agg": [f"Unknown aggregation {agg!r}; use one of {', '.join(AGGREGATIONS)}."]})
+    if agg not in aggregations:
+        raise ValidationError({"agg": [f"Unknown aggregation {agg!r}; use one of {', '.join(aggregations)}."]})
     end = parse_instant("to", params["to"], tz) if params.get("to") else now
     start = parse_instant("from", params["from"], tz) if params.get("from") else end - DEFAULT_RANGE
     if start >= end:
         raise ValidationError({"from": ["'from' must be before 'to'."]})
-    if agg == "raw" and end - start > RAW_MAX_RANGE:
+    if agg == "raw" and end - start > raw_max_range:
+        coarser = next(name for name in aggregations if name != "raw")
         raise ValidationError(
             {
                 "agg": [
-                    f"Raw readings cover at most {RAW_MAX_RANGE.days} days; "
-                    "narrow the range or use agg=minute or coarser."
+                    f"Raw readings cover at most {raw_max_range.days} days; "
+                    f"narrow the range or use agg={coarser} or coarser."
                 ]
             }
         )
@@ -318,6 +331,61 @@ class ReadingLatestApi(APIView):
                 ),
             }
         )
+
+
+def readings_csv_download(request, device_id: str, params) -> StreamingHttpResponse:
+    """The CSV download of a meter the user may see, for the API and the customer's meter page alike.
+    Raises NotFound (not visible) or ValidationError (bad query)."""
+    device = _visible_device(request, device_id)
+    query = parse_series_query(
+        params, now=timezone.now(), aggregations=CSV_AGGREGATIONS, raw_max_range=CSV_RAW_MAX_RANGE
+    )
+    return readings_csv_response(
+        device_id=device.device_id,
+        start=query.start,
+        end=query.end,
+        agg=query.agg,
+        tz=query.tz,
+        asynchronous=isinstance(request, ASGIRequest) or isinstance(getattr(request, "_request", None), ASGIRequest),
+    )
+
+
+class JsonErrorsNegotiation(BaseContentNegotiation):
+    """Whatever the client accepts: the body is CSV, and every error is JSON."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return JSONRenderer(), JSONRenderer.media_type
+
+
+class ReadingsCsvApi(APIView):
+    content_negotiation_class = JsonErrorsNegotiation
+
+    @extend_schema(
+        operation_id="readings_csv",
+        summary="A meter's readings as a CSV download, streamed",
+        parameters=[
+            *SERIES_PARAMETERS[:2],
+            OpenApiParameter(
+                "agg",
+                OpenApiTypes.STR,
+                enum=list(CSV_AGGREGATIONS),
+                description=f"Default raw. Raw covers at most {CSV_RAW_MAX_RANGE.days} days; aggregations "
+                f"at most {MAX_BUCKETS} buckets. Beyond that: 400.",
+            ),
+            SERIES_PARAMETERS[-1],
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        },
+    )
+    def get(self, request, device_id):
+        return readings_csv_download(request, device_id, request.query_params)
 
 
 class DeviceReadingsSeriesApi(ReadingsSeriesApi):

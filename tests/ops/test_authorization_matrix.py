@@ -95,6 +95,7 @@ MATRIX: dict[str, list[Row]] = {
     ],
     "readings-series": [Row("GET", "/api/readings/{device}", _owner_only())],
     "readings-latest": [Row("GET", "/api/readings/{device}/latest", _owner_only())],
+    "readings-csv": [Row("GET", "/api/readings/{device}/csv", _owner_only())],
     "device-readings-series": [Row("GET", "/api/devices/{device}/readings", _owner_only())],
     "device-readings-latest": [Row("GET", "/api/devices/{device}/readings/latest", _owner_only())],
     "bill-preview": [Row("GET", "/api/billing/{device}", _owner_only())],

@@ -34,6 +34,7 @@ ID_ROUTES = [
     ("GET", "/api/devices/{}/readings/latest"),
     ("GET", "/api/readings/{}"),
     ("GET", "/api/readings/{}/latest"),
+    ("GET", "/api/readings/{}/csv"),
     ("GET", "/api/billing/{}"),
     ("GET", "/api/invoices/{}"),
     ("GET", "/api/invoices/{}/pdf"),
