@@ -5,11 +5,13 @@ Billing extends the meter admin registered by readings (the app below it) with a
 See docs/billing.md#admin.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -27,12 +29,15 @@ from billing.calculation import (
 )
 from billing.collections_admin import DisconnectionNoticeAdmin  # noqa: F401 - registers the notices
 from billing.models import Invoice, Tariff, TariffSlab
+from billing.months import next_month
 from billing.receivables import invoice_open_amount
 from billing.review_admin import HeldInvoiceAdmin  # noqa: F401 - registers the review queue
 from billing.selectors import billing_today
 from billing.services import (
     InvoiceAlreadyPaid,
     TariffConflict,
+    TariffDateTaken,
+    TariffMonthInvoiced,
     invoice_email_resend,
     invoice_mark_paid,
     invoice_pdf_bytes,
@@ -59,10 +64,80 @@ TARIFF_FIELDS = [
 ]
 
 
+# Terms a new version copies from the one it is made from (everything but its own date).
+COPIED_FIELDS = [name for name in TARIFF_FIELDS if name != "effective_from"]
+HUNDRED = Decimal(100)
+
+
+def _day(day) -> str:
+    """A date the way staff write it: 1 Apr 2026."""
+    return f"{day.day} {day:%b %Y}"
+
+
+def _month(month) -> str:
+    return f"{month:%b %Y}"
+
+
+def tax_percent(rate: Decimal | None) -> Decimal | None:
+    """The stored tax rate (0.18) as the percentage staff enter and read (18)."""
+    if rate is None:
+        return None
+    percent = (rate * HUNDRED).quantize(Decimal("0.01"))
+    return percent.quantize(Decimal(1)) if percent == percent.to_integral_value() else percent.normalize()
+
+
+def effective_from_message(conflict: TariffConflict) -> str:
+    """The service's refusal of a date, said for staff in the back office."""
+    if isinstance(conflict, TariffDateTaken):
+        return f"A version already starts on {_day(conflict.effective_from)}: edit it or pick another date."
+    if isinstance(conflict, TariffMonthInvoiced):
+        return (
+            f"{_month(conflict.month)} already has issued invoices under the tariff in force then, and issued"
+            f" invoices are never re-priced, so a version cannot start on {_day(conflict.effective_from)}. Pick"
+            f" {_day(next_month(conflict.last_invoiced_month))} or later. To bill an issued month again, open its"
+            " invoice and use Re-rate this month (it issues a credit or debit note)."
+        )
+    return str(conflict)
+
+
+class TaxPercentField(forms.DecimalField):
+    """The tax rate entered as a percentage (18 for 18%); the form stores the fraction (0.1800)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            label="Tax (%)",
+            max_digits=5,
+            decimal_places=2,
+            help_text="18 for 18%.",
+            error_messages={
+                "invalid": "Enter the tax as a percentage between 0 and 100 (18 for 18%).",
+                "max_digits": "Enter the tax as a percentage between 0 and 100 (18 for 18%).",
+                "max_decimal_places": "The tax may have at most 2 decimal places (18.25 for 18.25%).",
+            },
+            **kwargs,
+        )
+
+    def clean(self, value):
+        percent = super().clean(value)
+        if percent is None:
+            return None
+        if not 0 <= percent <= HUNDRED:
+            raise ValidationError(f"The tax must be between 0 and 100 percent ({percent} was entered).")
+        return percent / HUNDRED
+
+
 class TariffAdminForm(forms.ModelForm):
+    tax_rate = TaxPercentField()
+
     class Meta:
         model = Tariff
         fields = TARIFF_FIELDS
+
+    def __init__(self, *args, **kwargs):
+        given = kwargs.get("initial") or {}
+        super().__init__(*args, **kwargs)
+        if "tax_rate" not in given and self.instance.tax_rate is not None:
+            self.initial["tax_rate"] = tax_percent(self.instance.tax_rate)
 
     def clean(self):
         cleaned = super().clean()
@@ -93,7 +168,7 @@ class TariffAdminForm(forms.ModelForm):
             try:
                 tariff_check_effective_from(effective_from=cleaned["effective_from"])
             except TariffConflict as exc:
-                self.add_error("effective_from", str(exc))
+                self.add_error("effective_from", effective_from_message(exc))
         return cleaned
 
 
@@ -114,12 +189,37 @@ class TariffSlabFormSet(forms.BaseInlineFormSet):
             raise ValidationError(exc.problems.get("slabs", [])) from None
 
 
+class TariffSlabForm(forms.ModelForm):
+    class Meta:
+        model = TariffSlab
+        fields = ["range_start", "range_end", "rate"]
+        labels = {"range_start": "From (kWh)", "range_end": "To (kWh)", "rate": "Rate (₹ per kWh)"}
+        help_texts = {
+            "range_start": "The first slab starts at 0; each next one right after the previous ends.",
+            "range_end": "Empty: open-ended (the last slab).",
+        }
+
+
+def _copy_source(request) -> Tariff | None:
+    """The version the add form copies (``?copy_from=<pk>``), on the page load only: a POST carries its own rows."""
+    if request.method != "GET":
+        return None
+    pk = request.GET.get("copy_from", "")
+    return Tariff.objects.prefetch_related("slabs").filter(pk=int(pk)).first() if pk.isdigit() else None
+
+
 class TariffSlabInline(admin.TabularInline):
     model = TariffSlab
+    form = TariffSlabForm
     formset = TariffSlabFormSet
     extra = 3
     min_num = 1
     fields = ["range_start", "range_end", "rate"]
+
+    def get_extra(self, request, obj=None, **kwargs):
+        source = _copy_source(request) if obj is None else None
+        # min_num gives one form; the copied slabs fill it and as many more, and one row stays blank.
+        return self.extra if source is None else len(source.slabs.all())
 
     def has_change_permission(self, request, obj=None):
         return obj is None and super().has_change_permission(request, obj)
@@ -143,7 +243,7 @@ class TariffAdmin(admin.ModelAdmin):
         "fixed_charge",
         "fixed_charge_basis",
         "minimum_charge",
-        "tax_rate",
+        "tax_percent",
         "tax_label",
         "in_force",
         "invoice_count",
@@ -152,6 +252,8 @@ class TariffAdmin(admin.ModelAdmin):
     ordering = ["-effective_from"]
     date_hierarchy = "effective_from"
     inlines = [TariffSlabInline]
+    actions = ["copy_as_new_version"]
+    change_form_template = "admin/billing/tariff/change_form.html"
 
     def get_queryset(self, request):
         return (
@@ -163,7 +265,45 @@ class TariffAdmin(admin.ModelAdmin):
         )
 
     def get_fields(self, request, obj=None):
-        return TARIFF_FIELDS if obj is None else [*TARIFF_FIELDS, "created_by", "created_at"]
+        if obj is None:
+            return TARIFF_FIELDS
+        shown = ["tax_percent" if name == "tax_rate" else name for name in TARIFF_FIELDS]
+        return [*shown, "created_by", "created_at"]
+
+    def get_changeform_initial_data(self, request):
+        """The add form, pre-filled with every term of the version named by ``?copy_from=`` but its date."""
+        source = _copy_source(request)
+        if source is None:
+            return super().get_changeform_initial_data(request)
+        initial = {name: getattr(source, name) for name in COPIED_FIELDS}
+        initial["tax_rate"] = tax_percent(source.tax_rate)
+        return initial
+
+    def get_formset_kwargs(self, request, obj, inline, prefix):
+        kwargs = super().get_formset_kwargs(request, obj, inline, prefix)
+        source = _copy_source(request) if obj is None or obj.pk is None else None
+        if source is not None and isinstance(inline, TariffSlabInline):
+            kwargs["initial"] = [
+                {"range_start": slab.range_start, "range_end": slab.range_end, "rate": slab.rate}
+                for slab in source.slabs.all()
+            ]
+        return kwargs
+
+    @admin.action(description="Create a new version by copying the selected one")
+    def copy_as_new_version(self, request, queryset):
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to copy.", messages.WARNING)
+            return None
+        return HttpResponseRedirect(copy_url(queryset.get()))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None and obj.pk is not None:
+            context["copy_url"] = copy_url(obj)
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)
+
+    @admin.display(description="Tax (%)", ordering="tax_rate")
+    def tax_percent(self, tariff):
+        return tax_percent(tariff.tax_rate)
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else self.get_fields(request, obj)
@@ -212,6 +352,11 @@ class TariffAdmin(admin.ModelAdmin):
         form.instance.created_at = tariff.created_at
         # What formset.save() would have recorded, for the admin's change message.
         slabs.new_objects, slabs.changed_objects, slabs.deleted_objects = list(tariff.slabs.all()), [], []
+
+
+def copy_url(tariff: Tariff) -> str:
+    """The add form pre-filled with ``tariff``'s terms, for staff to give the new version its date."""
+    return f"{reverse('admin:billing_tariff_add')}?copy_from={tariff.pk}"
 
 
 class MonthFilter(admin.SimpleListFilter):

@@ -25,7 +25,14 @@ from billing.services.run_requests import (
     billing_run_running,
 )
 from billing.services.runs import BillingRunRefused, RunOutcome, billing_run
-from billing.services.tariffs import TariffConflict, tariff_check_effective_from, tariff_create, tariff_replace
+from billing.services.tariffs import (
+    TariffConflict,
+    TariffDateTaken,
+    TariffMonthInvoiced,
+    tariff_check_effective_from,
+    tariff_create,
+    tariff_replace,
+)
 
 __all__ = [
     "BillingRunRefused",
@@ -35,6 +42,8 @@ __all__ = [
     "RunOutcome",
     "RunProgress",
     "TariffConflict",
+    "TariffDateTaken",
+    "TariffMonthInvoiced",
     "billing_run",
     "billing_run_carry_out_requested",
     "billing_run_check_month",

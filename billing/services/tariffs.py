@@ -31,6 +31,25 @@ class TariffConflict(Exception):
     """The change is well-formed but would rewrite history (an invoiced month) or collide with a version."""
 
 
+class TariffDateTaken(TariffConflict):
+    """Another version already takes effect on ``effective_from``."""
+
+    def __init__(self, message: str, *, effective_from: date):
+        super().__init__(message)
+        self.effective_from = effective_from
+
+
+class TariffMonthInvoiced(TariffConflict):
+    """A version from ``effective_from`` would change the tariff of ``month``, which has issued invoices;
+    ``last_invoiced_month`` is the latest month with invoices (a version from the month after it is free)."""
+
+    def __init__(self, message: str, *, effective_from: date, month: date, last_invoiced_month: date):
+        super().__init__(message)
+        self.effective_from = effective_from
+        self.month = month
+        self.last_invoiced_month = last_invoiced_month
+
+
 def _months_governed(effective_from: date, *, ignoring: Tariff | None = None) -> tuple[date, date | None]:
     """First-of-month range [from, until) whose bills a version starting on ``effective_from`` would decide
     (a version taking effect mid-month decides part of that month's bill: it splits the month)."""
@@ -49,10 +68,13 @@ def _ensure_no_invoiced_month(effective_from: date, *, ignoring: Tariff | None =
         invoiced = invoiced.filter(month__lt=until)
     first = invoiced.order_by("month").values_list("month", flat=True).first()
     if first is not None:
-        raise TariffConflict(
+        raise TariffMonthInvoiced(
             f"Invoices for {month_label(first)} were issued under the tariff in force then; a version from"
             f" {effective_from.isoformat()} would change that month's tariff. Choose a date after the last"
-            " invoiced month."
+            " invoiced month.",
+            effective_from=effective_from,
+            month=first,
+            last_invoiced_month=Invoice.objects.order_by("-month").values_list("month", flat=True).first(),
         )
 
 
@@ -136,9 +158,10 @@ def _validated(**values) -> tuple[TariffTerms, EstimateAndReview, TaxLabelAndLat
 def tariff_check_effective_from(*, effective_from: date) -> None:
     """Raise TariffConflict when a new version cannot take effect on that date (checked again when saving)."""
     if Tariff.objects.filter(effective_from=effective_from).exists():
-        raise TariffConflict(
+        raise TariffDateTaken(
             f"A tariff version already takes effect on {effective_from.isoformat()}; "
-            "PUT /api/tariffs replaces it, or choose another date."
+            "PUT /api/tariffs replaces it, or choose another date.",
+            effective_from=effective_from,
         )
     _ensure_no_invoiced_month(effective_from)
 
@@ -185,7 +208,9 @@ def tariff_create(
                 description=description,
             )
     except IntegrityError:  # a concurrent request created that date's version first
-        raise TariffConflict(f"A tariff version already takes effect on {effective_from.isoformat()}.") from None
+        raise TariffDateTaken(
+            f"A tariff version already takes effect on {effective_from.isoformat()}.", effective_from=effective_from
+        ) from None
     audit_log(actor=actor, action="tariff.create", **_audit_fields(tariff, terms))
     return tariff
 

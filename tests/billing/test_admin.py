@@ -9,8 +9,9 @@ import pytest
 from django.core import mail
 from django_q.models import Schedule
 
+from billing.admin import COPIED_FIELDS
 from billing.models import BillingRun, Invoice, Payment, Tariff
-from tests.factories import BillingRunFactory
+from tests.factories import BillingRunFactory, TariffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +39,7 @@ def _tariff_form(
     effective_from,
     slabs,
     fixed_charge="50.00",
-    tax_rate="0.18",
+    tax_rate="18",
     review_ceiling="",
     tax_label="GST",
     late_fee="0.015",
@@ -86,21 +87,23 @@ def test_staff_add_a_tariff_version_in_the_admin_through_the_same_rules(staff_cl
     response = staff_client.post("/admin/billing/tariff/add/", gap)
     assert response.status_code == 200
     assert "a gap after slab 1" in response.content.decode()
-    taken = _tariff_form("2031-01-01", [("0", "", "3.50")], tax_rate="1.5")
+    taken = _tariff_form("2031-01-01", [("0", "", "3.50")], tax_rate="150")
     body = staff_client.post("/admin/billing/tariff/add/", taken).content.decode()
-    assert "already takes effect on 2031-01-01" in body
-    assert "between 0 and 1" in body
+    assert "A version already starts on 1 Jan 2031: edit it or pick another date." in body
+    assert "The tax must be between 0 and 100 percent (150 was entered)." in body
     assert Tariff.objects.count() == 1
 
 
 def test_staff_name_the_tax_line_and_set_the_late_payment_rate_in_the_admin(staff_client):
-    duty = _tariff_form(
-        "2031-01-01", [("0", "", "3.50")], tax_rate="0.05", tax_label="Electricity duty", late_fee="0.02"
-    )
+    duty = _tariff_form("2031-01-01", [("0", "", "3.50")], tax_rate="5", tax_label="Electricity duty", late_fee="0.02")
     response = staff_client.post("/admin/billing/tariff/add/", duty)
     assert response.status_code == 302, response.content.decode()[:2000]
     tariff = Tariff.objects.get()
-    assert (tariff.tax_label, tariff.late_fee_rate) == ("Electricity duty", Decimal("0.0200"))
+    assert (tariff.tax_rate, tariff.tax_label, tariff.late_fee_rate) == (
+        Decimal("0.0500"),
+        "Electricity duty",
+        Decimal("0.0200"),
+    )
 
     too_high = _tariff_form("2032-01-01", [("0", "", "3.50")], tax_label="x" * 41, late_fee="0.12")
     body = staff_client.post("/admin/billing/tariff/add/", too_high).content.decode()
@@ -133,6 +136,112 @@ def test_staff_set_the_slab_style_fixed_charge_basis_and_minimum_charge_in_the_a
     body = staff_client.post("/admin/billing/tariff/add/", negative).content.decode()
     assert "The minimum charge must not be negative." in body
     assert Tariff.objects.count() == 1
+
+
+def test_staff_enter_and_read_the_tax_as_a_percentage(staff_client):
+    response = staff_client.post("/admin/billing/tariff/add/", _tariff_form("2031-01-01", [("0", "", "3.50")]))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    tariff = Tariff.objects.get()
+    tariff.refresh_from_db()
+    assert str(tariff.tax_rate) == "0.1800"
+    listing = staff_client.get("/admin/billing/tariff/").content.decode()
+    assert '<td class="field-tax_percent">18</td>' in listing
+    page = staff_client.get(f"/admin/billing/tariff/{tariff.pk}/change/").content.decode()
+    assert "Tax (%)" in page
+
+    for entered in ("150", "-1"):
+        body = staff_client.post(
+            "/admin/billing/tariff/add/", _tariff_form("2032-01-01", [("0", "", "3.50")], tax_rate=entered)
+        ).content.decode()
+        assert f"The tax must be between 0 and 100 percent ({entered} was entered)." in body
+    assert Tariff.objects.count() == 1
+
+
+def test_copying_a_version_prefills_the_add_form_with_all_its_terms_but_its_date(staff_client):
+    source = TariffFactory(
+        effective_from=date(2026, 1, 1),
+        slab_style="non_telescopic",
+        fixed_charge=Decimal("40.00"),
+        fixed_charge_basis="per_kw",
+        minimum_charge=Decimal("150.00"),
+        tax_rate=Decimal("0.0500"),
+        tax_label="Electricity duty",
+        late_fee_rate=Decimal("0.0200"),
+        description="2026 schedule",
+        estimate_default_kwh=Decimal("120.000"),
+        review_ceiling=Decimal("9000.00"),
+    )
+    change_page = staff_client.get(f"/admin/billing/tariff/{source.pk}/change/").content.decode()
+    assert f'href="/admin/billing/tariff/add/?copy_from={source.pk}" id="copy-tariff"' in change_page
+    action = staff_client.post(
+        "/admin/billing/tariff/", {"action": "copy_as_new_version", "_selected_action": [str(source.pk)]}
+    )
+    assert action.status_code == 302
+    assert action["Location"] == f"/admin/billing/tariff/add/?copy_from={source.pk}"
+
+    form = staff_client.get(action["Location"]).context["adminform"].form
+    slabs = staff_client.get(action["Location"]).context["inline_admin_formsets"][0].formset
+    assert form.initial["tax_rate"] == Decimal("5")
+    assert {name: form.initial[name] for name in COPIED_FIELDS if name != "tax_rate"} == {
+        "slab_style": "non_telescopic",
+        "fixed_charge": Decimal("40.00"),
+        "fixed_charge_basis": "per_kw",
+        "minimum_charge": Decimal("150.00"),
+        "tax_label": "Electricity duty",
+        "late_fee_rate": Decimal("0.0200"),
+        "description": "2026 schedule",
+        "estimate_default_kwh": Decimal("120.000"),
+        "review_ceiling": Decimal("9000.00"),
+    }
+    assert form["effective_from"].value() is None
+    rows = [(f.initial.get("range_start"), f.initial.get("range_end"), f.initial.get("rate")) for f in slabs.forms]
+    assert rows == [(0, 100, Decimal("3.50")), (101, 300, Decimal("4.50")), (301, None, Decimal("6.00")), (None,) * 3]
+
+
+def test_saving_a_copy_with_a_new_date_creates_a_version_with_identical_slabs(staff_client):
+    source = TariffFactory(effective_from=date(2026, 1, 1))
+    page = staff_client.get(f"/admin/billing/tariff/add/?copy_from={source.pk}")
+    form = page.context["adminform"].form
+    data = {name: ("" if form[name].value() is None else form[name].value()) for name in COPIED_FIELDS}
+    slabs = [
+        (str(s.range_start), "" if s.range_end is None else str(s.range_end), str(s.rate)) for s in source.slabs.all()
+    ]
+    post = {**_tariff_form("2026-04-01", slabs), **data, "effective_from": "2026-04-01"}
+    response = staff_client.post(f"/admin/billing/tariff/add/?copy_from={source.pk}", post)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    copy = Tariff.objects.get(effective_from=date(2026, 4, 1))
+    assert copy.terms() == source.terms()
+    assert [str(slab) for slab in copy.slabs.all()] == [str(slab) for slab in source.slabs.all()]
+
+    again = staff_client.post(f"/admin/billing/tariff/add/?copy_from={source.pk}", post).content.decode()
+    assert "A version already starts on 1 Apr 2026: edit it or pick another date." in again
+    assert Tariff.objects.count() == 2
+
+
+def test_a_version_in_an_invoiced_month_is_refused_saying_issued_invoices_are_not_re_priced(
+    staff_client, invoice_factory
+):
+    invoice_factory(month=date(2026, 3, 1))
+    body = staff_client.post(
+        "/admin/billing/tariff/add/", _tariff_form("2026-03-15", [("0", "", "3.50")])
+    ).content.decode()
+    assert "Mar 2026 already has issued invoices under the tariff in force then" in body
+    assert "issued invoices are never re-priced, so a version cannot start on 15 Mar 2026" in body
+    assert "Pick 1 Apr 2026 or later." in body
+    assert "use Re-rate this month" in body
+    mid_month = staff_client.post("/admin/billing/tariff/add/", _tariff_form("2026-04-15", [("0", "", "3.50")]))
+    assert mid_month.status_code == 302  # a version may start mid-month, splitting it
+    assert Tariff.objects.filter(effective_from=date(2026, 4, 15)).exists()
+
+
+def test_a_slab_gap_is_refused_naming_the_rows(staff_client):
+    gap = _tariff_form("2032-01-01", [("0", "100", "3.50"), ("150", "", "4.50")])
+    body = staff_client.post("/admin/billing/tariff/add/", gap).content.decode()
+    assert "Slab 2 starts at 150: a gap after slab 1, which ends at 100; it must start at 101." in body
+    page = staff_client.get("/admin/billing/tariff/add/").content.decode()
+    assert "From (kWh)" in page
+    assert "Empty: open-ended (the last slab)." in page
+    assert not Tariff.objects.exists()
 
 
 def test_invoices_filter_by_month_and_status(staff_client, invoice_factory):
