@@ -16,6 +16,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 
 from billing.customer_account import account_of, account_position
 from billing.selectors import billing_today
+from dashboard.comparisons import account_comparison, meter_comparison
 from dashboard.forms import AddMeterForm, ReadingsDownloadForm
 from dashboard.live import live_message
 from dashboard.selectors import (
@@ -41,7 +42,8 @@ def meters(request):
     month_label = summaries[0].month_label if summaries else ""
     account = account_of(customer=request.user)
     position = account_position(account=account, today=billing_today()) if account is not None else None
-    context = {"summaries": summaries, "month_label": month_label, "position": position}
+    comparison = account_comparison(device_ids=[each.device.device_id for each in summaries])
+    context = {"summaries": summaries, "month_label": month_label, "position": position, "comparison": comparison}
     return render(request, "dashboard/meters.html", context)
 
 
@@ -83,6 +85,7 @@ def meter(request, device_id: str):
         "device": device,
         "summary": summary,
         "latest_invoice": latest_invoice(user=request.user, device=device),
+        "comparison": meter_comparison(device_id=device.device_id, now=now),
         "download_form": ReadingsDownloadForm(today=timezone.localdate(now)),
         "download_tz": settings.TIME_ZONE,
         "meter_config": config,
