@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from readings.stores import get_store
-from readings.types import Reading
+from tests.readings.series_samples import quarter_hour_series, reading
 
 pytestmark = pytest.mark.django_db
 
@@ -16,24 +16,10 @@ SERIES = "/api/readings/meter-001"
 LATEST = "/api/readings/meter-001/latest"
 
 
-def reading(timestamp, energy_kwh, power_w=1200.0):
-    return Reading(
-        device_id="meter-001",
-        timestamp=timestamp,
-        voltage=230.0,
-        current=round(power_w / 230.0, 3),
-        power_w=power_w,
-        energy_kwh=energy_kwh,
-        power_factor=0.9,
-        rssi=-55,
-    )
-
-
 @pytest.fixture
 def readings(device):
     """Every 15 minutes from 21:35 IST on 1 March 2025 to 02:35 IST on 2 March, +0.25 kWh each."""
-    start = datetime(2025, 3, 1, 16, 5, tzinfo=UTC)
-    batch = [reading(start + timedelta(minutes=15 * i), 100 + 0.25 * i, 1000.0 + i) for i in range(21)]
+    batch = quarter_hour_series()
     assert get_store().write_many(batch) == 21
     return batch
 

@@ -3,7 +3,7 @@ raw and daily content, streaming in bounded chunks, the formula guard, and every
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,32 +14,18 @@ from django.http import StreamingHttpResponse
 from readings import csv_export
 from readings.csv_export import csv_pieces, readings_csv_response, safe_cell
 from readings.stores import get_store
-from readings.types import Reading
+from tests.readings.series_samples import SERIES_START, quarter_hour_series, reading
 
 pytestmark = pytest.mark.django_db
 
 CSV = "/api/readings/meter-001/csv"
-START = datetime(2025, 3, 1, 16, 5, tzinfo=UTC)  # 21:35 IST on 1 March
-
-
-def reading(timestamp, energy_kwh, power_w=1200.0, **extra):
-    return Reading(
-        device_id="meter-001",
-        timestamp=timestamp,
-        voltage=230.0,
-        current=round(power_w / 230.0, 3),
-        power_w=power_w,
-        energy_kwh=energy_kwh,
-        power_factor=0.9,
-        rssi=-55,
-        **extra,
-    )
+START = SERIES_START
 
 
 @pytest.fixture
 def readings(device):
     """Every 15 minutes from 21:35 IST on 1 March 2025 to 02:35 IST on 2 March, +0.25 kWh each."""
-    batch = [reading(START + timedelta(minutes=15 * i), 100 + 0.25 * i, 1000.0 + i) for i in range(21)]
+    batch = quarter_hour_series()
     batch[0] = reading(START, 100.0, 1000.0, energy_export_kwh=5.5)
     assert get_store().write_many(batch) == 21
     return batch
