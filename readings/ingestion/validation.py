@@ -143,14 +143,6 @@ def parse_telemetry(
         return Rejection(refused.reason, refused.message, device_id)
 
 
-def message_untimed(topic: object, payload: bytes, prefixes: TopicPrefixes = DEFAULT_PREFIXES) -> bool | None:
-    """Whether a message on a meter's data topic carries no time of its own (None: not a data topic)."""
-    route = route_topic(topic, prefixes)
-    if route is None:
-        return None
-    return FORMATS[route.payload_format].untimed(payload, route.rest)
-
-
 def _format_message(device: DeviceInfo, route: TopicRoute) -> str:
     expected = PAYLOAD_FORMAT_LABELS.get(device.payload_format, device.payload_format)
     got = PAYLOAD_FORMAT_LABELS.get(route.payload_format, route.payload_format)

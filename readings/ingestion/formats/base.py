@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from readings.types import Phase
@@ -163,18 +162,9 @@ def quick_measurement(value: object, spec: FieldSpec, scale: float = 1.0, text: 
     return None
 
 
-def optional_measurement(source: str, value: object, spec: FieldSpec, **options) -> float | None:
-    """As `measurement`, with JSON null (or a missing field, passed as None) read as not measured."""
-    return None if value is None else measurement(source, value, spec, **options)
-
-
 def _range_message(source: str, value: object, spec: FieldSpec, scale: float, unit: str | None, hint: str) -> str:
     shown = shorten(repr(value))
     unit = spec.unit if unit is None else unit
     suffix = f" {unit}" if unit else ""
     low, high = spec.low / scale, spec.high / scale
     return f"{source} {shown} is outside {low:g}..{high:g}{suffix}" + (f" ({hint})" if hint else "")
-
-
-def aware(moment: datetime) -> bool:
-    return moment.tzinfo is not None and moment.utcoffset() is not None
